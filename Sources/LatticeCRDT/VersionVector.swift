@@ -1,0 +1,92 @@
+/// For each replica, the highest counter such that every dot `(replica, 1...counter)` has been seen.
+///
+/// Missing replicas count as 0. The vector is a join-semilattice under pointwise maximum.
+public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
+    @usableFromInline
+    internal var counters: [ReplicaID: UInt64]
+
+    /// The empty vector (nothing seen).
+    public init() { counters = [:] }
+
+    /// Creates a vector from explicit entries; zero entries are dropped.
+    /// - Parameter entries: replica → highest contiguous counter.
+    public init(_ entries: [ReplicaID: UInt64]) {
+        counters = entries.filter { $0.value > 0 }
+    }
+
+    /// The contiguous counter seen from `replica` (0 when none).
+    @inlinable
+    public subscript(replica: ReplicaID) -> UInt64 {
+        get { counters[replica, default: 0] }
+        set {
+            if newValue == 0 { counters[replica] = nil } else { counters[replica] = newValue }
+        }
+    }
+
+    /// Whether `dot` lies at or below this vector.
+    @inlinable
+    public func contains(_ dot: Dot) -> Bool { counters[dot.replica, default: 0] >= dot.counter }
+
+    /// The replicas with a non-zero entry, in ascending order.
+    public var replicas: [ReplicaID] { counters.keys.sorted() }
+
+    /// The entries in ascending replica order.
+    public var entries: [(replica: ReplicaID, counter: UInt64)] {
+        counters.sorted { $0.key < $1.key }.map { (replica: $0.key, counter: $0.value) }
+    }
+
+    /// The number of non-zero entries.
+    public var count: Int { counters.count }
+
+    /// Whether no dot has been seen.
+    public var isEmpty: Bool { counters.isEmpty }
+
+    /// Sum of all entries: the number of events this vector covers.
+    public var total: UInt64 { counters.values.reduce(0, &+) }
+
+    /// Pointwise maximum, in place.
+    /// - Parameter other: the vector to absorb.
+    public mutating func formUnion(_ other: VersionVector) {
+        for (replica, counter) in other.counters where counter > counters[replica, default: 0] {
+            counters[replica] = counter
+        }
+    }
+
+    /// Pointwise maximum.
+    /// - Parameter other: the other vector.
+    /// - Returns: the join of both.
+    public func union(_ other: VersionVector) -> VersionVector {
+        var copy = self
+        copy.formUnion(other)
+        return copy
+    }
+
+    /// Pointwise minimum (the events both have seen).
+    /// - Parameter other: the other vector.
+    /// - Returns: the meet of both.
+    public func intersection(_ other: VersionVector) -> VersionVector {
+        var result = VersionVector()
+        for (replica, counter) in counters {
+            let m = min(counter, other[replica])
+            if m > 0 { result.counters[replica] = m }
+        }
+        return result
+    }
+
+    /// Whether every entry of `self` is ≤ the matching entry of `other`.
+    /// - Parameter other: the candidate dominator.
+    public func isDominated(by other: VersionVector) -> Bool {
+        counters.allSatisfy { other[$0.key] >= $0.value }
+    }
+
+    /// How many events `self` has that `other` lacks (sum of positive differences).
+    /// - Parameter other: the peer's vector.
+    public func missing(from other: VersionVector) -> UInt64 {
+        counters.reduce(0) { $0 &+ ($1.value > other[$1.key] ? $1.value - other[$1.key] : 0) }
+    }
+
+    /// `{replica:counter, …}` in ascending replica order.
+    public var description: String {
+        "{" + entries.map { "\($0.replica):\($0.counter)" }.joined(separator: ", ") + "}"
+    }
+}

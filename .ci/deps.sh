@@ -15,8 +15,16 @@ lattice_apt_install() {
     fi
 }
 
+# lattice_pip_install MODULE REQUIREMENT: installs REQUIREMENT unless python3 can import MODULE.
+lattice_pip_install() {
+    python3 -c "import $1" 2>/dev/null && return 0
+    python3 -m pip --version >/dev/null 2>&1 || lattice_apt_install python3-pip
+    python3 -m pip install -q "$2" 2>/dev/null || python3 -m pip install -q --break-system-packages "$2"
+}
+
 lattice_install_run_deps() { lattice_apt_install libsodium-dev pkg-config; }
 
 lattice_install_test_deps() {
+    lattice_pip_install noise noiseprotocol==0.3.1
     lattice_install_run_deps
 }

@@ -60,7 +60,6 @@ public struct HybridLogicalClock: Sendable {
     /// Issues a stamp for a local event.
     /// - Parameter wallMilliseconds: the local wall clock, in milliseconds since the epoch.
     /// - Returns: a stamp greater than every stamp issued or absorbed before.
-    @inlinable
     public mutating func tick(wallMilliseconds: UInt64) -> Timestamp {
         let physical = Timestamp(milliseconds: wallMilliseconds).rawValue
         let next = max(physical, last.rawValue &+ 1)

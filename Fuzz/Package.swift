@@ -1,0 +1,26 @@
+// swift-tools-version:6.2
+// libFuzzer harnesses for Lattice: one executable per folder under Sources/.
+// Build: swift build --sanitize=fuzzer --sanitize=address   (see Fuzz/run.sh)
+import Foundation
+import PackageDescription
+
+let harnesses = ((try? FileManager.default.contentsOfDirectory(atPath: Context.packageDirectory + "/Sources")) ?? [])
+    .filter { !$0.hasPrefix(".") }
+    .sorted()
+
+let package = Package(
+    name: "LatticeFuzz",
+    dependencies: [.package(path: "..")],
+    targets: harnesses.map { name in
+        .executableTarget(
+            name: name,
+            dependencies: [
+                .product(name: "LatticeCRDT", package: "main"),
+                .product(name: "LatticeCrypto", package: "main"),
+                .product(name: "LatticeStore", package: "main"),
+            ],
+            path: "Sources/\(name)",
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+        )
+    }
+)

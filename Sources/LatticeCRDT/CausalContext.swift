@@ -1,0 +1,88 @@
+/// The set of dots a replica (or a delta) has seen: a version vector plus a "dot cloud" of seen
+/// dots beyond the contiguous prefix. Dots are absorbed into the vector as gaps fill, so the
+/// representation is canonical: equal sets of dots give equal contexts.
+public struct CausalContext: Hashable, Sendable {
+    /// The contiguous prefix seen from each replica.
+    public private(set) var vector: VersionVector
+    /// Seen dots above the vector (never `vector[r] + 1`: that one would be absorbed).
+    public private(set) var cloud: Set<Dot>
+
+    /// The empty context.
+    public init() {
+        vector = VersionVector()
+        cloud = []
+    }
+
+    /// Creates a context from parts, compacting it.
+    /// - Parameters:
+    ///   - vector: the contiguous prefix.
+    ///   - cloud: further seen dots.
+    public init(vector: VersionVector, cloud: Set<Dot> = []) {
+        self.vector = vector
+        self.cloud = []
+        for dot in cloud { insert(dot) }
+    }
+
+    /// Whether `dot` has been seen.
+    @inlinable
+    public func contains(_ dot: Dot) -> Bool {
+        vector.contains(dot) || (!cloud.isEmpty && cloud.contains(dot))
+    }
+
+    /// Whether nothing has been seen.
+    public var isEmpty: Bool { vector.isEmpty && cloud.isEmpty }
+
+    /// The highest counter seen from `replica`, including the cloud.
+    /// - Parameter replica: the replica.
+    public func maxCounter(of replica: ReplicaID) -> UInt64 {
+        var m = vector[replica]
+        for dot in cloud where dot.replica == replica && dot.counter > m { m = dot.counter }
+        return m
+    }
+
+    /// Marks `dot` as seen.
+    /// - Parameter dot: the dot (counter ≥ 1).
+    public mutating func insert(_ dot: Dot) {
+        let have = vector[dot.replica]
+        if dot.counter <= have { return }
+        if dot.counter == have + 1 {
+            var next = dot.counter
+            while !cloud.isEmpty, cloud.remove(Dot(dot.replica, next + 1)) != nil { next += 1 }
+            vector[dot.replica] = next
+        } else {
+            cloud.insert(dot)
+        }
+    }
+
+    /// Adds every dot of `other`.
+    /// - Parameter other: the context to absorb.
+    public mutating func formUnion(_ other: CausalContext) {
+        let oldVector = vector
+        vector.formUnion(other.vector)
+        if !cloud.isEmpty && vector != oldVector {
+            let stale = cloud
+            cloud = []
+            for dot in stale { insert(dot) }
+        }
+        for dot in other.cloud { insert(dot) }
+    }
+
+    /// The dots in `self` that `other` lacks, as a context (a cloud of exact dots).
+    /// - Parameter other: a version vector.
+    /// - Returns: every dot of `self` not covered by `other`.
+    public func subtracting(_ other: VersionVector) -> CausalContext {
+        var result = CausalContext()
+        for (replica, counter) in vector.entries where counter > other[replica] {
+            for c in (other[replica] + 1)...counter { result.insert(Dot(replica, c)) }
+        }
+        for dot in cloud where !other.contains(dot) { result.insert(dot) }
+        return result
+    }
+
+    /// Every replica mentioned, ascending.
+    public var replicas: [ReplicaID] {
+        var set = Set(vector.replicas)
+        for dot in cloud { set.insert(dot.replica) }
+        return set.sorted()
+    }
+}

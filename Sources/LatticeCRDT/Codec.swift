@@ -1,0 +1,475 @@
+/// The binary codec for states, deltas and state deltas (format in `Docs/FORMATS.md`).
+///
+/// Versioned, deterministic (equal values encode to equal bytes) and compact: LEB128 varints,
+/// one replica table per message (entries name replicas by index), dot counters and HLC stamps
+/// delta-coded per replica, field names interned per message. The decoder accepts exactly the
+/// canonical encoding, caps every count and length by the bytes left before allocating, and
+/// throws `DecodeError` on anything else.
+public enum Codec {
+    /// The first byte of every message.
+    public static let magic: UInt8 = 0x4C
+    /// The format version written and read by this build.
+    public static let version: UInt8 = 1
+
+    enum Kind: UInt8 {
+        case state = 1
+        case delta = 2
+        case stateDelta = 3
+    }
+
+    static let valueNull: UInt8 = 0
+    static let valueFalse: UInt8 = 1
+    static let valueTrue: UInt8 = 2
+    static let valueInt: UInt8 = 3
+    static let valueDouble: UInt8 = 4
+    static let valueString: UInt8 = 5
+    static let valueBytes: UInt8 = 6
+}
+
+extension ReplicaState {
+    /// The canonical encoding.
+    public func encoded() -> [UInt8] {
+        MessageEncoder.encode(kind: .state, context: context, store: store, references: nil)
+    }
+
+    /// Decodes a state.
+    /// - Parameter bytes: an encoding produced by `encoded()`.
+    /// - Throws: `DecodeError` for anything but a canonical state encoding.
+    public init(decoding bytes: [UInt8]) throws(DecodeError) {
+        let m = try MessageDecoder.decode(bytes, kind: .state)
+        self.init(context: m.context, store: m.store)
+    }
+}
+
+extension Delta {
+    /// The canonical encoding.
+    public func encoded() -> [UInt8] {
+        MessageEncoder.encode(kind: .delta, context: context, store: store, references: nil)
+    }
+
+    /// Decodes a delta.
+    /// - Parameter bytes: an encoding produced by `encoded()`.
+    /// - Throws: `DecodeError` for anything but a canonical delta encoding.
+    public init(decoding bytes: [UInt8]) throws(DecodeError) {
+        let m = try MessageDecoder.decode(bytes, kind: .delta)
+        self.init(context: m.context, store: m.store)
+    }
+}
+
+extension StateDelta {
+    /// The canonical encoding.
+    public func encoded() -> [UInt8] {
+        MessageEncoder.encode(kind: .stateDelta, context: context, store: store, references: references)
+    }
+
+    /// Decodes a state delta.
+    /// - Parameter bytes: an encoding produced by `encoded()`.
+    /// - Throws: `DecodeError` for anything but a canonical state-delta encoding.
+    public init(decoding bytes: [UInt8]) throws(DecodeError) {
+        let m = try MessageDecoder.decode(bytes, kind: .stateDelta)
+        self.init(context: m.context, store: m.store, references: m.references ?? DotSet())
+    }
+}
+
+/// Per-replica running values for delta-coding tags.
+struct TagCoder {
+    var lastCounter: [UInt64]
+    var lastStamp: [UInt64]
+
+    init(replicas: Int) {
+        lastCounter = Array(repeating: 0, count: replicas)
+        lastStamp = Array(repeating: 0, count: replicas)
+    }
+}
+
+enum MessageEncoder {
+    static func encode(kind: Codec.Kind, context: CausalContext, store: Store, references: DotSet?) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + store.count * 256)
+        w.byte(Codec.magic)
+        w.byte(Codec.version)
+        w.byte(kind.rawValue)
+        let replicas = context.replicas
+        var index: [ReplicaID: Int] = [:]
+        index.reserveCapacity(replicas.count)
+        for (i, r) in replicas.enumerated() { index[r] = i }
+        w.varint(replicas.count)
+        for r in replicas { w.u64le(r.rawValue) }
+        for r in replicas { w.varint(context.vector[r]) }
+        var cloud: [[UInt64]] = Array(repeating: [], count: replicas.count)
+        for dot in context.cloud { if let i = index[dot.replica] { cloud[i].append(dot.counter) } }
+        for (i, r) in replicas.enumerated() {
+            let list = cloud[i].sorted()
+            w.varint(list.count)
+            var prev = context.vector[r] + 1
+            for c in list {
+                w.varint(c - prev - 1)
+                prev = c
+            }
+        }
+        if kind == .stateDelta {
+            let refs = references ?? DotSet()
+            for r in replicas {
+                let list = refs.ranges[r] ?? []
+                w.varint(list.count)
+                var prevEnd: UInt64 = 0
+                var first = true
+                for range in list {
+                    // First start = 1 + gap; later starts = prevEnd + 2 + gap.
+                    w.varint(first ? range.lowerBound - 1 : range.lowerBound - prevEnd - 2)
+                    w.varint(range.upperBound - range.lowerBound)
+                    prevEnd = range.upperBound
+                    first = false
+                }
+            }
+        }
+        var tags = TagCoder(replicas: replicas.count)
+        var names: [Key: Int] = [:]
+        w.varint(store.count)
+        for collection in store.keys.sorted() {
+            let docs = store[collection] ?? [:]
+            w.lengthPrefixed(collection.string)
+            w.varint(docs.count)
+            for id in docs.keys.sorted() {
+                let doc = docs[id] ?? Document()
+                w.lengthPrefixed(id.string)
+                w.varint(doc.fields.count)
+                for name in doc.fields.keys.sorted() {
+                    if let ref = names[name] {
+                        w.varint(ref + 1)
+                    } else {
+                        w.varint(0)
+                        w.lengthPrefixed(name.string)
+                        names[name] = names.count
+                    }
+                    encodeField(doc.fields[name] ?? Field(), &w, &tags, index)
+                }
+            }
+        }
+        return w.bytes
+    }
+
+    @inline(__always)
+    static func encodeTag(_ tag: Tag, _ w: inout ByteWriter, _ tags: inout TagCoder, _ index: [ReplicaID: Int]) {
+        let i = index[tag.dot.replica] ?? 0
+        w.varint(i)
+        w.signed(Int64(bitPattern: tag.dot.counter &- tags.lastCounter[i]))
+        w.signed(Int64(bitPattern: tag.stamp.rawValue &- tags.lastStamp[i]))
+        tags.lastCounter[i] = tag.dot.counter
+        tags.lastStamp[i] = tag.stamp.rawValue
+    }
+
+    static func encodeValue(_ value: Value, _ w: inout ByteWriter) {
+        switch value {
+        case .null: w.byte(Codec.valueNull)
+        case .bool(let b): w.byte(b ? Codec.valueTrue : Codec.valueFalse)
+        case .int(let i):
+            w.byte(Codec.valueInt)
+            w.signed(i)
+        case .double(let d):
+            w.byte(Codec.valueDouble)
+            w.u64le(d.bitPattern)
+        case .string(let s):
+            w.byte(Codec.valueString)
+            w.lengthPrefixed(s)
+        case .bytes(let b):
+            w.byte(Codec.valueBytes)
+            w.varint(b.count)
+            w.bytes.append(contentsOf: b)
+        }
+    }
+
+    static func encodeField(_ f: Field, _ w: inout ByteWriter, _ tags: inout TagCoder, _ index: [ReplicaID: Int]) {
+        let rc = f.registers.count
+        var header = UInt8(min(rc, 3))
+        if !f.elements.isEmpty { header |= 4 }
+        if !f.counters.isEmpty { header |= 8 }
+        w.byte(header)
+        if rc >= 3 { w.varint(rc) }
+        for e in f.registers {
+            encodeTag(e.tag, &w, &tags, index)
+            encodeValue(e.value, &w)
+        }
+        if !f.elements.isEmpty {
+            w.varint(f.elements.count)
+            for element in f.elements.keys.sorted() {
+                let list = f.elements[element] ?? []
+                encodeValue(element, &w)
+                w.varint(list.count)
+                for t in list { encodeTag(t, &w, &tags, index) }
+            }
+        }
+        if !f.counters.isEmpty {
+            w.varint(f.counters.count)
+            for e in f.counters {
+                encodeTag(e.tag, &w, &tags, index)
+                w.varint(e.increments)
+                w.varint(e.decrements)
+            }
+        }
+    }
+}
+
+struct DecodedMessage {
+    var context: CausalContext
+    var store: Store
+    var references: DotSet?
+}
+
+struct MessageDecoder {
+    var r: ByteReader
+    let kind: Codec.Kind
+    var replicas: [ReplicaID] = []
+    var context = CausalContext()
+    var tags = TagCoder(replicas: 0)
+    var names: [Key] = []
+
+    static func decode(_ bytes: [UInt8], kind: Codec.Kind) throws(DecodeError) -> DecodedMessage {
+        do {
+            return try bytes.withUnsafeBytes { raw in
+                var d = MessageDecoder(r: ByteReader(raw), kind: kind)
+                return try d.message()
+            }
+        } catch let e as DecodeError {
+            throw e
+        } catch {
+            throw .truncated(offset: 0)  // unreachable: the closure throws only DecodeError
+        }
+    }
+
+    mutating func message() throws(DecodeError) -> DecodedMessage {
+        let m = try r.byte()
+        guard m == Codec.magic else { throw .badMagic(m) }
+        let v = try r.byte()
+        guard v == Codec.version else { throw .unsupportedVersion(v) }
+        let k = try r.byte()
+        guard k == kind.rawValue else { throw .unexpectedKind(k, expected: kind.rawValue) }
+        try readContext()
+        var references: DotSet?
+        if kind == .stateDelta { references = try readReferences() }
+        let store = try readStore(references: references)
+        guard r.remaining == 0 else { throw .trailingBytes(count: r.remaining) }
+        return DecodedMessage(context: context, store: store, references: references)
+    }
+
+    mutating func readContext() throws(DecodeError) {
+        let start = r.offset
+        let n = try r.count(minimumItemSize: 10)
+        replicas.reserveCapacity(n)
+        for _ in 0..<n {
+            let id = ReplicaID(try r.u64le())
+            if let last = replicas.last, id <= last { throw .nonCanonical("replica table not ascending", offset: r.offset - 8) }
+            replicas.append(id)
+        }
+        var vector: [ReplicaID: UInt64] = [:]
+        vector.reserveCapacity(n)
+        for id in replicas {
+            let c = try r.varint()
+            if c > 0 { vector[id] = c }
+        }
+        var cloud = Set<Dot>()
+        for id in replicas {
+            let count = try r.count()
+            let at = r.offset
+            var prev = vector[id, default: 0] + 1
+            for _ in 0..<count {
+                let gap = try r.varint()
+                let (a, o1) = prev.addingReportingOverflow(gap)
+                let (c, o2) = a.addingReportingOverflow(1)
+                guard !o1, !o2 else { throw .invalidCounter(offset: at) }
+                cloud.insert(Dot(id, c))
+                prev = c
+            }
+            if count == 0 && vector[id] == nil { throw .nonCanonical("unused replica table entry", offset: start) }
+        }
+        context = CausalContext(vector: VersionVector(vector), cloud: cloud)
+        guard context.cloud.count == cloud.count else { throw .nonCanonical("cloud not compacted", offset: start) }
+        tags = TagCoder(replicas: n)
+    }
+
+    mutating func readReferences() throws(DecodeError) -> DotSet {
+        var out: [ReplicaID: [ClosedRange<UInt64>]] = [:]
+        for id in replicas {
+            let at = r.offset
+            let count = try r.count(minimumItemSize: 2)
+            if count == 0 { continue }
+            var list: [ClosedRange<UInt64>] = []
+            list.reserveCapacity(count)
+            var prevEnd: UInt64 = 0
+            for i in 0..<count {
+                let gap = try r.varint()
+                let length = try r.varint()
+                let base: UInt64 = i == 0 ? 1 : prevEnd
+                let (s1, o1) = base.addingReportingOverflow(i == 0 ? 0 : 2)
+                let (start, o2) = s1.addingReportingOverflow(gap)
+                let (end, o3) = start.addingReportingOverflow(length)
+                guard !o1, !o2, !o3 else { throw .invalidCounter(offset: at) }
+                // Every referenced dot must be in the context: within the vector, or in the cloud.
+                let covered = context.vector[id]
+                if end > covered {
+                    let beyond = end - max(start, covered + 1) + 1
+                    guard beyond <= UInt64(context.cloud.count) else { throw .entryOutsideContext(offset: at) }
+                    for c in max(start, covered + 1)...end where !context.cloud.contains(Dot(id, c)) {
+                        throw .entryOutsideContext(offset: at)
+                    }
+                }
+                list.append(start...end)
+                prevEnd = end
+            }
+            out[id] = list
+        }
+        return DotSet(normalized: out)
+    }
+
+    mutating func readKey(after previous: Key?) throws(DecodeError) -> Key {
+        let at = r.offset
+        let key = Key(try r.string())
+        if let previous, !(previous < key) { throw .nonCanonical("keys not strictly ascending", offset: at) }
+        return key
+    }
+
+    mutating func readStore(references: DotSet?) throws(DecodeError) -> Store {
+        let collections = try r.count(minimumItemSize: 3)
+        var store: Store = [:]
+        store.reserveCapacity(collections)
+        var lastCollection: Key?
+        for _ in 0..<collections {
+            let collection = try readKey(after: lastCollection)
+            lastCollection = collection
+            let at = r.offset
+            let docCount = try r.count(minimumItemSize: 3)
+            guard docCount > 0 else { throw .nonCanonical("empty collection", offset: at) }
+            var docs: [Key: Document] = [:]
+            docs.reserveCapacity(docCount)
+            var lastID: Key?
+            for _ in 0..<docCount {
+                let id = try readKey(after: lastID)
+                lastID = id
+                let fat = r.offset
+                let fieldCount = try r.count(minimumItemSize: 2)
+                guard fieldCount > 0 else { throw .nonCanonical("empty document", offset: fat) }
+                var doc = Document()
+                doc.fields.reserveCapacity(fieldCount)
+                var lastName: Key?
+                for _ in 0..<fieldCount {
+                    let nat = r.offset
+                    let name = try readFieldName()
+                    if let lastName, !(lastName < name) { throw .nonCanonical("field names not ascending", offset: nat) }
+                    lastName = name
+                    doc.fields[name] = try readField()
+                }
+                docs[id] = doc
+            }
+            store[collection] = docs
+        }
+        return store
+    }
+
+    mutating func readFieldName() throws(DecodeError) -> Key {
+        let at = r.offset
+        let ref = try r.varint()
+        if ref == 0 {
+            let name = Key(try r.string())
+            if names.contains(name) { throw .nonCanonical("field name repeated inline", offset: at) }
+            names.append(name)
+            return name
+        }
+        guard ref <= UInt64(names.count) else { throw .nonCanonical("unknown field name reference", offset: at) }
+        return names[Int(ref - 1)]
+    }
+
+    mutating func readTag() throws(DecodeError) -> Tag {
+        let at = r.offset
+        let i = try r.varint()
+        guard i < UInt64(replicas.count) else { throw .replicaIndexOutOfRange(i, offset: at) }
+        let idx = Int(i)
+        let counter = tags.lastCounter[idx] &+ UInt64(bitPattern: try r.signed())
+        let stamp = tags.lastStamp[idx] &+ UInt64(bitPattern: try r.signed())
+        tags.lastCounter[idx] = counter
+        tags.lastStamp[idx] = stamp
+        guard counter > 0 else { throw .invalidCounter(offset: at) }
+        let dot = Dot(replicas[idx], counter)
+        guard context.contains(dot) else { throw .entryOutsideContext(offset: at) }
+        return Tag(dot: dot, stamp: Timestamp(rawValue: stamp))
+    }
+
+    mutating func readValue() throws(DecodeError) -> Value {
+        let at = r.offset
+        let tag = try r.byte()
+        switch tag {
+        case Codec.valueNull: return .null
+        case Codec.valueFalse: return .bool(false)
+        case Codec.valueTrue: return .bool(true)
+        case Codec.valueInt: return .int(try r.signed())
+        case Codec.valueDouble: return .double(Double(bitPattern: try r.u64le()))
+        case Codec.valueString: return .string(try r.string())
+        case Codec.valueBytes:
+            let n = try r.count()
+            return .bytes(Array(try r.bytes(n)))
+        default: throw .unknownValueTag(tag, offset: at)
+        }
+    }
+
+    mutating func readField() throws(DecodeError) -> Field {
+        let at = r.offset
+        let header = try r.byte()
+        guard header & 0xF0 == 0 else { throw .nonCanonical("reserved field header bits", offset: at) }
+        var f = Field()
+        var rc = Int(header & 3)
+        if rc == 3 {
+            let cat = r.offset
+            rc = try r.count(minimumItemSize: 4)
+            guard rc >= 3 else { throw .nonCanonical("register count below 3 in long form", offset: cat) }
+        }
+        if rc > 0 {
+            f.registers.reserveCapacity(rc)
+            for _ in 0..<rc {
+                let tat = r.offset
+                let tag = try readTag()
+                if let last = f.registers.last, !(last.tag.dot < tag.dot) {
+                    throw .nonCanonical("register entries not ascending", offset: tat)
+                }
+                f.registers.append(RegisterEntry(tag: tag, value: try readValue()))
+            }
+        }
+        if header & 4 != 0 {
+            let cat = r.offset
+            let n = try r.count(minimumItemSize: 2)
+            guard n > 0 else { throw .nonCanonical("empty element list", offset: cat) }
+            f.elements.reserveCapacity(n)
+            var last: Value?
+            for _ in 0..<n {
+                let eat = r.offset
+                let element = try readValue()
+                if let last, !(last < element) { throw .nonCanonical("elements not ascending", offset: eat) }
+                last = element
+                let tc = try r.count(minimumItemSize: 3)
+                if tc == 0 && kind != .delta { throw .nonCanonical("element without tags", offset: eat) }
+                var list: [Tag] = []
+                list.reserveCapacity(tc)
+                for _ in 0..<tc {
+                    let tat = r.offset
+                    let tag = try readTag()
+                    if let prev = list.last, !(prev.dot < tag.dot) { throw .nonCanonical("tags not ascending", offset: tat) }
+                    list.append(tag)
+                }
+                f.elements[element] = list
+            }
+        }
+        if header & 8 != 0 {
+            let cat = r.offset
+            let n = try r.count(minimumItemSize: 5)
+            guard n > 0 else { throw .nonCanonical("empty counter list", offset: cat) }
+            f.counters.reserveCapacity(n)
+            for _ in 0..<n {
+                let tat = r.offset
+                let tag = try readTag()
+                if let last = f.counters.last, !(last.tag.dot < tag.dot) {
+                    throw .nonCanonical("counter entries not ascending", offset: tat)
+                }
+                f.counters.append(CounterEntry(tag: tag, increments: try r.varint(), decrements: try r.varint()))
+            }
+        }
+        if f.isEmpty && kind != .delta { throw .nonCanonical("empty field", offset: at) }
+        return f
+    }
+}

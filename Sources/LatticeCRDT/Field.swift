@@ -1,0 +1,193 @@
+/// The kind of a field, fixed by its first write.
+public enum FieldKind: String, Hashable, Sendable, CaseIterable {
+    /// A multi-value register read as last-writer-wins.
+    case register
+    /// An add-wins observed-remove set.
+    case set
+    /// A PN-counter.
+    case counter
+}
+
+/// One field of a document: a dot store holding register values, set elements or counter
+/// contributions, each entry tagged with the dot that created it.
+///
+/// A field normally holds entries of one kind. Two replicas that concurrently write a new field
+/// with different kinds produce a field holding both; it then reads as the kind of its
+/// last-writer-wins newest entry, is reported by the conflict query, and the next local write of
+/// that kind removes the observed entries of the other kinds. All arrays are sorted by dot.
+public struct Field: Hashable, Sendable {
+    /// Register siblings, sorted by dot. More than one means a conflict.
+    public internal(set) var registers: [RegisterEntry]
+    /// Set elements → the tags of their (concurrent) adds, sorted by dot.
+    public internal(set) var elements: [Value: [Tag]]
+    /// Counter contributions (at most one per replica), sorted by dot.
+    public internal(set) var counters: [CounterEntry]
+
+    /// An empty field.
+    public init() {
+        registers = []
+        elements = [:]
+        counters = []
+    }
+
+    /// Whether the field holds no entry (and, in a delta, no scope marks either).
+    public var isEmpty: Bool { registers.isEmpty && elements.isEmpty && counters.isEmpty }
+
+    /// Whether the field holds no entry, ignoring empty scope marks of a delta.
+    var hasNoEntries: Bool {
+        registers.isEmpty && counters.isEmpty && elements.values.allSatisfy(\.isEmpty)
+    }
+
+    /// The number of entries.
+    public var entryCount: Int {
+        registers.count + counters.count + elements.values.reduce(0) { $0 + $1.count }
+    }
+
+    /// The kinds present.
+    public var kinds: [FieldKind] {
+        var k: [FieldKind] = []
+        if !registers.isEmpty { k.append(.register) }
+        if elements.values.contains(where: { !$0.isEmpty }) { k.append(.set) }
+        if !counters.isEmpty { k.append(.counter) }
+        return k
+    }
+
+    /// The kind the field reads as: the only kind present, or, when concurrent first writes
+    /// left several, the kind of the entry that wins last-writer-wins. `nil` when empty.
+    public var kind: FieldKind? {
+        let present = kinds
+        if present.count <= 1 { return present.first }
+        var best: (Tag, FieldKind)?
+        func consider(_ tag: Tag, _ kind: FieldKind) {
+            if let b = best, !tag.wins(over: b.0) { return }
+            best = (tag, kind)
+        }
+        for e in registers { consider(e.tag, .register) }
+        for tags in elements.values { for t in tags { consider(t, .set) } }
+        for e in counters { consider(e.tag, .counter) }
+        return best?.1
+    }
+
+    /// Calls `body` with the dot of every entry.
+    /// - Parameter body: receives each dot.
+    public func forEachDot(_ body: (Dot) -> Void) {
+        for e in registers { body(e.tag.dot) }
+        for tags in elements.values { for t in tags { body(t.dot) } }
+        for e in counters { body(e.tag.dot) }
+    }
+
+    /// Calls `body` with every tag.
+    /// - Parameter body: receives each tag.
+    public func forEachTag(_ body: (Tag) -> Void) {
+        for e in registers { body(e.tag) }
+        for tags in elements.values { for t in tags { body(t) } }
+        for e in counters { body(e.tag) }
+    }
+
+    /// Joins `other` into `self` (the causal dot-store join).
+    ///
+    /// An entry present on one side only survives unless the other side's context has seen its
+    /// dot (then the other side removed it). An entry on both sides survives.
+    /// - Parameters:
+    ///   - other: the incoming field.
+    ///   - mine: the context of the side `self` comes from (before this join).
+    ///   - theirs: the context of the side `other` comes from.
+    ///   - references: dots the other side holds but sent without payload (`StateDelta`).
+    ///   - scopedElements: visit only the elements named by `other` (a mutator delta's scope).
+    ///   - keepScopeMarks: keep elements whose tag list became empty (deltas keep them).
+    mutating func join(
+        _ other: Field,
+        mine: CausalContext,
+        theirs: CausalContext,
+        references: DotSet?,
+        scopedElements: Bool,
+        keepScopeMarks: Bool
+    ) {
+        if !registers.isEmpty || !other.registers.isEmpty {
+            registers = joinSorted(registers, other.registers, \.tag.dot, mine, theirs, references)
+        }
+        if !counters.isEmpty || !other.counters.isEmpty {
+            counters = joinSorted(counters, other.counters, \.tag.dot, mine, theirs, references)
+        }
+        for (element, theirTags) in other.elements {
+            let myTags = elements[element] ?? []
+            let joined = joinSorted(myTags, theirTags, \.dot, mine, theirs, references)
+            if joined.isEmpty && !keepScopeMarks { elements[element] = nil } else { elements[element] = joined }
+        }
+        if !scopedElements && !elements.isEmpty {
+            for (element, myTags) in elements where other.elements[element] == nil {
+                let kept = myTags.filter { !theirs.contains($0.dot) || references?.contains($0.dot) == true }
+                if kept.count != myTags.count {
+                    if kept.isEmpty && !keepScopeMarks { elements[element] = nil } else { elements[element] = kept }
+                }
+            }
+        }
+    }
+}
+
+/// The causal join of two dot-sorted entry lists (a linear merge).
+@inline(__always)
+func joinSorted<E>(
+    _ mine: [E],
+    _ theirs: [E],
+    _ dot: (E) -> Dot,
+    _ mineContext: CausalContext,
+    _ theirContext: CausalContext,
+    _ references: DotSet?
+) -> [E] {
+    if theirs.isEmpty {
+        // Fast path: only removals can happen.
+        if mine.allSatisfy({ !theirContext.contains(dot($0)) || references?.contains(dot($0)) == true }) {
+            return mine
+        }
+    }
+    var out: [E] = []
+    out.reserveCapacity(mine.count + theirs.count)
+    var i = 0
+    var j = 0
+    while i < mine.count || j < theirs.count {
+        if j == theirs.count || (i < mine.count && dot(mine[i]) < dot(theirs[j])) {
+            let d = dot(mine[i])
+            if !theirContext.contains(d) || references?.contains(d) == true { out.append(mine[i]) }
+            i += 1
+        } else if i == mine.count || dot(theirs[j]) < dot(mine[i]) {
+            if !mineContext.contains(dot(theirs[j])) { out.append(theirs[j]) }
+            j += 1
+        } else {
+            out.append(mine[i])
+            i += 1
+            j += 1
+        }
+    }
+    return out
+}
+
+/// What a field reads as.
+public enum FieldValue: Hashable, Sendable {
+    /// A register: the last-writer-wins winner and every sibling, winner first (more than one
+    /// sibling means a conflict).
+    case register(Value, siblings: [RegisterEntry])
+    /// A set's elements in ascending value order.
+    case set([Value])
+    /// A counter's value (increments − decrements, wrapping on overflow).
+    case counter(Int64)
+}
+
+extension Field {
+    /// The field's read value, or `nil` when empty.
+    public var value: FieldValue? {
+        switch kind {
+        case nil:
+            return nil
+        case .register:
+            let ordered = registers.sorted { $0.tag.wins(over: $1.tag) }
+            return .register(ordered[0].value, siblings: ordered)
+        case .set:
+            return .set(elements.compactMap { $0.value.isEmpty ? nil : $0.key }.sorted())
+        case .counter:
+            var total: UInt64 = 0
+            for e in counters { total = total &+ e.increments &- e.decrements }
+            return .counter(Int64(bitPattern: total))
+        }
+    }
+}

@@ -1,0 +1,301 @@
+/// A replica: its ID, its state and its clock. Local mutators change the state and return the
+/// `Delta` to ship to peers; `apply` merges deltas from anywhere.
+///
+/// Every mutator takes the wall clock (`now`, milliseconds since the epoch) as an argument, so
+/// this type performs no I/O and is fully deterministic. Each change mints at least one dot: a
+/// register write, one set element added, a counter change, or a removal (an event dot that
+/// marks it, so version vectors see every change).
+public struct Replica: Sendable {
+    /// This replica's ID: the author of every dot it mints.
+    public let id: ReplicaID
+    /// The CRDT state.
+    public private(set) var state: ReplicaState
+    /// The hybrid logical clock that stamps local changes.
+    public var clock: HybridLogicalClock
+    private var lastCounter: UInt64
+
+    /// Creates a replica.
+    /// - Parameters:
+    ///   - id: the replica ID (derived from the node's key).
+    ///   - state: a recovered state (default empty).
+    ///   - clock: a clock (default: zero, one-minute skew bound).
+    public init(id: ReplicaID, state: ReplicaState = ReplicaState(), clock: HybridLogicalClock = HybridLogicalClock()) {
+        self.id = id
+        self.state = state
+        self.clock = clock
+        self.lastCounter = state.context.maxCounter(of: id)
+        var maxStamp = Timestamp.zero
+        for docs in state.store.values {
+            for doc in docs.values { for f in doc.fields.values { f.forEachTag { if $0.stamp > maxStamp { maxStamp = $0.stamp } } } }
+        }
+        if maxStamp > self.clock.last { self.clock.observe(maxStamp, wallMilliseconds: maxStamp.milliseconds) }
+    }
+
+    private mutating func mint(_ now: UInt64) -> Tag {
+        lastCounter += 1
+        let tag = Tag(dot: Dot(id, lastCounter), stamp: clock.tick(wallMilliseconds: now))
+        state.context.insert(tag.dot)
+        return tag
+    }
+
+    private func check(_ path: FieldPath, _ field: Field?, _ kind: FieldKind) throws(EditError) {
+        if let existing = field?.kind, existing != kind {
+            throw EditError(code: .kindMismatch, path: path, existing: existing, attempted: kind)
+        }
+    }
+
+    /// Copies the state's entries of a field that `delta` has seen into `delta` (its scope).
+    private func record(_ path: FieldPath, elements: some Sequence<Value>, clearElements: Bool, into delta: inout Delta) {
+        let f = state.field(path) ?? Field()
+        let ctx = delta.context
+        delta.store[path.collection, default: [:]][path.document, default: Document()]
+            .fields[path.field, default: Field()].record(from: f, context: ctx, elements: elements, clearElements: clearElements)
+    }
+
+    // MARK: Register
+
+    /// Writes a register, superseding every value (and any other-kind entry) this replica has seen.
+    /// - Parameters:
+    ///   - path: the field.
+    ///   - value: the new value.
+    ///   - now: wall clock, ms since the epoch.
+    ///   - delta: the delta to add this change to.
+    /// - Throws: `EditError.kindMismatch` when the field is a set or counter.
+    public mutating func set(_ path: FieldPath, _ value: Value, now: UInt64, into delta: inout Delta) throws(EditError) {
+        let existing = state.field(path)
+        try check(path, existing, .register)
+        let tag = mint(now)
+        delta.context.insert(tag.dot)
+        var oldElements: [Value] = []
+        if let existing {
+            existing.forEachDot { delta.context.insert($0) }
+            oldElements = Array(existing.elements.keys)
+        }
+        var f = Field()
+        f.registers = [RegisterEntry(tag: tag, value: value)]
+        state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
+        record(path, elements: oldElements, clearElements: !oldElements.isEmpty, into: &delta)
+    }
+
+    /// Writes a register.
+    /// - Returns: the delta of this change.
+    /// - Throws: `EditError.kindMismatch` when the field is a set or counter.
+    public mutating func set(_ path: FieldPath, _ value: Value, now: UInt64) throws(EditError) -> Delta {
+        var delta = Delta()
+        try set(path, value, now: now, into: &delta)
+        return delta
+    }
+
+    // MARK: Set
+
+    /// Adds elements to a set (add-wins: a concurrent remove does not cancel these adds).
+    /// - Parameters:
+    ///   - path: the field.
+    ///   - elements: the elements to add; each gets its own dot.
+    ///   - now: wall clock, ms since the epoch.
+    ///   - delta: the delta to add this change to.
+    /// - Throws: `EditError.kindMismatch` when the field is a register or counter.
+    public mutating func add(_ path: FieldPath, _ elements: [Value], now: UInt64, into delta: inout Delta) throws(EditError) {
+        let existing = state.field(path)
+        try check(path, existing, .set)
+        guard !elements.isEmpty else { return }
+        var f = existing ?? Field()
+        for e in f.registers { delta.context.insert(e.tag.dot) }
+        for e in f.counters { delta.context.insert(e.tag.dot) }
+        f.registers = []
+        f.counters = []
+        for element in elements {
+            let tag = mint(now)
+            delta.context.insert(tag.dot)
+            if let old = f.elements[element] { for t in old { delta.context.insert(t.dot) } }
+            f.elements[element] = [tag]
+        }
+        state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
+        record(path, elements: elements, clearElements: false, into: &delta)
+    }
+
+    /// Adds elements to a set.
+    /// - Returns: the delta of this change.
+    /// - Throws: `EditError.kindMismatch` when the field is a register or counter.
+    public mutating func add(_ path: FieldPath, _ elements: [Value], now: UInt64) throws(EditError) -> Delta {
+        var delta = Delta()
+        try add(path, elements, now: now, into: &delta)
+        return delta
+    }
+
+    /// Removes the adds of these elements that this replica has observed.
+    /// - Parameters:
+    ///   - path: the field.
+    ///   - elements: the elements to remove; absent ones are ignored.
+    ///   - now: wall clock, ms since the epoch.
+    ///   - delta: the delta to add this change to.
+    /// - Throws: `EditError.kindMismatch` when the field is a register or counter.
+    public mutating func remove(_ path: FieldPath, _ elements: [Value], now: UInt64, into delta: inout Delta) throws(EditError) {
+        guard var f = state.field(path) else { return }
+        try check(path, f, .set)
+        let present = elements.filter { f.elements[$0] != nil }
+        guard !present.isEmpty else { return }
+        let event = mint(now)
+        delta.context.insert(event.dot)
+        for element in present {
+            if let old = f.elements.removeValue(forKey: element) { for t in old { delta.context.insert(t.dot) } }
+        }
+        if f.isEmpty {
+            removeField(path)
+        } else {
+            state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
+        }
+        record(path, elements: present, clearElements: false, into: &delta)
+    }
+
+    /// Removes elements from a set.
+    /// - Returns: the delta of this change (empty when nothing was removed).
+    /// - Throws: `EditError.kindMismatch` when the field is a register or counter.
+    public mutating func remove(_ path: FieldPath, _ elements: [Value], now: UInt64) throws(EditError) -> Delta {
+        var delta = Delta()
+        try remove(path, elements, now: now, into: &delta)
+        return delta
+    }
+
+    // MARK: Counter
+
+    /// Adds `amount` (negative to decrement) to a PN-counter.
+    /// - Parameters:
+    ///   - path: the field.
+    ///   - amount: the change; 0 changes nothing.
+    ///   - now: wall clock, ms since the epoch.
+    ///   - delta: the delta to add this change to.
+    /// - Throws: `EditError.kindMismatch` when the field is a register or set.
+    public mutating func increment(_ path: FieldPath, by amount: Int64, now: UInt64, into delta: inout Delta) throws(EditError) {
+        let existing = state.field(path)
+        try check(path, existing, .counter)
+        guard amount != 0 else { return }
+        var f = existing ?? Field()
+        let tag = mint(now)
+        delta.context.insert(tag.dot)
+        for e in f.registers { delta.context.insert(e.tag.dot) }
+        let oldElements = Array(f.elements.keys)
+        for tags in f.elements.values { for t in tags { delta.context.insert(t.dot) } }
+        f.registers = []
+        f.elements = [:]
+        var inc: UInt64 = 0
+        var dec: UInt64 = 0
+        if let i = f.counters.firstIndex(where: { $0.tag.dot.replica == id }) {
+            inc = f.counters[i].increments
+            dec = f.counters[i].decrements
+            delta.context.insert(f.counters[i].tag.dot)
+            f.counters.remove(at: i)
+        }
+        if amount > 0 { inc = inc &+ amount.magnitude } else { dec = dec &+ amount.magnitude }
+        f.counters.append(CounterEntry(tag: tag, increments: inc, decrements: dec))
+        f.counters.sort { $0.tag.dot < $1.tag.dot }
+        state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
+        record(path, elements: oldElements, clearElements: !oldElements.isEmpty, into: &delta)
+    }
+
+    /// Adds `amount` to a PN-counter.
+    /// - Returns: the delta of this change.
+    /// - Throws: `EditError.kindMismatch` when the field is a register or set.
+    public mutating func increment(_ path: FieldPath, by amount: Int64, now: UInt64) throws(EditError) -> Delta {
+        var delta = Delta()
+        try increment(path, by: amount, now: now, into: &delta)
+        return delta
+    }
+
+    // MARK: Documents
+
+    /// Deletes what this replica has observed of a document; concurrent updates survive.
+    /// - Parameters:
+    ///   - collection: the collection.
+    ///   - id: the document ID.
+    ///   - now: wall clock, ms since the epoch.
+    ///   - delta: the delta to add this change to.
+    public mutating func deleteDocument(_ collection: Key, _ id: Key, now: UInt64, into delta: inout Delta) {
+        guard let doc = state.document(collection, id) else { return }
+        let event = mint(now)
+        delta.context.insert(event.dot)
+        for field in doc.fields.values { field.forEachDot { delta.context.insert($0) } }
+        state.store[collection]?[id] = nil
+        if state.store[collection]?.isEmpty == true { state.store[collection] = nil }
+        for (name, field) in doc.fields {
+            record(
+                FieldPath(collection, id, name), elements: field.elements.keys, clearElements: false, into: &delta)
+        }
+    }
+
+    /// Deletes a document.
+    /// - Returns: the delta of this change (empty when the document does not exist).
+    public mutating func deleteDocument(_ collection: Key, _ id: Key, now: UInt64) -> Delta {
+        var delta = Delta()
+        deleteDocument(collection, id, now: now, into: &delta)
+        return delta
+    }
+
+    private mutating func removeField(_ path: FieldPath) {
+        state.store[path.collection]?[path.document]?.fields[path.field] = nil
+        if state.store[path.collection]?[path.document]?.isEmpty == true {
+            state.store[path.collection]?[path.document] = nil
+            if state.store[path.collection]?.isEmpty == true { state.store[path.collection] = nil }
+        }
+    }
+
+    // MARK: Merging
+
+    /// Applies a delta from any replica (in any order, duplicates allowed) and absorbs its stamps
+    /// into the clock.
+    /// - Parameters:
+    ///   - delta: the delta.
+    ///   - now: wall clock, ms since the epoch (bounds how far remote stamps drag the clock).
+    public mutating func apply(_ delta: Delta, now: UInt64) {
+        observeStamps(delta.store, now: now)
+        state.apply(delta)
+        noteOwnDots(delta.context)
+    }
+
+    /// Joins a full state from another replica.
+    /// - Parameters:
+    ///   - other: the other state.
+    ///   - now: wall clock, ms since the epoch.
+    public mutating func join(_ other: ReplicaState, now: UInt64) {
+        observeStamps(other.store, now: now)
+        state.join(other)
+        noteOwnDots(other.context)
+    }
+
+    /// Joins a peer's catch-up.
+    /// - Parameters:
+    ///   - delta: the peer's `delta(since:)` for this replica's vector.
+    ///   - now: wall clock, ms since the epoch.
+    public mutating func join(_ delta: StateDelta, now: UInt64) {
+        observeStamps(delta.store, now: now)
+        state.join(delta)
+        noteOwnDots(delta.context)
+    }
+
+    private mutating func observeStamps(_ store: Store, now: UInt64) {
+        var maxStamp = Timestamp.zero
+        for docs in store.values {
+            for doc in docs.values { for f in doc.fields.values { f.forEachTag { if $0.stamp > maxStamp { maxStamp = $0.stamp } } } }
+        }
+        if maxStamp > clock.last { clock.observe(maxStamp, wallMilliseconds: now) }
+    }
+
+    /// Never reuse a counter: own dots can come back from peers (for example after a restore).
+    private mutating func noteOwnDots(_ context: CausalContext) {
+        lastCounter = max(lastCounter, context.vector[id])
+        for dot in context.cloud where dot.replica == id && dot.counter > lastCounter { lastCounter = dot.counter }
+    }
+}
+
+extension Field {
+    /// Sets this delta field's entries to `state`'s entries seen by `context`, for the registers,
+    /// counters and the named elements (clearing every other element mark when asked).
+    mutating func record(from state: Field, context: CausalContext, elements touched: some Sequence<Value>, clearElements: Bool) {
+        registers = state.registers.filter { context.contains($0.tag.dot) }
+        counters = state.counters.filter { context.contains($0.tag.dot) }
+        if clearElements { for k in elements.keys { elements[k] = [] } }
+        for element in touched {
+            elements[element] = (state.elements[element] ?? []).filter { context.contains($0.dot) }
+        }
+    }
+}

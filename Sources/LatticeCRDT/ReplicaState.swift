@@ -1,0 +1,200 @@
+/// A replica's full CRDT state: every live entry, grouped as collection → document → field, and
+/// the causal context of every dot the replica has seen.
+///
+/// States form a join-semilattice: `join` is commutative, associative and idempotent, so every
+/// replica that has seen the same changes holds an equal state, whatever the delivery order.
+/// Empty fields, documents and collections are pruned, so equal content means equal values.
+public struct ReplicaState: Hashable, Sendable {
+    /// Every dot seen.
+    public internal(set) var context: CausalContext
+    /// The live entries.
+    public internal(set) var store: Store
+
+    /// The empty state.
+    public init() {
+        context = CausalContext()
+        store = [:]
+    }
+
+    init(context: CausalContext, store: Store) {
+        self.context = context
+        self.store = store
+    }
+
+    /// The version vector of the seen dots (without the cloud).
+    public var versionVector: VersionVector { context.vector }
+
+    // MARK: Joins
+
+    /// Applies a delta (O(size of the delta)).
+    /// - Parameter delta: a delta from any replica, in any order, any number of times.
+    public mutating func apply(_ delta: Delta) {
+        for (collection, docs) in delta.store {
+            for (id, doc) in docs {
+                for (name, field) in doc.fields {
+                    joinField(collection, id, name, field, theirs: delta.context, references: nil, scoped: true)
+                }
+            }
+        }
+        context.formUnion(delta.context)
+    }
+
+    /// Joins another replica's full state (O(both states)).
+    /// - Parameter other: the other state.
+    public mutating func join(_ other: ReplicaState) {
+        join(store: other.store, context: other.context, references: nil)
+    }
+
+    /// Joins a catch-up computed by a peer with `delta(since:)` against this state's vector.
+    /// - Parameter delta: the peer's state delta.
+    public mutating func join(_ delta: StateDelta) {
+        join(store: delta.store, context: delta.context, references: delta.references)
+    }
+
+    /// The join of two states.
+    /// - Parameter other: the other state.
+    /// - Returns: the least state above both.
+    public func joined(_ other: ReplicaState) -> ReplicaState {
+        var copy = self
+        copy.join(other)
+        return copy
+    }
+
+    private mutating func join(store other: Store, context theirs: CausalContext, references: DotSet?) {
+        if store.isEmpty && context.isEmpty && references == nil {
+            store = other
+            context = theirs
+            return
+        }
+        // Entries only here: removed when the other side has seen their dot (unless referenced).
+        for (collection, docs) in store {
+            for (id, doc) in docs {
+                for (name, _) in doc.fields {
+                    let field = other[collection]?[id]?.fields[name] ?? Field()
+                    joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false)
+                }
+            }
+        }
+        // Fields only there.
+        for (collection, docs) in other {
+            for (id, doc) in docs {
+                for (name, field) in doc.fields where store[collection]?[id]?.fields[name] == nil {
+                    joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false)
+                }
+            }
+        }
+        context.formUnion(theirs)
+    }
+
+    private mutating func joinField(
+        _ collection: Key, _ id: Key, _ name: Key, _ field: Field,
+        theirs: CausalContext, references: DotSet?, scoped: Bool
+    ) {
+        if field.hasNoEntries && store[collection]?[id]?.fields[name] == nil { return }
+        let mine = context
+        store[collection, default: [:]][id, default: Document()].fields[name, default: Field()].join(
+            field, mine: mine, theirs: theirs, references: references,
+            scopedElements: scoped, keepScopeMarks: false)
+        if store[collection]?[id]?.fields[name]?.isEmpty == true {
+            store[collection]?[id]?.fields[name] = nil
+            if store[collection]?[id]?.isEmpty == true {
+                store[collection]?[id] = nil
+                if store[collection]?.isEmpty == true { store[collection] = nil }
+            }
+        }
+    }
+
+    // MARK: Catch-up
+
+    /// What a peer whose version vector is `peer` lacks: every entry whose dot it has not seen,
+    /// this state's context, and references (dots without payload) for the entries it has seen
+    /// and that are still live here, so that it can drop those that were removed.
+    ///
+    /// Joining the result into a state whose vector is `peer` gives the same state as joining
+    /// this whole state. O(this state).
+    /// - Parameter peer: the peer's version vector.
+    /// - Returns: the catch-up.
+    public func delta(since peer: VersionVector) -> StateDelta {
+        var out: Store = [:]
+        var references: [ReplicaID: [UInt64]] = [:]
+        for (collection, docs) in store {
+            var outDocs: [Key: Document] = [:]
+            for (id, doc) in docs {
+                var outDoc = Document()
+                for (name, field) in doc.fields {
+                    var sent = Field()
+                    for e in field.registers {
+                        if peer.contains(e.tag.dot) {
+                            references[e.tag.dot.replica, default: []].append(e.tag.dot.counter)
+                        } else {
+                            sent.registers.append(e)
+                        }
+                    }
+                    for e in field.counters {
+                        if peer.contains(e.tag.dot) {
+                            references[e.tag.dot.replica, default: []].append(e.tag.dot.counter)
+                        } else {
+                            sent.counters.append(e)
+                        }
+                    }
+                    for (element, tags) in field.elements {
+                        var kept: [Tag] = []
+                        for t in tags {
+                            if peer.contains(t.dot) {
+                                references[t.dot.replica, default: []].append(t.dot.counter)
+                            } else {
+                                kept.append(t)
+                            }
+                        }
+                        if !kept.isEmpty { sent.elements[element] = kept }
+                    }
+                    if !sent.isEmpty { outDoc.fields[name] = sent }
+                }
+                if !outDoc.isEmpty { outDocs[id] = outDoc }
+            }
+            if !outDocs.isEmpty { out[collection] = outDocs }
+        }
+        return StateDelta(context: context, store: out, references: DotSet(references))
+    }
+
+    // MARK: Reads
+
+    /// The collection names, ascending.
+    public var collections: [Key] { store.keys.sorted() }
+
+    /// A document.
+    /// - Parameters:
+    ///   - collection: the collection.
+    ///   - id: the document ID.
+    /// - Returns: the document, or `nil` when it does not exist.
+    public func document(_ collection: Key, _ id: Key) -> Document? { store[collection]?[id] }
+
+    /// A field's raw entries.
+    /// - Parameter path: the field's address.
+    /// - Returns: the field, or `nil` when absent.
+    public func field(_ path: FieldPath) -> Field? { store[path.collection]?[path.document]?.fields[path.field] }
+
+    /// A field's read value.
+    /// - Parameter path: the field's address.
+    /// - Returns: the value, or `nil` when absent.
+    public func value(_ path: FieldPath) -> FieldValue? { field(path)?.value }
+
+    /// Document IDs of a collection, ascending by bytes.
+    /// - Parameters:
+    ///   - collection: the collection.
+    ///   - prefix: only IDs starting with these bytes.
+    /// - Returns: the IDs.
+    public func documentIDs(in collection: Key, prefix: String = "") -> [Key] {
+        guard let docs = store[collection] else { return [] }
+        if prefix.isEmpty { return docs.keys.sorted() }
+        return docs.keys.filter { $0.hasBytePrefix(prefix) }.sorted()
+    }
+
+    /// The number of documents across all collections.
+    public var documentCount: Int { store.values.reduce(0) { $0 + $1.count } }
+
+    /// The number of live entries.
+    public var entryCount: Int {
+        store.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.fields.values.reduce(0) { $0 + $1.entryCount } } }
+    }
+}

@@ -1,0 +1,114 @@
+import LatticeCRDT
+import Testing
+
+@Suite("Codec")
+struct CodecTests {
+    @Test func roundTripsAndIsCanonical() {
+        for seed in propertySeeds(salt: 11) {
+            var g = SplitMix64(seed: seed)
+            var cluster = Cluster(size: 3)
+            cluster.run(steps: Int.random(in: 5...60, using: &g), &g)
+            let a = cluster.replicas[0].state
+            let b = cluster.replicas[1].state
+            let bytes = a.encoded()
+            guard let decoded = try? ReplicaState(decoding: bytes), decoded == a else {
+                failed("state does not round-trip", seed: seed, test: "roundTripsAndIsCanonical")
+                continue
+            }
+            if decoded.encoded() != bytes { failed("re-encoding differs", seed: seed, test: "roundTripsAndIsCanonical") }
+            // Equal states built in different orders encode to equal bytes.
+            if a.joined(b).encoded() != b.joined(a).encoded() {
+                failed("equal states encode differently", seed: seed, test: "roundTripsAndIsCanonical")
+            }
+            for d in cluster.deltas {
+                let e = d.encoded()
+                if (try? Delta(decoding: e)) != d || InvariantChecks.codecRoundTrip(e) != nil {
+                    failed("delta does not round-trip", seed: seed, test: "roundTripsAndIsCanonical")
+                }
+            }
+            let catchUp = a.delta(since: b.versionVector)
+            if (try? StateDelta(decoding: catchUp.encoded())) != catchUp {
+                failed("state delta does not round-trip", seed: seed, test: "roundTripsAndIsCanonical")
+            }
+        }
+    }
+
+    @Test func truncatedInputIsRefused() throws {
+        var g = SplitMix64(seed: 42)
+        var cluster = Cluster(size: 3)
+        cluster.run(steps: 60, &g)
+        for bytes in [cluster.replicas[0].state.encoded()] + cluster.deltas.prefix(20).map({ $0.encoded() }) {
+            for cut in 0..<bytes.count {
+                let prefix = Array(bytes[..<cut])
+                #expect(throws: DecodeError.self) { try ReplicaState(decoding: prefix) }
+                #expect(throws: DecodeError.self) { try Delta(decoding: prefix) }
+            }
+            // Concatenation: trailing bytes are refused.
+            #expect(throws: DecodeError.self) { try Delta(decoding: bytes + bytes) }
+        }
+    }
+
+    @Test func mutatedAndRandomBytesNeverTrap() {
+        for seed in propertySeeds(salt: 12) {
+            var g = SplitMix64(seed: seed)
+            var cluster = Cluster(size: 2)
+            cluster.run(steps: 20, &g)
+            var bytes = cluster.replicas[0].state.encoded()
+            if bytes.count > 3 {
+                for _ in 0..<Int.random(in: 1...4, using: &g) {
+                    bytes[Int.random(in: 3..<bytes.count, using: &g)] = UInt8.random(in: 0...255, using: &g)
+                }
+            }
+            if let v = InvariantChecks.codecRoundTrip(bytes) { failed(v, seed: seed, test: "mutatedAndRandomBytesNeverTrap") }
+            let noise = [Codec.magic, Codec.version, UInt8.random(in: 1...3, using: &g)]
+                + (0..<Int.random(in: 0...64, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
+            if let v = InvariantChecks.codecRoundTrip(noise) { failed(v, seed: seed, test: "mutatedAndRandomBytesNeverTrap") }
+        }
+    }
+
+    @Test func hugeCountsAreRefusedBeforeAllocating() {
+        // A replica table claiming 2^62 entries in a 12-byte message.
+        let bytes: [UInt8] = [Codec.magic, Codec.version, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40]
+        #expect(throws: DecodeError.self) { try ReplicaState(decoding: bytes) }
+        // An empty state, then a store claiming 1,000,000 collections.
+        let empty = ReplicaState().encoded()
+        var claim = Array(empty.dropLast())
+        claim += [0xC0, 0x84, 0x3D]
+        do {
+            _ = try ReplicaState(decoding: claim)
+            Issue.record("accepted an impossible count")
+        } catch {
+            guard case .lengthTooLarge = error else { Issue.record("wrong error \(error)"); return }
+        }
+    }
+
+    @Test func nonCanonicalVarintsAreRefused() {
+        // The empty state with its store count written as an overlong varint (0x80 0x00).
+        let empty = ReplicaState().encoded()
+        #expect(empty == [Codec.magic, Codec.version, 1, 0, 0])
+        #expect(throws: DecodeError.badVarint(offset: 4)) { try ReplicaState(decoding: [Codec.magic, Codec.version, 1, 0, 0x80, 0x00]) }
+        #expect(throws: DecodeError.badMagic(0)) { try ReplicaState(decoding: [0, 1, 1, 0, 0]) }
+        #expect(throws: DecodeError.unsupportedVersion(9)) { try ReplicaState(decoding: [Codec.magic, 9, 1, 0, 0]) }
+        #expect(throws: DecodeError.unexpectedKind(2, expected: 1)) { try ReplicaState(decoding: [Codec.magic, Codec.version, 2, 0, 0]) }
+    }
+
+    @Test func unicodeSpellingsStayDistinct() throws {
+        var r = Replica(id: ReplicaID(7))
+        _ = try r.set(FieldPath("k", "é", "f"), .string("precomposed"), now: 1)
+        _ = try r.set(FieldPath("k", "e\u{301}", "f"), .string("decomposed"), now: 2)
+        #expect(r.state.documentIDs(in: "k").count == 2)
+        let decoded = try ReplicaState(decoding: r.state.encoded())
+        #expect(decoded == r.state)
+    }
+}
+
+@Suite("Fuzz fail cases")
+struct FuzzFailCaseTests {
+    @Test func mergeInvariantHoldsOnSeededSchedules() {
+        for seed in propertySeeds(200, salt: 13) {
+            var g = SplitMix64(seed: seed)
+            let bytes = (0..<Int.random(in: 0...600, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
+            if let v = InvariantChecks.mergeConvergence(bytes) { failed(v, seed: seed, test: "mergeInvariantHoldsOnSeededSchedules") }
+        }
+    }
+}

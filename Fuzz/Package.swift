@@ -8,6 +8,9 @@ let harnesses = ((try? FileManager.default.contentsOfDirectory(atPath: Context.p
     .filter { !$0.hasPrefix(".") }
     .sorted()
 
+/// The parent package's identity is its folder name (a path dependency), whatever the clone is called.
+let parent = URL(fileURLWithPath: Context.packageDirectory).deletingLastPathComponent().lastPathComponent.lowercased()
+
 let package = Package(
     name: "LatticeFuzz",
     dependencies: [.package(path: "..")],
@@ -15,9 +18,9 @@ let package = Package(
         .executableTarget(
             name: name,
             dependencies: [
-                .product(name: "LatticeCRDT", package: "main"),
-                .product(name: "LatticeCrypto", package: "main"),
-                .product(name: "LatticeStore", package: "main"),
+                .product(name: "LatticeCRDT", package: parent),
+                .product(name: "LatticeCrypto", package: parent),
+                .product(name: "LatticeStore", package: parent),
             ],
             path: "Sources/\(name)",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]

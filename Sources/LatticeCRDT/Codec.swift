@@ -263,7 +263,9 @@ struct MessageDecoder {
         var vector: [ReplicaID: UInt64] = [:]
         vector.reserveCapacity(n)
         for id in replicas {
+            let at = r.offset
             let c = try r.varint()
+            guard c <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
             if c > 0 { vector[id] = c }
         }
         var cloud = Set<Dot>()
@@ -275,7 +277,7 @@ struct MessageDecoder {
                 let gap = try r.varint()
                 let (a, o1) = prev.addingReportingOverflow(gap)
                 let (c, o2) = a.addingReportingOverflow(1)
-                guard !o1, !o2 else { throw .invalidCounter(offset: at) }
+                guard !o1, !o2, c <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
                 cloud.insert(Dot(id, c))
                 prev = c
             }
@@ -302,7 +304,7 @@ struct MessageDecoder {
                 let (s1, o1) = base.addingReportingOverflow(i == 0 ? 0 : 2)
                 let (start, o2) = s1.addingReportingOverflow(gap)
                 let (end, o3) = start.addingReportingOverflow(length)
-                guard !o1, !o2, !o3 else { throw .invalidCounter(offset: at) }
+                guard !o1, !o2, !o3, end <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
                 // Every referenced dot must be in the context: within the vector, or in the cloud.
                 let covered = context.vector[id]
                 if end > covered {
@@ -386,7 +388,7 @@ struct MessageDecoder {
         let stamp = tags.lastStamp[idx] &+ UInt64(bitPattern: try r.signed())
         tags.lastCounter[idx] = counter
         tags.lastStamp[idx] = stamp
-        guard counter > 0 else { throw .invalidCounter(offset: at) }
+        guard counter > 0, counter <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
         let dot = Dot(replicas[idx], counter)
         guard context.contains(dot) else { throw .entryOutsideContext(offset: at) }
         return Tag(dot: dot, stamp: Timestamp(rawValue: stamp))

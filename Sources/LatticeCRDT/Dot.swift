@@ -5,6 +5,10 @@ public struct Dot: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// The per-replica sequence number, starting at 1.
     public var counter: UInt64
 
+    /// The largest counter the codec accepts (2^62): far beyond any real replica's history, and
+    /// low enough that `counter + 1` and range arithmetic never overflow.
+    public static let maxCounter: UInt64 = 1 << 62
+
     /// Creates a dot.
     /// - Parameters:
     ///   - replica: the minting replica.

@@ -1,6 +1,10 @@
 import LatticeCRDT
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("Codec")
 struct CodecTests {
     @Test func roundTripsAndIsCanonical() {
@@ -109,6 +113,46 @@ struct FuzzFailCaseTests {
             var g = SplitMix64(seed: seed)
             let bytes = (0..<Int.random(in: 0...600, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
             if let v = InvariantChecks.mergeConvergence(bytes) { failed(v, seed: seed, test: "mergeInvariantHoldsOnSeededSchedules") }
+        }
+    }
+}
+
+@Suite("Fuzz fail cases replay")
+struct FuzzFailCaseReplayTests {
+    /// Every minimised crasher under `Fuzz/FailCases/HARNESS/` must now pass its harness's check.
+    static func cases(_ harness: String) -> [(String, [UInt8])] {
+        let dir = String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/")
+        let path = "/" + dir + "/Fuzz/FailCases/" + harness
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var out: [(String, [UInt8])] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            guard !name.hasPrefix(".") else { continue }
+            guard let f = fopen(path + "/" + name, "rb") else { continue }
+            var bytes: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = fread(&buf, 1, buf.count, f)
+                if n <= 0 { break }
+                bytes += buf[..<n]
+            }
+            fclose(f)
+            out.append((name, bytes))
+        }
+        return out
+    }
+
+    @Test func decodeFailCases() {
+        #expect(!Self.cases("decode").isEmpty, "the decode fail cases were not found")
+        for (name, bytes) in Self.cases("decode") {
+            #expect(InvariantChecks.codecRoundTrip(bytes) == nil, "Fuzz/FailCases/decode/\(name)")
+        }
+    }
+
+    @Test func mergeFailCases() {
+        for (name, bytes) in Self.cases("merge") {
+            #expect(InvariantChecks.mergeConvergence(bytes) == nil, "Fuzz/FailCases/merge/\(name)")
         }
     }
 }

@@ -24,6 +24,8 @@ public enum Codec {
     static let valueDouble: UInt8 = 4
     static let valueString: UInt8 = 5
     static let valueBytes: UInt8 = 6
+    /// `0x80 | length`: a string of fewer than 128 bytes (strings that short must use it).
+    static let valueShortString: UInt8 = 0x80
 }
 
 extension ReplicaState {
@@ -148,12 +150,18 @@ enum MessageEncoder {
         return w.bytes
     }
 
+    /// Writes a tag: replica index (unless implied by the field header), the counter as a delta
+    /// from the replica's previous counter in this message, and the stamp as the residual from
+    /// the prediction "one clock tick per dot" (0 for a burst of local writes).
     @inline(__always)
-    static func encodeTag(_ tag: Tag, _ w: inout ByteWriter, _ tags: inout TagCoder, _ index: [ReplicaID: Int]) {
+    static func encodeTag(
+        _ tag: Tag, _ w: inout ByteWriter, _ tags: inout TagCoder, _ index: [ReplicaID: Int], implicitReplica: Bool = false
+    ) {
         let i = index[tag.dot.replica] ?? 0
-        w.varint(i)
-        w.signed(Int64(bitPattern: tag.dot.counter &- tags.lastCounter[i]))
-        w.signed(Int64(bitPattern: tag.stamp.rawValue &- tags.lastStamp[i]))
+        if !implicitReplica { w.varint(i) }
+        let step = tag.dot.counter &- tags.lastCounter[i]
+        w.signed(Int64(bitPattern: step))
+        w.signed(Int64(bitPattern: tag.stamp.rawValue &- (tags.lastStamp[i] &+ step)))
         tags.lastCounter[i] = tag.dot.counter
         tags.lastStamp[i] = tag.stamp.rawValue
     }
@@ -168,9 +176,16 @@ enum MessageEncoder {
         case .double(let d):
             w.byte(Codec.valueDouble)
             w.u64le(d.bitPattern)
-        case .string(let s):
-            w.byte(Codec.valueString)
-            w.lengthPrefixed(s)
+        case .string(var s):
+            s.withUTF8 { buf in
+                if buf.count < 128 {
+                    w.byte(Codec.valueShortString | UInt8(buf.count))
+                } else {
+                    w.byte(Codec.valueString)
+                    w.varint(buf.count)
+                }
+                w.bytes.append(contentsOf: buf)
+            }
         case .bytes(let b):
             w.byte(Codec.valueBytes)
             w.varint(b.count)
@@ -183,10 +198,16 @@ enum MessageEncoder {
         var header = UInt8(min(rc, 3))
         if !f.elements.isEmpty { header |= 4 }
         if !f.counters.isEmpty { header |= 8 }
+        // Bits 4–6: 1 + the first register's replica index when it is below 7 (then omitted).
+        var implicit = false
+        if let first = f.registers.first, let i = index[first.tag.dot.replica], i < 7 {
+            header |= UInt8(i + 1) << 4
+            implicit = true
+        }
         w.byte(header)
         if rc >= 3 { w.varint(rc) }
-        for e in f.registers {
-            encodeTag(e.tag, &w, &tags, index)
+        for (n, e) in f.registers.enumerated() {
+            encodeTag(e.tag, &w, &tags, index, implicitReplica: implicit && n == 0)
             encodeValue(e.value, &w)
         }
         if !f.elements.isEmpty {
@@ -379,13 +400,15 @@ struct MessageDecoder {
         return names[Int(ref - 1)]
     }
 
-    mutating func readTag() throws(DecodeError) -> Tag {
+    mutating func readTag(implicitReplica: Int? = nil) throws(DecodeError) -> Tag {
         let at = r.offset
-        let i = try r.varint()
+        let i: UInt64
+        if let implicitReplica { i = UInt64(implicitReplica) } else { i = try r.varint() }
         guard i < UInt64(replicas.count) else { throw .replicaIndexOutOfRange(i, offset: at) }
         let idx = Int(i)
-        let counter = tags.lastCounter[idx] &+ UInt64(bitPattern: try r.signed())
-        let stamp = tags.lastStamp[idx] &+ UInt64(bitPattern: try r.signed())
+        let step = UInt64(bitPattern: try r.signed())
+        let counter = tags.lastCounter[idx] &+ step
+        let stamp = tags.lastStamp[idx] &+ step &+ UInt64(bitPattern: try r.signed())
         tags.lastCounter[idx] = counter
         tags.lastStamp[idx] = stamp
         guard counter > 0, counter <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
@@ -403,7 +426,16 @@ struct MessageDecoder {
         case Codec.valueTrue: return .bool(true)
         case Codec.valueInt: return .int(try r.signed())
         case Codec.valueDouble: return .double(Double(bitPattern: try r.u64le()))
-        case Codec.valueString: return .string(try r.string())
+        case Codec.valueString:
+            let s = try r.string()
+            guard s.utf8.count >= 128 else { throw .nonCanonical("short string in long form", offset: at) }
+            return .string(s)
+        case Codec.valueShortString...0xFF:
+            let raw = try r.bytes(Int(tag & 0x7F))
+            guard let s = String(validating: raw.assumingMemoryBound(to: UInt8.self), as: UTF8.self) else {
+                throw .invalidUTF8(offset: at)
+            }
+            return .string(s)
         case Codec.valueBytes:
             let n = try r.count()
             return .bytes(Array(try r.bytes(n)))
@@ -414,9 +446,11 @@ struct MessageDecoder {
     mutating func readField() throws(DecodeError) -> Field {
         let at = r.offset
         let header = try r.byte()
-        guard header & 0xF0 == 0 else { throw .nonCanonical("reserved field header bits", offset: at) }
+        guard header & 0x80 == 0 else { throw .nonCanonical("reserved field header bit", offset: at) }
+        let implied = Int(header >> 4)
         var f = Field()
         var rc = Int(header & 3)
+        guard implied == 0 || rc > 0 else { throw .nonCanonical("replica hint without registers", offset: at) }
         if rc == 3 {
             let cat = r.offset
             rc = try r.count(minimumItemSize: 4)
@@ -424,9 +458,12 @@ struct MessageDecoder {
         }
         if rc > 0 {
             f.registers.reserveCapacity(rc)
-            for _ in 0..<rc {
+            for n in 0..<rc {
                 let tat = r.offset
-                let tag = try readTag()
+                let tag = try readTag(implicitReplica: n == 0 && implied > 0 ? implied - 1 : nil)
+                if n == 0 && implied == 0, let i = replicas.firstIndex(of: tag.dot.replica), i < 7 {
+                    throw .nonCanonical("replica index below 7 not in the field header", offset: tat)
+                }
                 if let last = f.registers.last, !(last.tag.dot < tag.dot) {
                     throw .nonCanonical("register entries not ascending", offset: tat)
                 }

@@ -96,21 +96,22 @@ public struct Replica: Sendable {
     ///   - delta: the delta to add this change to.
     /// - Throws: `EditError.kindMismatch` when the field is a register or counter.
     public mutating func add(_ path: FieldPath, _ elements: [Value], now: UInt64, into delta: inout Delta) throws(EditError) {
-        let existing = state.field(path)
-        try check(path, existing, .set)
+        try check(path, state.field(path), .set)
         guard !elements.isEmpty else { return }
-        var f = existing ?? Field()
-        for e in f.registers { delta.context.insert(e.tag.dot) }
-        for e in f.counters { delta.context.insert(e.tag.dot) }
-        f.registers = []
-        f.counters = []
-        for element in elements {
-            let tag = mint(now)
-            delta.context.insert(tag.dot)
-            if let old = f.elements[element] { for t in old { delta.context.insert(t.dot) } }
-            f.elements[element] = [tag]
+        var tags: [Tag] = []
+        tags.reserveCapacity(elements.count)
+        for _ in elements { tags.append(mint(now)) }
+        // Modify the field in place: a copy of a large set per add would make batches quadratic.
+        modifyField(path) { f in
+            for e in f.registers { delta.context.insert(e.tag.dot) }
+            for e in f.counters { delta.context.insert(e.tag.dot) }
+            f.registers = []
+            f.counters = []
+            for (element, tag) in zip(elements, tags) {
+                delta.context.insert(tag.dot)
+                if let old = f.elements.updateValue([tag], forKey: element) { for t in old { delta.context.insert(t.dot) } }
+            }
         }
-        state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
         record(path, elements: elements, clearElements: false, into: &delta)
     }
 
@@ -131,19 +132,19 @@ public struct Replica: Sendable {
     ///   - delta: the delta to add this change to.
     /// - Throws: `EditError.kindMismatch` when the field is a register or counter.
     public mutating func remove(_ path: FieldPath, _ elements: [Value], now: UInt64, into delta: inout Delta) throws(EditError) {
-        guard var f = state.field(path) else { return }
-        try check(path, f, .set)
-        let present = elements.filter { f.elements[$0] != nil }
+        let present: [Value]
+        do {  // scoped: no reference to the field may outlive this block, or modifyField copies it
+            guard let existing = state.field(path) else { return }
+            try check(path, existing, .set)
+            present = elements.filter { existing.elements[$0] != nil }
+        }
         guard !present.isEmpty else { return }
         let event = mint(now)
         delta.context.insert(event.dot)
-        for element in present {
-            if let old = f.elements.removeValue(forKey: element) { for t in old { delta.context.insert(t.dot) } }
-        }
-        if f.isEmpty {
-            removeField(path)
-        } else {
-            state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
+        modifyField(path) { f in
+            for element in present {
+                if let old = f.elements.removeValue(forKey: element) { for t in old { delta.context.insert(t.dot) } }
+            }
         }
         record(path, elements: present, clearElements: false, into: &delta)
     }
@@ -229,6 +230,12 @@ public struct Replica: Sendable {
         var delta = Delta()
         deleteDocument(collection, id, now: now, into: &delta)
         return delta
+    }
+
+    /// Runs `body` on the field in place (no copy of its storage), pruning it when emptied.
+    private mutating func modifyField(_ path: FieldPath, _ body: (inout Field) -> Void) {
+        body(&state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field, default: Field()])
+        if state.store[path.collection]?[path.document]?.fields[path.field]?.isEmpty == true { removeField(path) }
     }
 
     private mutating func removeField(_ path: FieldPath) {

@@ -21,6 +21,13 @@ public struct ReplicaState: Hashable, Sendable {
         self.store = store
     }
 
+    /// A state holding only another state's causal context: what a peer sends to say "this is
+    /// what I have" (the version vector message of a sync round).
+    /// - Parameter other: the state whose context to keep.
+    public init(vectorOf other: ReplicaState) {
+        self.init(context: other.context, store: [:])
+    }
+
     /// The version vector of the seen dots (without the cloud).
     public var versionVector: VersionVector { context.vector }
 

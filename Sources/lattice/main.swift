@@ -1,4 +1,159 @@
 import LatticeCRDT
 
-// Placeholder entry point: replaced by the CLI dispatcher below as commands land.
-print("lattice: no command yet")
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Exit codes (documented in README.md).
+enum ExitCode: Int32 {
+    case ok = 0
+    case failure = 1
+    case usage = 64  // EX_USAGE
+}
+
+/// A command-line error: one line that says what to do, and an exit code.
+struct CLIError: Error {
+    var message: String
+    var code: ExitCode = .usage
+}
+
+let usage = """
+    lattice — offline-first peer-to-peer CRDT sync node
+
+    usage: lattice COMMAND [OPTIONS]
+
+    commands:
+      bench [--n N] [--json]   run the benchmark workloads (build with -c release)
+      version                  print the version
+      help                     show this help
+
+    Run `lattice COMMAND --help` for a command's options.
+    """
+
+func writeError(_ line: String) {
+    let text = "lattice: \(line)\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}
+
+func runBench(_ args: ArraySlice<String>) throws(CLIError) {
+    var n = 100_000
+    var json = false
+    var it = args.makeIterator()
+    while let arg = it.next() {
+        switch arg {
+        case "--json": json = true
+        case "--n":
+            guard let v = it.next(), let parsed = Int(v), parsed >= 10_000, parsed <= 10_000_000 else {
+                throw CLIError(message: "--n takes a whole number from 10000 to 10000000, for example --n 100000")
+            }
+            n = parsed
+        case "--help", "-h":
+            print("usage: lattice bench [--n N] [--json]\n\nRuns the workloads of shared/bench/WORKLOADS.md (W1–W6).")
+            return
+        default: throw CLIError(message: "bench: unknown option '\(arg)'; see lattice bench --help")
+        }
+    }
+    let bench = CRDTBench(n: n)
+    var rows = bench.run()
+    rows += w6Rows(n: n)
+    printBench(rows, n: n, json: json)
+}
+
+/// W6 runs in child processes so that each RSS figure starts from a clean heap.
+func w6Rows(n: Int) -> [BenchRow] {
+    var rows: [BenchRow] = []
+    for mode in ["build", "load"] {
+        var value = -1.0
+        let exe = CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe"
+        let command = "'\(exe)' bench-w6 \(mode) \(n)"
+        if let pipe = popen(command, "r") {
+            var line = [CChar](repeating: 0, count: 128)
+            if fgets(&line, 128, pipe) != nil {
+                let text = String(cString: line).trimmingWhitespace()
+                value = Double(text) ?? -1
+            }
+            pclose(pipe)
+        }
+        rows.append(BenchRow(workload: "w6", metric: "rss_\(mode)_mib", value: value, unit: "MiB"))
+    }
+    return rows
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s.removeFirst() }
+        while let c = s.last, c.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}
+
+func printBench(_ rows: [BenchRow], n: Int, json: Bool) {
+    if json {
+        var workloads: [String: [(String, Double)]] = [:]
+        var order: [String] = []
+        for r in rows {
+            if workloads[r.workload] == nil { order.append(r.workload) }
+            workloads[r.workload, default: []].append((r.metric, r.value))
+        }
+        let body = order.map { w in
+            "\"\(w)\": {" + (workloads[w] ?? []).map { "\"\($0.0)\": \(formatJSON($0.1))" }.joined(separator: ", ") + "}"
+        }.joined(separator: ", ")
+        print("{\"n\": \(n), \"machine\": \"\(machineDescription())\", \"workloads\": {\(body)}}")
+        return
+    }
+    print("lattice bench — N = \(n), \(machineDescription())")
+    print(pad("workload", 10) + pad("metric", 22) + "value")
+    for r in rows { print(pad(r.workload, 10) + pad(r.metric, 22) + formatHuman(r.value) + " " + r.unit) }
+}
+
+func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
+
+func formatJSON(_ v: Double) -> String {
+    if v.isNaN || v.isInfinite { return "null" }
+    return v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+}
+
+func formatHuman(_ v: Double) -> String {
+    if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
+    if abs(v) >= 100 { return String(Int64(v.rounded())) }
+    let scaled = (v * 10_000).rounded() / 10_000
+    return String(scaled)
+}
+
+func machineDescription() -> String {
+    var u = utsname()
+    uname(&u)
+    let machine = withUnsafeBytes(of: u.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    return "\(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cpu \(machine) Linux"
+}
+
+func main() -> Int32 {
+    let args = CommandLine.arguments.dropFirst()
+    guard let command = args.first else {
+        print(usage)
+        return ExitCode.usage.rawValue
+    }
+    do {
+        switch command {
+        case "help", "--help", "-h": print(usage)
+        case "version", "--version": print("lattice 0.1.0")
+        case "bench": try runBench(args.dropFirst())
+        case "bench-w6":
+            let rest = Array(args.dropFirst())
+            guard rest.count == 2, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N") }
+            print(CRDTBench(n: n).w6(load: rest[0] == "load"))
+        default:
+            throw CLIError(message: "unknown command '\(command)'; run `lattice help` for the list")
+        }
+        return ExitCode.ok.rawValue
+    } catch let error as CLIError {
+        writeError(error.message)
+        return error.code.rawValue
+    } catch {
+        writeError("\(error)")
+        return ExitCode.failure.rawValue
+    }
+}
+
+exit(main())

@@ -180,6 +180,7 @@ extension Field {
         case nil:
             return nil
         case .register:
+            if registers.count == 1 { return .register(registers[0].value, siblings: registers) }
             let ordered = registers.sorted { $0.tag.wins(over: $1.tag) }
             return .register(ordered[0].value, siblings: ordered)
         case .set:

@@ -17,7 +17,7 @@ public struct Key: Hashable, Comparable, Sendable, ExpressibleByStringLiteral, C
     public init(stringLiteral value: String) { self.string = value }
 
     @inlinable
-    public static func == (lhs: Key, rhs: Key) -> Bool { lhs.string.utf8.elementsEqual(rhs.string.utf8) }
+    public static func == (lhs: Key, rhs: Key) -> Bool { utf8Equal(lhs.string, rhs.string) }
 
     @inlinable
     public func hash(into hasher: inout Hasher) {
@@ -27,9 +27,7 @@ public struct Key: Hashable, Comparable, Sendable, ExpressibleByStringLiteral, C
 
     /// Byte-wise (UTF-8) lexicographic order.
     @inlinable
-    public static func < (lhs: Key, rhs: Key) -> Bool {
-        lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
-    }
+    public static func < (lhs: Key, rhs: Key) -> Bool { utf8Less(lhs.string, rhs.string) }
 
     /// Whether the key's bytes start with `prefix`'s bytes.
     /// - Parameter prefix: the prefix to test.
@@ -37,4 +35,32 @@ public struct Key: Hashable, Comparable, Sendable, ExpressibleByStringLiteral, C
 
     /// The text.
     public var description: String { string }
+}
+
+/// Whether two strings have the same UTF-8 bytes (native strings: a straight buffer compare).
+@inlinable
+func utf8Equal(_ a: String, _ b: String) -> Bool {
+    let fast = a.utf8.withContiguousStorageIfAvailable { pa in
+        b.utf8.withContiguousStorageIfAvailable { pb -> Bool in
+            guard pa.count == pb.count else { return false }
+            for i in 0..<pa.count where pa[i] != pb[i] { return false }
+            return true
+        }
+    }
+    if let fast, let result = fast { return result }
+    return a.utf8.elementsEqual(b.utf8)
+}
+
+/// Whether `a`'s UTF-8 bytes sort before `b`'s (unsigned, lexicographic).
+@inlinable
+func utf8Less(_ a: String, _ b: String) -> Bool {
+    let fast = a.utf8.withContiguousStorageIfAvailable { pa in
+        b.utf8.withContiguousStorageIfAvailable { pb -> Bool in
+            let n = min(pa.count, pb.count)
+            for i in 0..<n where pa[i] != pb[i] { return pa[i] < pb[i] }
+            return pa.count < pb.count
+        }
+    }
+    if let fast, let result = fast { return result }
+    return a.utf8.lexicographicallyPrecedes(b.utf8)
 }

@@ -40,7 +40,7 @@ public enum Value: Hashable, Comparable, Sendable, CustomStringConvertible {
         case (.bool(let a), .bool(let b)): a == b
         case (.int(let a), .int(let b)): a == b
         case (.double(let a), .double(let b)): a.bitPattern == b.bitPattern
-        case (.string(let a), .string(let b)): a.utf8.elementsEqual(b.utf8)
+        case (.string(let a), .string(let b)): utf8Equal(a, b)
         case (.bytes(let a), .bytes(let b)): a == b
         default: false
         }
@@ -63,7 +63,7 @@ public enum Value: Hashable, Comparable, Sendable, CustomStringConvertible {
         case (.bool(let a), .bool(let b)): !a && b
         case (.int(let a), .int(let b)): a < b
         case (.double(let a), .double(let b)): orderedBits(a) < orderedBits(b)
-        case (.string(let a), .string(let b)): a.utf8.lexicographicallyPrecedes(b.utf8)
+        case (.string(let a), .string(let b)): utf8Less(a, b)
         case (.bytes(let a), .bytes(let b)): a.lexicographicallyPrecedes(b)
         default: lhs.rank < rhs.rank
         }

@@ -62,10 +62,19 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
 /// W6 runs in child processes so that each RSS figure starts from a clean heap.
 func w6Rows(n: Int) -> [BenchRow] {
     var rows: [BenchRow] = []
+    // The W1 encoding, for the load child.
+    let bench = CRDTBench(n: n)
+    var a = Replica(id: ReplicaID(1))
+    _ = bench.buildBatch(&a, bench.operations())
+    let file = "/tmp/lattice-bench-w6-\(getpid()).bin"
+    _ = writeWholeFile(file, a.state.encoded())
+    defer { unlink(file) }
     for mode in ["build", "load"] {
         var value = -1.0
-        let exe = CommandLine.arguments[0].contains("/") ? CommandLine.arguments[0] : "/proc/self/exe"
-        let command = "'\(exe)' bench-w6 \(mode) \(n)"
+        var path = [CChar](repeating: 0, count: 4096)
+        let len = readlink("/proc/self/exe", &path, path.count - 1)
+        let exe = len > 0 ? String(cString: path) : CommandLine.arguments[0]
+        let command = "'\(exe)' bench-w6 \(mode) \(n) \(file)"
         if let pipe = popen(command, "r") {
             var line = [CChar](repeating: 0, count: 128)
             if fgets(&line, 128, pipe) != nil {
@@ -141,8 +150,9 @@ func main() -> Int32 {
         case "bench": try runBench(args.dropFirst())
         case "bench-w6":
             let rest = Array(args.dropFirst())
-            guard rest.count == 2, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N") }
-            print(CRDTBench(n: n).w6(load: rest[0] == "load"))
+            guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N FILE") }
+            let bench = CRDTBench(n: n)
+            print(rest[0] == "load" ? bench.w6Load(file: rest[2]) : bench.w6Build())
         default:
             throw CLIError(message: "unknown command '\(command)'; run `lattice help` for the list")
         }

@@ -7,14 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")"
 harness=${1:?usage: Fuzz/run.sh HARNESS SECONDS}
 seconds=${2:-60}
-# One scratch folder per harness, release mode. On this toolchain the coverage instrumentation
-# (__sancov sections) is only emitted reliably for the first product built in a fresh scratch
-# folder, in release mode; without it libFuzzer runs blind. So: a folder per harness, and a check.
+# swiftc keeps only the LAST -sanitize= flag, and `swift build --sanitize=fuzzer --sanitize=address`
+# passes two: the code then gets ASan but no coverage counters, and libFuzzer runs blind. Pass one
+# combined flag as well (SwiftPM still needs --sanitize to link a libFuzzer executable). Release
+# mode, one scratch folder per harness.
 scratch=".build-fuzz-$harness"
-swift build -c release --sanitize=fuzzer --sanitize=address --scratch-path "$scratch" --product "$harness" >&2
+swift build -c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch" --product "$harness" >&2
 bin="$scratch/release/$harness"
-if ! readelf -S "$bin" | grep -q sancov; then
-    echo "run.sh: $bin has no coverage instrumentation; rm -rf $scratch and retry" >&2
+sancov=$(readelf -S "$bin" | grep -c sancov || true)
+asan=$(nm "$bin" | grep -c __asan_report || true)
+if [ "$sancov" = 0 ] || [ "$asan" = 0 ]; then
+    echo "run.sh: $bin has no coverage or no ASan instrumentation; rm -rf $scratch and retry" >&2
     exit 1
 fi
 mkdir -p "corpus/$harness" "artifacts/$harness"

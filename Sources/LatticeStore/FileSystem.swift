@@ -15,6 +15,7 @@ struct FileSystem: Sendable {
     static let createReadWrite = O_RDWR | O_CREAT | O_CLOEXEC
     static let createExclusive = O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC
     static let directory = O_RDONLY | O_DIRECTORY | O_CLOEXEC
+    static let truncateFlag = O_TRUNC
 
     /// Traps on the error numbers that can only mean a bug in the caller (a stale or bad pointer
     /// or descriptor); returns otherwise.

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The files of a data directory (see `Docs/STORE.md`):
 ///
 /// ```
@@ -59,6 +61,7 @@ public final class Store: Sendable {
     /// The newest valid snapshot at open, or nil (replay the whole log).
     public let recoveredSnapshot: Snapshot?
     private let lock: FileLock
+    private let released = Mutex(false)
 
     private init(
         directory: String, log: Log, snapshots: SnapshotStore, watermarks: WatermarkStore, openReport: OpenReport,
@@ -75,7 +78,15 @@ public final class Store: Sendable {
 
     deinit {
         try? log.close()
-        lock.release()
+        releaseLock()
+    }
+
+    private func releaseLock() {
+        let first = released.withLock { was in
+            defer { was = true }
+            return !was
+        }
+        if first { lock.release() }
     }
 
     /// Opens (creating if needed) a data directory for writing.
@@ -116,6 +127,7 @@ public final class Store: Sendable {
     /// Syncs and closes the log and releases the lock (also done on deinit, without errors).
     /// - Throws: the final write or sync error.
     public func close() throws {
+        defer { releaseLock() }
         try log.close()
     }
 

@@ -11,6 +11,14 @@ public struct Snapshot: Sendable, Equatable {
     public var metadata: [UInt8]
     /// The opaque state.
     public var payload: [UInt8]
+
+    /// Creates a snapshot value.
+    public init(sequence: UInt64, createdAtNanoseconds: Int64, metadata: [UInt8], payload: [UInt8]) {
+        self.sequence = sequence
+        self.createdAtNanoseconds = createdAtNanoseconds
+        self.metadata = metadata
+        self.payload = payload
+    }
 }
 
 /// A snapshot file and whether it checked out.

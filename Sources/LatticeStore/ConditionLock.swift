@@ -85,11 +85,16 @@ struct SyncThread {
         final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var tid = pthread_t()
-        let r = pthread_create(&tid, nil, { arg in
-            let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
+        let r = pthread_create(
+            &tid,
+            nil,
+            { arg in
+                let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+                box.body()
+                return nil
+            },
+            box
+        )
         guard r == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
             throw StoreError(.io, "pthread_create for \(name)", errno: r)

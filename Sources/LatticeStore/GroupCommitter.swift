@@ -21,7 +21,11 @@ public struct FsyncPolicy: Sendable, Equatable, CustomStringConvertible {
     ///   - maxRecords: the batch size that triggers a sync at once (≥ 1).
     /// - Returns: the policy.
     public static func batch(maxDelayMicroseconds: UInt64, maxRecords: Int) -> FsyncPolicy {
-        FsyncPolicy(kind: .batch, maxDelayNanoseconds: max(1, maxDelayMicroseconds) * 1000, maxRecords: max(1, maxRecords))
+        FsyncPolicy(
+            kind: .batch,
+            maxDelayNanoseconds: max(1, maxDelayMicroseconds) * 1000,
+            maxRecords: max(1, maxRecords)
+        )
     }
 
     /// **Unsafe**: records are written by the background thread but never synced; an acknowledged
@@ -105,8 +109,14 @@ final class GroupCommitter: @unchecked Sendable {
     private var thread: SyncThread?
 
     init(
-        fs: FileSystem, directory: String, policy: FsyncPolicy, segmentSize: Int64, maxRecordSize: Int,
-        segments: [SegmentEntry], active: ActiveSegment, activeRecords: Int
+        fs: FileSystem,
+        directory: String,
+        policy: FsyncPolicy,
+        segmentSize: Int64,
+        maxRecordSize: Int,
+        segments: [SegmentEntry],
+        active: ActiveSegment,
+        activeRecords: Int
     ) throws {
         self.fs = fs
         self.directory = directory
@@ -134,7 +144,10 @@ final class GroupCommitter: @unchecked Sendable {
     func append(type: UInt8, payload: UnsafeRawBufferPointer) throws -> UInt64 {
         guard type != 0 else { throw StoreError(.invalidArgument, "record type 0 is reserved") }
         guard payload.count <= maxRecordSize else {
-            throw StoreError(.invalidArgument, "record of \(payload.count) bytes exceeds the \(maxRecordSize)-byte limit")
+            throw StoreError(
+                .invalidArgument,
+                "record of \(payload.count) bytes exceeds the \(maxRecordSize)-byte limit"
+            )
         }
         let frameSize = RecordFrame.headerSize + payload.count
         lock.lock()
@@ -268,13 +281,22 @@ final class GroupCommitter: @unchecked Sendable {
         lock.withLock {
             segments[segments.count - 1].lastSequence = firstSequence - 1
             segments[segments.count - 1].bytes = old.size
-            segments.append(SegmentEntry(path: entry.file.path, firstSequence: firstSequence, lastSequence: firstSequence - 1, bytes: entry.size))
+            segments.append(
+                SegmentEntry(
+                    path: entry.file.path,
+                    firstSequence: firstSequence,
+                    lastSequence: firstSequence - 1,
+                    bytes: entry.size
+                )
+            )
             if durableSequence < firstSequence - 1 { durableSequence = firstSequence - 1 }
         }
     }
 
     /// Creates an empty segment file durably and opens it for appending.
-    static func createSegment(directory: String, firstSequence: UInt64, flags: UInt16, fs: FileSystem) throws -> ActiveSegment {
+    static func createSegment(directory: String, firstSequence: UInt64, flags: UInt16, fs: FileSystem) throws
+        -> ActiveSegment
+    {
         let path = directory + "/" + SegmentName.name(firstSequence: firstSequence)
         let temp = path + ".tmp"
         let header = SegmentHeader(firstSequence: firstSequence, flags: flags).encoded
@@ -289,7 +311,12 @@ final class GroupCommitter: @unchecked Sendable {
             throw error
         }
         let opened = FileHandle(fd: file.fd, path: path, sys: file.sys)
-        return ActiveSegment(file: opened, firstSequence: firstSequence, size: Int64(header.count), durableSize: Int64(header.count))
+        return ActiveSegment(
+            file: opened,
+            firstSequence: firstSequence,
+            size: Int64(header.count),
+            durableSize: Int64(header.count)
+        )
     }
 
     private func publish(_ target: UInt64, bytes: Int64) {

@@ -91,7 +91,10 @@ public final class Log: Sendable {
     /// - Returns: the log and what recovery found.
     /// - Throws: `.corrupt` naming file and offset; `.io`, `.noSpace`… from the file system.
     public static func open(
-        directory: String, options: LogOptions = LogOptions(), syscalls: Syscalls = .system, minimumNextSequence: UInt64 = 1
+        directory: String,
+        options: LogOptions = LogOptions(),
+        syscalls: Syscalls = .system,
+        minimumNextSequence: UInt64 = 1
     ) throws -> (Log, LogOpenReport) {
         guard options.maxRecordSize >= 0, options.maxRecordSize <= RecordFrame.maxPayload else {
             throw StoreError(.invalidArgument, "maxRecordSize must be within 0...\(RecordFrame.maxPayload)")
@@ -110,14 +113,24 @@ public final class Log: Sendable {
             throw problem
         }
         var report = LogOpenReport(
-            segments: scan.segments.count, records: scan.segments.reduce(0) { $0 + $1.records },
-            firstSequence: 0, lastSequence: 0, truncatedFile: nil, truncatedBytes: 0,
-            removedTemporaryFiles: scan.temporaryFiles, gaps: scan.gaps
+            segments: scan.segments.count,
+            records: scan.segments.reduce(0) { $0 + $1.records },
+            firstSequence: 0,
+            lastSequence: 0,
+            truncatedFile: nil,
+            truncatedBytes: 0,
+            removedTemporaryFiles: scan.temporaryFiles,
+            gaps: scan.gaps
         )
         for temp in scan.temporaryFiles { try fs.unlink(temp) }
 
         var entries = scan.segments.map {
-            SegmentEntry(path: $0.path, firstSequence: $0.firstSequence, lastSequence: $0.lastSequence, bytes: $0.validBytes)
+            SegmentEntry(
+                path: $0.path,
+                firstSequence: $0.firstSequence,
+                lastSequence: $0.lastSequence,
+                bytes: $0.validBytes
+            )
         }
         let active: ActiveSegment
         let activeRecords: Int
@@ -134,12 +147,19 @@ public final class Log: Sendable {
                 report.truncatedFile = last.path
                 report.truncatedBytes = last.tornTailBytes
             }
-            active = ActiveSegment(file: file, firstSequence: last.firstSequence, size: last.validBytes, durableSize: last.validBytes)
+            active = ActiveSegment(
+                file: file,
+                firstSequence: last.firstSequence,
+                size: last.validBytes,
+                durableSize: last.validBytes
+            )
             activeRecords = last.records
         } else {
             let first = max(1, minimumNextSequence)
             active = try GroupCommitter.createSegment(directory: directory, firstSequence: first, flags: 0, fs: fs)
-            entries = [SegmentEntry(path: active.file.path, firstSequence: first, lastSequence: first - 1, bytes: active.size)]
+            entries = [
+                SegmentEntry(path: active.file.path, firstSequence: first, lastSequence: first - 1, bytes: active.size)
+            ]
             activeRecords = 0
         }
         if !scan.temporaryFiles.isEmpty { try fs.syncDirectory(directory) }
@@ -148,8 +168,14 @@ public final class Log: Sendable {
         let core: GroupCommitter
         do {
             core = try GroupCommitter(
-                fs: fs, directory: directory, policy: options.fsyncPolicy, segmentSize: Int64(options.segmentSize),
-                maxRecordSize: options.maxRecordSize, segments: entries, active: active, activeRecords: activeRecords
+                fs: fs,
+                directory: directory,
+                policy: options.fsyncPolicy,
+                segmentSize: Int64(options.segmentSize),
+                maxRecordSize: options.maxRecordSize,
+                segments: entries,
+                active: active,
+                activeRecords: activeRecords
             )
         } catch {
             active.file.closeIgnoringErrors()
@@ -193,7 +219,9 @@ public final class Log: Sendable {
     /// - Returns: the record's sequence number.
     @discardableResult
     public func append(
-        type: UInt8, payload: [UInt8], onDurable: @escaping @Sendable (Result<UInt64, StoreError>) -> Void
+        type: UInt8,
+        payload: [UInt8],
+        onDurable: @escaping @Sendable (Result<UInt64, StoreError>) -> Void
     ) throws -> UInt64 {
         let sequence = try append(type: type, payload: payload)
         core.onDurable(sequence, onDurable)
@@ -254,7 +282,8 @@ public final class Log: Sendable {
     /// - Throws: `.notFound` if `sequence` was compacted away while reading, `.corrupt` if a
     ///   segment was damaged since open, or what `body` throws.
     public func forEachRecord(
-        from sequence: UInt64, _ body: (_ sequence: UInt64, _ type: UInt8, _ payload: UnsafeRawBufferPointer) throws -> Bool
+        from sequence: UInt64,
+        _ body: (_ sequence: UInt64, _ type: UInt8, _ payload: UnsafeRawBufferPointer) throws -> Bool
     ) throws {
         let (limit, entries) = core.lock.withLock { (core.durableSequence, core.segments) }
         for entry in entries where entry.lastSequence >= sequence && entry.firstSequence <= limit {
@@ -262,7 +291,11 @@ public final class Log: Sendable {
             do {
                 file = try core.fs.open(entry.path, flags: FileSystem.readOnly)
             } catch let error as StoreError where error.code == .notFound {
-                throw StoreError(.notFound, "records from \(entry.firstSequence) were compacted while reading", path: entry.path)
+                throw StoreError(
+                    .notFound,
+                    "records from \(entry.firstSequence) were compacted while reading",
+                    path: entry.path
+                )
             }
             defer { file.closeIgnoringErrors() }
             var reader = SegmentReader(file: file, fileSize: try file.size())
@@ -275,9 +308,19 @@ public final class Log: Sendable {
                     offset += Int64(RecordFrame.headerSize + h.length)
                     expected += 1
                 case .end:
-                    throw StoreError(.corrupt, "\(entry.path) ends before record \(expected)", path: entry.path, offset: offset)
+                    throw StoreError(
+                        .corrupt,
+                        "\(entry.path) ends before record \(expected)",
+                        path: entry.path,
+                        offset: offset
+                    )
                 case .invalid(let problem):
-                    throw StoreError(.corrupt, "\(entry.path): record \(expected): \(problem)", path: entry.path, offset: offset)
+                    throw StoreError(
+                        .corrupt,
+                        "\(entry.path): record \(expected): \(problem)",
+                        path: entry.path,
+                        offset: offset
+                    )
                 }
             }
         }
@@ -313,7 +356,8 @@ public final class Log: Sendable {
     public func compact(through sequence: UInt64) throws -> CompactionReport {
         let removed = try core.removeSegments(through: sequence)
         return CompactionReport(
-            removedSegments: removed.map(\.path), removedBytes: removed.reduce(0) { $0 + $1.bytes },
+            removedSegments: removed.map(\.path),
+            removedBytes: removed.reduce(0) { $0 + $1.bytes },
             firstSequence: firstSequence
         )
     }

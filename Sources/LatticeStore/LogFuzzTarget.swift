@@ -97,7 +97,9 @@ public enum LogFuzzTarget {
         // Open refused: repair must make the directory openable and clean, keeping records intact.
         guard let report = try? Store.repair(at: dir) else { preconditionFailure("repair failed") }
         precondition(report.after.isClean, "repair left problems: \(report.after.problems)")
-        guard let store = try? Store.open(at: dir, options: options) else { preconditionFailure("open after repair failed") }
+        guard let store = try? Store.open(at: dir, options: options) else {
+            preconditionFailure("open after repair failed")
+        }
         let records = (try? store.log.records(from: 1)) ?? []
         check(records, against: framed, intact: intact)
         try? store.close()

@@ -52,7 +52,9 @@ public struct SegmentHeader: Sendable, Equatable {
     /// - Parameter bytes: at least the first 32 bytes of a file (fewer is reported as a problem).
     /// - Returns: the header, or a description of what is wrong.
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> Result<SegmentHeader, HeaderProblem> {
-        guard bytes.count >= size else { return .failure(HeaderProblem("segment header truncated (\(bytes.count) bytes)")) }
+        guard bytes.count >= size else {
+            return .failure(HeaderProblem("segment header truncated (\(bytes.count) bytes)"))
+        }
         guard bytes.prefix(8).elementsEqual(magic) else { return .failure(HeaderProblem("bad segment magic")) }
         let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 28, as: UInt32.self))
         let computed = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<28]))
@@ -171,7 +173,9 @@ struct SegmentReader: ~Copyable {
         }
         switch RecordFrame.validate(bytes, expectedSequence: expectedSequence) {
         case .success(let h):
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[RecordFrame.headerSize..<(RecordFrame.headerSize + h.length)])
+            let payload = UnsafeRawBufferPointer(
+                rebasing: bytes[RecordFrame.headerSize..<(RecordFrame.headerSize + h.length)]
+            )
             return .record(h, payload: payload)
         case .failure(let problem):
             return .invalid(problem)

@@ -69,7 +69,9 @@ public enum RecordFrame {
     /// - Returns: the frame bytes.
     public static func encode(type: UInt8, sequence: UInt64, payload: [UInt8]) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: headerSize + payload.count) { buffer, count in
-            payload.withUnsafeBytes { encode(into: UnsafeMutableRawPointer(buffer.baseAddress!), type: type, sequence: sequence, payload: $0) }
+            payload.withUnsafeBytes {
+                encode(into: UnsafeMutableRawPointer(buffer.baseAddress!), type: type, sequence: sequence, payload: $0)
+            }
             count = headerSize + payload.count
         }
     }

@@ -64,7 +64,13 @@ enum Recovery {
         defer { file.closeIgnoringErrors() }
         let size = try file.size()
         var report = SegmentReport(
-            path: path, firstSequence: nameSequence, records: 0, bytes: size, validBytes: 0, damage: nil, tornTailBytes: 0
+            path: path,
+            firstSequence: nameSequence,
+            records: 0,
+            bytes: size,
+            validBytes: 0,
+            damage: nil,
+            tornTailBytes: 0
         )
         var reader = SegmentReader(file: file, fileSize: size)
         let headerBytes = try reader.window(at: 0, minimum: SegmentHeader.size)
@@ -77,7 +83,10 @@ enum Recovery {
             header = h
         }
         guard header.firstSequence == nameSequence, header.firstSequence > 0 else {
-            report.damage = Damage(offset: 16, reason: "header first sequence \(header.firstSequence) does not match the file name")
+            report.damage = Damage(
+                offset: 16,
+                reason: "header first sequence \(header.firstSequence) does not match the file name"
+            )
             return (report, header)
         }
         var offset = Int64(SegmentHeader.size)
@@ -119,14 +128,22 @@ enum Recovery {
         names.sort { $0.1 < $1.1 }
         for (i, (name, seq)) in names.enumerated() {
             let (report, header) = try scanSegment(
-                path: logDirectory + "/" + name, nameSequence: seq, isLast: i == names.count - 1, fs: fs
+                path: logDirectory + "/" + name,
+                nameSequence: seq,
+                isLast: i == names.count - 1,
+                fs: fs
             )
             scan.segments.append(report)
             scan.headers.append(header)
             if let damage = report.damage {
                 scan.needsSalvage.insert(i)
                 scan.problems.append(
-                    StoreError(.corrupt, "\(report.path) is damaged \(damage)", path: report.path, offset: damage.offset)
+                    StoreError(
+                        .corrupt,
+                        "\(report.path) is damaged \(damage)",
+                        path: report.path,
+                        offset: damage.offset
+                    )
                 )
             }
         }
@@ -140,7 +157,8 @@ enum Recovery {
                     StoreError(
                         .corrupt,
                         "\(current.path) starts at sequence \(current.firstSequence), overlapping \(previous.path) (which ends at \(previous.lastSequence))",
-                        path: current.path, offset: 16
+                        path: current.path,
+                        offset: 16
                     )
                 )
             } else if current.firstSequence > expected {
@@ -152,7 +170,8 @@ enum Recovery {
                         StoreError(
                             .corrupt,
                             "records \(gap.lowerBound)...\(gap.upperBound) are missing before \(current.path) (a segment file was removed?)",
-                            path: current.path, offset: 0
+                            path: current.path,
+                            offset: 0
                         )
                     )
                 }

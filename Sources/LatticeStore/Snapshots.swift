@@ -149,7 +149,10 @@ public final class SnapshotStore: Sendable {
     @discardableResult
     public func write(sequence: UInt64, metadata: [UInt8], payload: [UInt8]) throws -> Snapshot {
         let snapshot = Snapshot(
-            sequence: sequence, createdAtNanoseconds: ConditionLock.wallNanoseconds(), metadata: metadata, payload: payload
+            sequence: sequence,
+            createdAtNanoseconds: ConditionLock.wallNanoseconds(),
+            metadata: metadata,
+            payload: payload
         )
         try writeLock.withLock { _ in
             try fs.writeFileAtomically(path(for: sequence), directory: directory, bytes: Self.encode(snapshot))
@@ -197,7 +200,9 @@ public final class SnapshotStore: Sendable {
             switch load(path: path, sequence: seq) {
             case .success(let s): return (s, skipped)
             case .failure(let problem):
-                skipped.append(SnapshotReport(path: path, sequence: seq, bytes: fileSize(path), damage: problem.description))
+                skipped.append(
+                    SnapshotReport(path: path, sequence: seq, bytes: fileSize(path), damage: problem.description)
+                )
             }
         }
         return (nil, skipped)

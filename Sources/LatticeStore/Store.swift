@@ -64,8 +64,13 @@ public final class Store: Sendable {
     private let released = Mutex(false)
 
     private init(
-        directory: String, log: Log, snapshots: SnapshotStore, watermarks: WatermarkStore, openReport: OpenReport,
-        recoveredSnapshot: Snapshot?, lock: FileLock
+        directory: String,
+        log: Log,
+        snapshots: SnapshotStore,
+        watermarks: WatermarkStore,
+        openReport: OpenReport,
+        recoveredSnapshot: Snapshot?,
+        lock: FileLock
     ) {
         self.directory = directory
         self.log = log
@@ -103,20 +108,35 @@ public final class Store: Sendable {
         let lock = try FileLock.acquire(DataDirectory.lockPath(directory), fs: fs)
         do {
             let snapshots = try SnapshotStore(
-                directory: DataDirectory.snapshotsPath(directory), keep: options.keepSnapshots, syscalls: options.syscalls
+                directory: DataDirectory.snapshotsPath(directory),
+                keep: options.keepSnapshots,
+                syscalls: options.syscalls
             )
             let (snapshot, damaged) = try snapshots.loadNewest()
-            let watermarks = try WatermarkStore(directory: DataDirectory.peersPath(directory), syscalls: options.syscalls)
+            let watermarks = try WatermarkStore(
+                directory: DataDirectory.peersPath(directory),
+                syscalls: options.syscalls
+            )
             let (log, logReport) = try Log.open(
-                directory: DataDirectory.logPath(directory), options: options.log, syscalls: options.syscalls,
+                directory: DataDirectory.logPath(directory),
+                options: options.log,
+                syscalls: options.syscalls,
                 minimumNextSequence: (snapshot?.sequence ?? 0) + 1
             )
             let report = OpenReport(
-                log: logReport, snapshotSequence: snapshot?.sequence, damagedSnapshots: damaged, peers: watermarks.all.count
+                log: logReport,
+                snapshotSequence: snapshot?.sequence,
+                damagedSnapshots: damaged,
+                peers: watermarks.all.count
             )
             return Store(
-                directory: directory, log: log, snapshots: snapshots, watermarks: watermarks, openReport: report,
-                recoveredSnapshot: snapshot, lock: lock
+                directory: directory,
+                log: log,
+                snapshots: snapshots,
+                watermarks: watermarks,
+                openReport: report,
+                recoveredSnapshot: snapshot,
+                lock: lock
             )
         } catch {
             lock.release()
@@ -142,7 +162,9 @@ public final class Store: Sendable {
     /// - Throws: `.locked`, `.notFound`, `.io`.
     public static func verify(at directory: String, options: StoreOptions = StoreOptions()) throws -> VerifyReport {
         let fs = FileSystem(options.syscalls)
-        guard fs.exists(directory) else { throw StoreError(.notFound, "no data directory at \(directory)", path: directory) }
+        guard fs.exists(directory) else {
+            throw StoreError(.notFound, "no data directory at \(directory)", path: directory)
+        }
         let lock = try FileLock.acquire(DataDirectory.lockPath(directory), fs: fs)
         defer { lock.release() }
         return try verifyUnlocked(directory, fs: fs)
@@ -164,13 +186,17 @@ public final class Store: Sendable {
         let wm = DataDirectory.peersPath(directory) + "/watermarks"
         if fs.exists(wm) {
             do {
-                if case .failure(let p) = WatermarkStore.decode(try fs.readFile(wm, limit: WatermarkStore.maxFileSize)) {
+                if case .failure(let p) = WatermarkStore.decode(try fs.readFile(wm, limit: WatermarkStore.maxFileSize))
+                {
                     watermarkProblem = p.description
                 }
             } catch { watermarkProblem = "\(error)" }
         }
         return VerifyReport(
-            segments: scan.segments, problems: problems, gaps: scan.gaps, snapshots: snapshotReports,
+            segments: scan.segments,
+            problems: problems,
+            gaps: scan.gaps,
+            snapshots: snapshotReports,
             watermarkProblem: watermarkProblem
         )
     }
@@ -196,7 +222,9 @@ public final class Store: Sendable {
     /// - Throws: `.locked` while a writer has the directory open; `.io`, `.noSpace`.
     public static func repair(at directory: String, options: StoreOptions = StoreOptions()) throws -> RepairReport {
         let fs = FileSystem(options.syscalls)
-        guard fs.exists(directory) else { throw StoreError(.notFound, "no data directory at \(directory)", path: directory) }
+        guard fs.exists(directory) else {
+            throw StoreError(.notFound, "no data directory at \(directory)", path: directory)
+        }
         let lock = try FileLock.acquire(DataDirectory.lockPath(directory), fs: fs)
         defer { lock.release() }
         var report = RepairReport()
@@ -215,7 +243,9 @@ public final class Store: Sendable {
         let wm = peers + "/watermarks"
         if fs.exists(wm) {
             let ok: Bool
-            if let bytes = try? fs.readFile(wm, limit: WatermarkStore.maxFileSize), case .success = WatermarkStore.decode(bytes) {
+            if let bytes = try? fs.readFile(wm, limit: WatermarkStore.maxFileSize),
+                case .success = WatermarkStore.decode(bytes)
+            {
                 ok = true
             } else {
                 ok = false
@@ -290,7 +320,10 @@ public final class Store: Sendable {
                 let flags: UInt16 = previousLast.map { first == $0 + 1 } ?? true ? 0 : SegmentHeader.followsGapFlag
                 let temp = segment.path + Recovery.repairMarker + String(first)
                 try Recovery.writeSegment(
-                    path: temp, header: SegmentHeader(firstSequence: first, flags: flags), records: records[start..<end], fs: fs
+                    path: temp,
+                    header: SegmentHeader(firstSequence: first, flags: flags),
+                    records: records[start..<end],
+                    fs: fs
                 )
                 written.append((temp, logDir + "/" + SegmentName.name(firstSequence: first)))
                 previousLast = records[end - 1].sequence

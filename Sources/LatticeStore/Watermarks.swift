@@ -13,7 +13,12 @@ public struct PeerWatermark: Sendable, Equatable {
     public var expired: Bool
 
     /// Creates a watermark.
-    public init(peer: String, acknowledged: VersionVector = VersionVector(), lastSeenNanoseconds: Int64 = 0, expired: Bool = false) {
+    public init(
+        peer: String,
+        acknowledged: VersionVector = VersionVector(),
+        lastSeenNanoseconds: Int64 = 0,
+        expired: Bool = false
+    ) {
         self.peer = peer
         self.acknowledged = acknowledged
         self.lastSeenNanoseconds = lastSeenNanoseconds
@@ -146,10 +151,15 @@ public final class WatermarkStore: Sendable {
     /// - Parameter bytes: the whole file.
     /// - Returns: the watermarks, or why the bytes are not valid.
     public static func decode(_ bytes: [UInt8]) -> Result<[PeerWatermark], SegmentHeader.HeaderProblem> {
-        guard bytes.count >= 20, bytes.prefix(8).elementsEqual(magic) else { return .failure(.init("bad watermark file header")) }
+        guard bytes.count >= 20, bytes.prefix(8).elementsEqual(magic) else {
+            return .failure(.init("bad watermark file header"))
+        }
         let body = bytes.count - 4
-        let stored = bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: body, as: UInt32.self)) }
-        guard stored == bytes.withUnsafeBytes({ CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) }) else {
+        let stored = bytes.withUnsafeBytes {
+            UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: body, as: UInt32.self))
+        }
+        guard stored == bytes.withUnsafeBytes({ CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<body])) })
+        else {
             return .failure(.init("watermark file checksum mismatch"))
         }
         var at = 8
@@ -163,7 +173,9 @@ public final class WatermarkStore: Sendable {
         }
         var peers: [PeerWatermark] = []
         for _ in 0..<count {
-            guard let idLength = get(UInt16.self), body - at >= Int(idLength) else { return .failure(.init("truncated peer id")) }
+            guard let idLength = get(UInt16.self), body - at >= Int(idLength) else {
+                return .failure(.init("truncated peer id"))
+            }
             let id = String(decoding: bytes[at..<(at + Int(idLength))], as: UTF8.self)
             at += Int(idLength)
             guard let seen = get(Int64.self), let flags = get(UInt8.self), let n = get(UInt32.self),
@@ -176,7 +188,9 @@ public final class WatermarkStore: Sendable {
                 }
                 vector[ReplicaID(replica)] = counter
             }
-            peers.append(PeerWatermark(peer: id, acknowledged: vector, lastSeenNanoseconds: seen, expired: flags & 1 != 0))
+            peers.append(
+                PeerWatermark(peer: id, acknowledged: vector, lastSeenNanoseconds: seen, expired: flags & 1 != 0)
+            )
         }
         guard at == body else { return .failure(.init("trailing bytes in watermark file")) }
         return .success(peers)

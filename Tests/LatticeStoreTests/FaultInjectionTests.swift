@@ -106,7 +106,10 @@ import Testing
         try store.log.sync()
         #expect(try store.log.records(from: 1).map(\.payload) == (1...300).map { payload($0) })
         try store.close()
-        let reopened = try Store.open(at: dir.path, options: options(.batch, segmentSize: 2000, syscalls: faults.syscalls))
+        let reopened = try Store.open(
+            at: dir.path,
+            options: options(.batch, segmentSize: 2000, syscalls: faults.syscalls)
+        )
         #expect(reopened.openReport.log.records == 300)
         #expect(try reopened.log.records(from: 1).map(\.payload) == (1...300).map { payload($0) })
         try reopened.close()
@@ -133,7 +136,9 @@ import Testing
         let log = store.log
         let acked = Mutex<[UInt64]>([])
         for i in 1...20 {
-            try log.append(type: 1, payload: payload(i)) { r in if case .success(let s) = r { acked.withLock { $0.append(s) } } }
+            try log.append(type: 1, payload: payload(i)) { r in
+                if case .success(let s) = r { acked.withLock { $0.append(s) } }
+            }
         }
         let waiterDone = Mutex(false)
         let waiter = try TestThread {

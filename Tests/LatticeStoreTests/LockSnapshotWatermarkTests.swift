@@ -33,10 +33,17 @@ import Testing
         let store = try Store.open(at: dir.path, options: o)
         #expect(store.recoveredSnapshot == nil)
         for s in [10, 20, 30, 40] as [UInt64] {
-            try store.snapshots.write(sequence: s, metadata: Array("meta\(s)".utf8), payload: payload(Int(s), size: 1000))
+            try store.snapshots.write(
+                sequence: s,
+                metadata: Array("meta\(s)".utf8),
+                payload: payload(Int(s), size: 1000)
+            )
         }
         // Keep 3: the oldest went.
-        #expect(listNames(dir.path + "/snapshots") == [10, 20, 30, 40].dropFirst().map { String(repeating: "0", count: 18) + "\($0).snap" })
+        #expect(
+            listNames(dir.path + "/snapshots")
+                == [10, 20, 30, 40].dropFirst().map { String(repeating: "0", count: 18) + "\($0).snap" }
+        )
         try store.close()
 
         let reopened = try Store.open(at: dir.path, options: o)

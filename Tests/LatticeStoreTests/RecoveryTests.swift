@@ -29,7 +29,10 @@ private func makeLog(_ dir: String, count: Int, size: Int = 40, segmentSize: Int
             let store = try Store.open(at: dir.path)
             #expect(store.openReport.log.truncatedBytes == Int64(cut - lastStart), "cut \(cut)")
             #expect(store.openReport.log.truncatedFile == (cut == lastStart ? nil : path), "cut \(cut)")
-            #expect(try store.log.records(from: 1).map(\.payload) == (1...4).map { payload($0, size: 40) }, "cut \(cut)")
+            #expect(
+                try store.log.records(from: 1).map(\.payload) == (1...4).map { payload($0, size: 40) },
+                "cut \(cut)"
+            )
             // The next append reuses sequence 5 (never acknowledged before).
             #expect(try store.log.appendDurably(type: 1, payload: payload(5, size: 40)) == 5)
             try store.close()

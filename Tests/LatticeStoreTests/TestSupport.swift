@@ -93,7 +93,8 @@ func payload(_ i: Int, size: Int = 100) -> [UInt8] {
     return p
 }
 
-func options(_ policy: FsyncPolicy = .batch, segmentSize: Int = 64 << 20, syscalls: Syscalls = .system) -> StoreOptions {
+func options(_ policy: FsyncPolicy = .batch, segmentSize: Int = 64 << 20, syscalls: Syscalls = .system) -> StoreOptions
+{
     var o = StoreOptions()
     o.log.fsyncPolicy = policy
     o.log.segmentSize = segmentSize

@@ -35,11 +35,20 @@ func storeBenchRows(quick: Bool, directory: String) -> [BenchRow] {
                 n += window
             }
             let seconds = benchSeconds(since: start)
-            rows.append(BenchRow(workload: "store_batch_pipelined", metric: "durable_ops_per_s", value: Double(n) / seconds, unit: "ops/s"))
             rows.append(
                 BenchRow(
-                    workload: "store_batch_pipelined", metric: "log_bytes_per_record",
-                    value: Double(store.log.byteCount) / Double(n), unit: "B"
+                    workload: "store_batch_pipelined",
+                    metric: "durable_ops_per_s",
+                    value: Double(n) / seconds,
+                    unit: "ops/s"
+                )
+            )
+            rows.append(
+                BenchRow(
+                    workload: "store_batch_pipelined",
+                    metric: "log_bytes_per_record",
+                    value: Double(store.log.byteCount) / Double(n),
+                    unit: "B"
                 )
             )
             try? store.close()
@@ -66,8 +75,10 @@ func storeBenchRows(quick: Bool, directory: String) -> [BenchRow] {
             let seconds = benchSeconds(since: start)
             rows.append(
                 BenchRow(
-                    workload: "store_batch_8_appenders", metric: "durable_ops_per_s",
-                    value: Double(threads * perThread) / seconds, unit: "ops/s"
+                    workload: "store_batch_8_appenders",
+                    metric: "durable_ops_per_s",
+                    value: Double(threads * perThread) / seconds,
+                    unit: "ops/s"
                 )
             )
             try? store.close()
@@ -85,7 +96,14 @@ func storeBenchRows(quick: Bool, directory: String) -> [BenchRow] {
             let start = benchNow()
             for _ in 0..<total { _ = try? store.log.append(type: 1, payload: payload) }
             let seconds = benchSeconds(since: start)
-            rows.append(BenchRow(workload: "store_always", metric: "durable_ops_per_s", value: Double(total) / seconds, unit: "ops/s"))
+            rows.append(
+                BenchRow(
+                    workload: "store_always",
+                    metric: "durable_ops_per_s",
+                    value: Double(total) / seconds,
+                    unit: "ops/s"
+                )
+            )
             try? store.close()
         }
         benchRemoveTree(path)
@@ -113,11 +131,22 @@ func storeBenchRows(quick: Bool, directory: String) -> [BenchRow] {
                 count += 1
                 return true
             }
-            rows.append(BenchRow(workload: "store_reopen_\(label)", metric: "replay_s", value: benchSeconds(since: start), unit: "s"))
-            rows.append(BenchRow(workload: "store_reopen_\(label)", metric: "records", value: Double(count), unit: "records"))
+            rows.append(
+                BenchRow(
+                    workload: "store_reopen_\(label)",
+                    metric: "replay_s",
+                    value: benchSeconds(since: start),
+                    unit: "s"
+                )
+            )
+            rows.append(
+                BenchRow(workload: "store_reopen_\(label)", metric: "records", value: Double(count), unit: "records")
+            )
             // Snapshot covering everything (a stand-in state of 8 MiB), then compaction.
             _ = try? store.snapshots.write(
-                sequence: store.log.lastSequence, metadata: [], payload: [UInt8](repeating: 7, count: 8 << 20)
+                sequence: store.log.lastSequence,
+                metadata: [],
+                payload: [UInt8](repeating: 7, count: 8 << 20)
             )
             _ = try? store.log.compact(through: store.log.lastSequence)
             try? store.close()
@@ -131,7 +160,9 @@ func storeBenchRows(quick: Bool, directory: String) -> [BenchRow] {
             }
             rows.append(
                 BenchRow(
-                    workload: "store_reopen_\(label)_snapshot", metric: "open_and_replay_s", value: benchSeconds(since: start),
+                    workload: "store_reopen_\(label)_snapshot",
+                    metric: "open_and_replay_s",
+                    value: benchSeconds(since: start),
                     unit: "s"
                 )
             )
@@ -158,10 +189,15 @@ private final class BenchBox {
 private func benchThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
     var tid = pthread_t()
     let box = Unmanaged.passRetained(BenchBox(body)).toOpaque()
-    let r = pthread_create(&tid, nil, { arg in
-        Unmanaged<BenchBox>.fromOpaque(arg!).takeRetainedValue().body()
-        return nil
-    }, box)
+    let r = pthread_create(
+        &tid,
+        nil,
+        { arg in
+            Unmanaged<BenchBox>.fromOpaque(arg!).takeRetainedValue().body()
+            return nil
+        },
+        box
+    )
     precondition(r == 0, "pthread_create")
     return tid
 }

@@ -224,10 +224,22 @@ final class GroupCommitter: @unchecked Sendable {
 
     // MARK: Flushing
 
-    /// Writes and syncs whatever is pending; one flusher at a time.
+    /// A callback ready to run, with its outcome.
+    typealias Completion = (body: @Sendable (Result<UInt64, StoreError>) -> Void, result: Result<UInt64, StoreError>)
+
+    /// Writes and syncs whatever is pending; one flusher at a time. Callbacks run after the I/O
+    /// lock is released, so a callback may append or sync without deadlocking.
     func flush() throws {
+        var completions: [Completion] = []
+        var thrown: (any Error)? = nil
         ioLock.lock()
-        defer { ioLock.unlock() }
+        do { try flushHoldingIOLock(&completions) } catch { thrown = error }
+        ioLock.unlock()
+        for c in completions { c.body(c.result) }
+        if let thrown { throw thrown }
+    }
+
+    private func flushHoldingIOLock(_ completions: inout [Completion]) throws {
         lock.lock()
         if let failure {
             lock.unlock()
@@ -253,13 +265,14 @@ final class GroupCommitter: @unchecked Sendable {
                 start = brk.offset
             }
             try writeAndSync(UnsafeRawBufferPointer(rebasing: spare.bytes[start...]))
-        } catch let error as StoreError {
-            fail(error, durableUpTo: durableSoFar)
-            throw error
+        } catch {
+            let storeError = error as? StoreError ?? StoreError(.io, "\(error)")
+            completions = fail(storeError, durableUpTo: durableSoFar)
+            throw storeError
         }
         breaksInFlight.removeAll(keepingCapacity: true)
         spare.removeAll(shrinkAbove: 8 << 20)
-        publish(target, bytes: active.size)
+        completions = publish(target, bytes: active.size)
     }
 
     private func writeAndSync(_ bytes: UnsafeRawBufferPointer) throws {
@@ -319,7 +332,7 @@ final class GroupCommitter: @unchecked Sendable {
         )
     }
 
-    private func publish(_ target: UInt64, bytes: Int64) {
+    private func publish(_ target: UInt64, bytes: Int64) -> [Completion] {
         var ready: [(sequence: UInt64, body: @Sendable (Result<UInt64, StoreError>) -> Void)] = []
         lock.withLock {
             durableSequence = target
@@ -332,25 +345,24 @@ final class GroupCommitter: @unchecked Sendable {
             }
             lock.broadcast(Self.durableCondition)
         }
-        for c in ready.sorted(by: { $0.sequence < $1.sequence }) { c.body(.success(c.sequence)) }
+        return ready.sorted(by: { $0.sequence < $1.sequence }).map { ($0.body, .success($0.sequence)) }
     }
 
-    private func fail(_ error: StoreError, durableUpTo: UInt64?) {
+    private func fail(_ error: StoreError, durableUpTo: UInt64?) -> [Completion] {
         // Best effort: cut the file back to what is known durable, so a reopen in this boot sees
         // no unacknowledged bytes. Recovery handles whatever remains.
         if (try? active.file.truncate(to: active.durableSize)) != nil { active.size = active.durableSize }
         var ready: [(sequence: UInt64, body: @Sendable (Result<UInt64, StoreError>) -> Void)] = []
-        lock.withLock {
+        let durable = lock.withLock {
             if let durableUpTo, durableUpTo > durableSequence { durableSequence = durableUpTo }
             failure = error
             ready = callbacks
             callbacks.removeAll()
             lock.broadcast(Self.durableCondition)
             lock.signal(Self.workCondition)
+            return durableSequence
         }
-        for c in ready {
-            c.body(c.sequence <= durableSequence ? .success(c.sequence) : .failure(error))
-        }
+        return ready.map { ($0.body, $0.sequence <= durable ? .success($0.sequence) : .failure(error)) }
     }
 
     /// The sync thread: waits for a full batch, the delay bound, a waiter, or close; then flushes.

@@ -211,7 +211,8 @@ public final class Log: Sendable {
     }
 
     /// Appends a record and calls `onDurable` once it is acknowledged (or failed), from the sync
-    /// thread or the appending thread. The callback must not block.
+    /// thread or the appending thread. The callback should be quick (it delays
+    /// other callbacks); it may append or call `sync`.
     /// - Parameters:
     ///   - type: a caller-chosen type byte, 1...255.
     ///   - payload: opaque bytes.

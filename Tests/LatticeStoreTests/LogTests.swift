@@ -139,3 +139,23 @@ import Testing
         try reopened.close()
     }
 }
+
+@Test(arguments: [FsyncPolicy.always, .batch])
+func callbackMayAppendAndSync(policy: FsyncPolicy) throws {
+    let dir = TempDir()
+    defer { dir.cleanup() }
+    let store = try Store.open(at: dir.path, options: options(policy))
+    let log = store.log
+    let inner = Mutex<UInt64?>(nil)
+    try log.append(type: 1, payload: [1]) { _ in
+        let s = try? log.append(type: 2, payload: [2])
+        try? log.sync()
+        inner.withLock { $0 = s }
+    }
+    try log.sync()
+    for _ in 0..<1000 where inner.withLock({ $0 }) == nil { usleepMs(1) }
+    #expect(inner.withLock { $0 } == 2)
+    try log.sync()
+    #expect(try log.records(from: 1).map(\.type) == [1, 2])
+    try store.close()
+}

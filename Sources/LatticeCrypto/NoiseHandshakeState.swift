@@ -110,11 +110,20 @@ public final class NoiseHandshakeState {
     /// - Returns: the handshake message (≤ 65,535 bytes).
     /// - Throws: ``CryptoError`` when it is not this side's turn, keys fail, or the message is too long.
     public func writeMessage(payload: [UInt8]) throws -> [UInt8] {
+        try writeMessage { _ in payload }
+    }
+
+    /// Noise `WriteMessage` with the payload computed from the handshake hash `h` as it stands just
+    /// before the payload is encrypted (so the payload can carry a signature over the transcript).
+    /// - Parameter makePayload: called once with `h`; returns the payload.
+    /// - Returns: the handshake message.
+    /// - Throws: as ``writeMessage(payload:)`` or what `makePayload` throws.
+    public func writeMessage(payloadBoundTo makePayload: ([UInt8]) throws -> [UInt8]) throws -> [UInt8] {
         guard !failed else { throw CryptoError(.invalidState, "handshake already failed") }
         guard isMyTurnToWrite else { throw CryptoError(.invalidState, "not this side's turn to write") }
         failed = true  // cleared on success
         var out: [UInt8] = []
-        out.reserveCapacity(96 + payload.count + 16)
+        out.reserveCapacity(256)
         for token in protocolName.pattern.messages[messageIndex] {
             switch token {
             case .e:
@@ -137,6 +146,7 @@ public final class NoiseHandshakeState {
             }
         }
         hashBeforeLastPayload = symmetric.hash
+        let payload = try makePayload(symmetric.hash)
         out += try symmetric.encryptAndHash(payload)
         guard out.count <= Self.maxMessageLength else {
             throw CryptoError(.invalidArgument, "handshake message of \(out.count) bytes exceeds 65535")

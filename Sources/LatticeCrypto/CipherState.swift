@@ -23,6 +23,16 @@ public final class CipherState {
         nonce = 0
     }
 
+    /// Noise `InitializeKey` from raw bytes, reusing this state's guarded key memory when it has some.
+    func initializeKey(bytes: UnsafeRawBufferPointer) throws {
+        if let key, key.count == bytes.count {
+            key.withUnsafeMutableBytes { $0.copyMemory(from: bytes) }
+        } else {
+            key = try SecretKey(copying: bytes)
+        }
+        nonce = 0
+    }
+
     /// Sets the nonce (Noise `SetNonce`), for tests and resynchronisation.
     /// - Parameter value: the next nonce.
     public func setNonce(_ value: UInt64) { nonce = value }

@@ -36,9 +36,16 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, L
     /// - Parameter publicKey: 32 bytes.
     /// - Throws: ``NodeIDParseError/invalidPublicKey``.
     public init(publicKey: [UInt8]) throws(NodeIDParseError) {
-        guard publicKey.count == 32, Self.curve25519(publicKey) != nil else { throw .invalidPublicKey }
+        guard publicKey.count == 32, let curve = Self.curve25519(publicKey) else { throw .invalidPublicKey }
         self.publicKey = publicKey
+        self.curve25519PublicKey = curve
     }
+
+    /// Equality of the public keys.
+    public static func == (lhs: NodeID, rhs: NodeID) -> Bool { lhs.publicKey == rhs.publicKey }
+
+    /// Hashes the public key.
+    public func hash(into hasher: inout Hasher) { hasher.combine(publicKey) }
 
     /// Parses the text form (case-insensitive; `-` and spaces ignored).
     /// - Parameter text: the node ID text.
@@ -81,8 +88,9 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, L
         return value
     }
 
-    /// The X25519 (Montgomery) form of this Ed25519 key, as used for the Noise static key.
-    public var curve25519PublicKey: [UInt8] { Self.curve25519(publicKey) ?? [] }
+    /// The X25519 (Montgomery) form of this Ed25519 key, as used for the Noise static key (computed
+    /// once, at validation).
+    public let curve25519PublicKey: [UInt8]
 
     static func curve25519(_ edPublicKey: [UInt8]) -> [UInt8]? {
         guard edPublicKey.count == 32 else { return nil }

@@ -221,8 +221,11 @@ public final class NoiseHandshakeState {
         default: throw CryptoError(.invalidState, "not a DH token: \(token)")
         }
         guard let local, let remote else { throw CryptoError(.invalidState, "\(token) needs a key that is not set") }
-        let shared = try local.agree(with: remote)
-        try shared.withUnsafeBytes { k in try symmetric.mixKey(k) }
+        try withUnsafeTemporaryAllocation(byteCount: 32, alignment: 16) { shared in
+            defer { wipe(shared) }
+            try local.agree(with: remote, into: shared)
+            try symmetric.mixKey(UnsafeRawBufferPointer(shared))
+        }
     }
 
     /// Noise `Split()` after the last handshake message.

@@ -123,6 +123,11 @@ func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) }
 }
 
+/// Wipes stack scratch memory that held secrets.
+func wipe(_ buffer: UnsafeMutableRawBufferPointer) {
+    if let base = buffer.baseAddress { sodium_memzero(base, buffer.count) }
+}
+
 /// Constant-time equality of two public byte buffers (tags, public keys, hashes).
 func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }

@@ -16,17 +16,17 @@ final class SymmetricState {
         cipher = CipherState()
     }
 
-    /// Noise `MixKey(input_key_material)`.
+    /// Noise `MixKey(input_key_material)`. The chaining key and cipher key are updated in place (no
+    /// new guarded allocation per call); intermediates live on the stack and are wiped.
     func mixKey(_ ikm: UnsafeRawBufferPointer) throws {
-        let newChainingKey = try SecretKey(zeroedCount: 32)
-        let tempKey = try SecretKey(zeroedCount: 32)
-        newChainingKey.withUnsafeMutableBytes { ck in
-            tempKey.withUnsafeMutableBytes { tk in
-                HKDF.derive(chainingKey: chainingKey.unsafeRawBuffer, inputKeyMaterial: ikm, outputs: [ck, tk])
-            }
+        try withUnsafeTemporaryAllocation(byteCount: 64, alignment: 16) { scratch in
+            defer { wipe(scratch) }
+            let ck = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<32])
+            let tk = UnsafeMutableRawBufferPointer(rebasing: scratch[32..<64])
+            HKDF.derive(chainingKey: chainingKey.unsafeRawBuffer, inputKeyMaterial: ikm, outputs: [ck, tk])
+            chainingKey.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(ck)) }
+            try cipher.initializeKey(bytes: UnsafeRawBufferPointer(tk))
         }
-        chainingKey = newChainingKey
-        cipher.initializeKey(tempKey)
     }
 
     /// Noise `MixHash(data)`.
@@ -38,19 +38,16 @@ final class SymmetricState {
 
     /// Noise `MixKeyAndHash(input_key_material)` (used for `psk` tokens).
     func mixKeyAndHash(_ ikm: UnsafeRawBufferPointer) throws {
-        let newChainingKey = try SecretKey(zeroedCount: 32)
-        let tempKey = try SecretKey(zeroedCount: 32)
-        var tempHash = [UInt8](repeating: 0, count: 32)
-        newChainingKey.withUnsafeMutableBytes { ck in
-            tempKey.withUnsafeMutableBytes { tk in
-                tempHash.withUnsafeMutableBytes { th in
-                    HKDF.derive(chainingKey: chainingKey.unsafeRawBuffer, inputKeyMaterial: ikm, outputs: [ck, th, tk])
-                }
-            }
+        try withUnsafeTemporaryAllocation(byteCount: 96, alignment: 16) { scratch in
+            defer { wipe(scratch) }
+            let ck = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<32])
+            let th = UnsafeMutableRawBufferPointer(rebasing: scratch[32..<64])
+            let tk = UnsafeMutableRawBufferPointer(rebasing: scratch[64..<96])
+            HKDF.derive(chainingKey: chainingKey.unsafeRawBuffer, inputKeyMaterial: ikm, outputs: [ck, th, tk])
+            chainingKey.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(ck)) }
+            mixHash(UnsafeRawBufferPointer(th))
+            try cipher.initializeKey(bytes: UnsafeRawBufferPointer(tk))
         }
-        chainingKey = newChainingKey
-        mixHash(tempHash)
-        cipher.initializeKey(tempKey)
     }
 
     /// Noise `EncryptAndHash(plaintext)`.

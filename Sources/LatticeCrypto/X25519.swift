@@ -30,18 +30,15 @@ public final class X25519KeyPair: Sendable {
         try X25519KeyPair(privateKey: SecretKey(randomCount: 32))
     }
 
-    /// Noise `DH(key_pair, public_key)`; the shared secret goes to guarded memory.
+    /// Noise `DH(key_pair, public_key)` into caller memory (32 bytes; the caller wipes it).
     /// - Throws: ``CryptoError/Code/keyAgreementFailed`` for a malformed or low-order public key.
-    func agree(with remotePublicKey: [UInt8]) throws -> SecretKey {
-        guard remotePublicKey.count == 32 else {
+    func agree(with remotePublicKey: [UInt8], into out: UnsafeMutableRawBufferPointer) throws {
+        guard remotePublicKey.count == 32, out.count >= 32 else {
             throw CryptoError(.keyAgreementFailed, "remote public key is not 32 bytes")
         }
-        return try SecretKey.make(count: 32) { out in
-            let result = remotePublicKey.withUnsafeBytes { remote in
-                crypto_scalarmult(
-                    out.bindMutableMemory(), privateKey.rawPointer.assumingMemoryBound(to: UInt8.self), remote.bindMemory())
-            }
-            if result != 0 { throw CryptoError(.keyAgreementFailed, "X25519 produced the all-zero output (low-order key)") }
+        let result = remotePublicKey.withUnsafeBytes { remote in
+            crypto_scalarmult(out.bindMutableMemory(), privateKey.rawPointer.assumingMemoryBound(to: UInt8.self), remote.bindMemory())
         }
+        if result != 0 { throw CryptoError(.keyAgreementFailed, "X25519 produced the all-zero output (low-order key)") }
     }
 }

@@ -91,13 +91,14 @@ public enum CryptoBenchmark {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size + 64, alignment: 64)
         defer { buffer.deallocate() }
         _ = buffer.initializeMemory(as: UInt8.self, repeating: 0xA5)
+        guard let bufferBase = buffer.baseAddress else { throw CryptoError(.allocation, "benchmark buffer") }
         let start = MonotonicTime.now()
         switch subject {
         case .raw:
             for n in 0..<messages {
                 _ = try ChaChaPoly.seal(
                     key: key.rawPointer, nonce: UInt64(n), ad: UnsafeRawBufferPointer(start: nil, count: 0),
-                    plaintext: UnsafeRawBufferPointer(rebasing: buffer[0..<size]), out: buffer.baseAddress!)
+                    plaintext: UnsafeRawBufferPointer(rebasing: buffer[0..<size]), out: bufferBase)
             }
         case .stream:
             for _ in 0..<messages {
@@ -134,6 +135,7 @@ public enum CryptoBenchmark {
         let sealed = UnsafeMutableRawBufferPointer.allocate(byteCount: stride * messages, alignment: 64)
         defer { sealed.deallocate() }
         _ = sealed.initializeMemory(as: UInt8.self, repeating: 0x5A)
+        guard let sealedBase = sealed.baseAddress else { throw CryptoError(.allocation, "benchmark buffer") }
         var lengths = [[Int]](repeating: [], count: messages)
         for n in 0..<messages {
             let slot = UnsafeMutableRawBufferPointer(rebasing: sealed[(n * stride)..<((n + 1) * stride)])
@@ -142,7 +144,7 @@ public enum CryptoBenchmark {
                 lengths[n] = [
                     try ChaChaPoly.seal(
                         key: key.rawPointer, nonce: UInt64(n), ad: UnsafeRawBufferPointer(start: nil, count: 0),
-                        plaintext: UnsafeRawBufferPointer(rebasing: slot[0..<size]), out: slot.baseAddress!)
+                        plaintext: UnsafeRawBufferPointer(rebasing: slot[0..<size]), out: sealedBase + n * stride)
                 ]
             case .stream:
                 var offset = 0
@@ -162,14 +164,15 @@ public enum CryptoBenchmark {
         }
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: stride, alignment: 64)
         defer { out.deallocate() }
+        guard let outBase = out.baseAddress else { throw CryptoError(.allocation, "benchmark buffer") }
         let start = MonotonicTime.now()
         for n in 0..<messages {
-            let base = sealed.baseAddress! + n * stride
+            let base = sealedBase + n * stride
             switch subject {
             case .raw:
                 _ = try ChaChaPoly.open(
                     key: key.rawPointer, nonce: UInt64(n), ad: UnsafeRawBufferPointer(start: nil, count: 0),
-                    ciphertext: UnsafeRawBufferPointer(start: base, count: lengths[n][0]), out: out.baseAddress!)
+                    ciphertext: UnsafeRawBufferPointer(start: base, count: lengths[n][0]), out: outBase)
             case .stream:
                 var offset = 0
                 for length in lengths[n] {

@@ -58,7 +58,10 @@ public struct BeaconSealer: Sendable {
     /// - Throws: ``CryptoError`` if libsodium fails.
     public func seal(_ beacon: Beacon) throws -> [UInt8] {
         var plaintext = beacon.nodeID.publicKey
-        plaintext += [UInt8(beacon.tcpPort >> 8), UInt8(beacon.tcpPort & 0xFF), UInt8(beacon.udpPort >> 8), UInt8(beacon.udpPort & 0xFF)]
+        plaintext += [
+            UInt8(beacon.tcpPort >> 8), UInt8(beacon.tcpPort & 0xFF), UInt8(beacon.udpPort >> 8),
+            UInt8(beacon.udpPort & 0xFF),
+        ]
         for value in [beacon.instance, beacon.timestamp] { withUnsafeBytes(of: value.bigEndian) { plaintext += $0 } }
         var out = [UInt8](repeating: 0, count: Self.sealedLength)
         out[0] = Self.version
@@ -67,9 +70,16 @@ public struct BeaconSealer: Sendable {
             Sodium.randomBytes(nonce)
             return plaintext.withUnsafeBytes { p in
                 crypto_aead_xchacha20poly1305_ietf_encrypt(
-                    UnsafeMutableRawBufferPointer(rebasing: raw[25...]).bindMutableMemory(), nil, p.bindMemory(), UInt64(p.count),
-                    UnsafeRawBufferPointer(rebasing: raw[0..<1]).bindMemory(), 1, nil,
-                    UnsafeRawBufferPointer(nonce).bindMemory(), keys[0].unsafeRawBuffer.bindMemory())
+                    UnsafeMutableRawBufferPointer(rebasing: raw[25...]).bindMutableMemory(),
+                    nil,
+                    p.bindMemory(),
+                    UInt64(p.count),
+                    UnsafeRawBufferPointer(rebasing: raw[0..<1]).bindMemory(),
+                    1,
+                    nil,
+                    UnsafeRawBufferPointer(nonce).bindMemory(),
+                    keys[0].unsafeRawBuffer.bindMemory()
+                )
             }
         }
         try sodiumCheck(result, "crypto_aead_xchacha20poly1305_ietf_encrypt")
@@ -90,21 +100,34 @@ public struct BeaconSealer: Sendable {
             plaintext.withUnsafeMutableBytes { p in
                 keys.contains { key in
                     crypto_aead_xchacha20poly1305_ietf_decrypt(
-                        p.bindMutableMemory(), nil, nil, UnsafeRawBufferPointer(rebasing: raw[25...]).bindMemory(),
-                        UInt64(raw.count - 25), UnsafeRawBufferPointer(rebasing: raw[0..<1]).bindMemory(), 1,
-                        UnsafeRawBufferPointer(rebasing: raw[1..<25]).bindMemory(), key.unsafeRawBuffer.bindMemory()) == 0
+                        p.bindMutableMemory(),
+                        nil,
+                        nil,
+                        UnsafeRawBufferPointer(rebasing: raw[25...]).bindMemory(),
+                        UInt64(raw.count - 25),
+                        UnsafeRawBufferPointer(rebasing: raw[0..<1]).bindMemory(),
+                        1,
+                        UnsafeRawBufferPointer(rebasing: raw[1..<25]).bindMemory(),
+                        key.unsafeRawBuffer.bindMemory()
+                    ) == 0
                 }
             }
         }
-        guard opened else { throw CryptoError(.authenticationFailed, "beacon did not authenticate under any installed network key") }
+        guard opened else {
+            throw CryptoError(.authenticationFailed, "beacon did not authenticate under any installed network key")
+        }
         let id: NodeID
         do { id = try NodeID(publicKey: Array(plaintext[0..<32])) } catch {
             throw CryptoError(.malformedMessage, "beacon carries an invalid node ID")
         }
         func u64(_ at: Int) -> UInt64 { plaintext[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) } }
         return Beacon(
-            nodeID: id, tcpPort: UInt16(plaintext[32]) << 8 | UInt16(plaintext[33]),
-            udpPort: UInt16(plaintext[34]) << 8 | UInt16(plaintext[35]), instance: u64(36), timestamp: u64(44))
+            nodeID: id,
+            tcpPort: UInt16(plaintext[32]) << 8 | UInt16(plaintext[33]),
+            udpPort: UInt16(plaintext[34]) << 8 | UInt16(plaintext[35]),
+            instance: u64(36),
+            timestamp: u64(44)
+        )
     }
 }
 

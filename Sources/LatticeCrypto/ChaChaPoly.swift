@@ -19,14 +19,22 @@ enum ChaChaPoly {
         out: UnsafeMutableRawPointer
     ) throws -> Int {
         var nonceBytes: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &nonceBytes) { $0.storeBytes(of: nonce.littleEndian, toByteOffset: 4, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &nonceBytes) {
+            $0.storeBytes(of: nonce.littleEndian, toByteOffset: 4, as: UInt64.self)
+        }
         var written: UInt64 = 0
         let result = withUnsafeBytes(of: &nonceBytes) { npub in
             crypto_aead_chacha20poly1305_ietf_encrypt(
-                out.assumingMemoryBound(to: UInt8.self), &written,
-                plaintext.bindMemory(), UInt64(plaintext.count),
-                ad.bindMemory(), UInt64(ad.count),
-                nil, npub.bindMemory(), key.assumingMemoryBound(to: UInt8.self))
+                out.assumingMemoryBound(to: UInt8.self),
+                &written,
+                plaintext.bindMemory(),
+                UInt64(plaintext.count),
+                ad.bindMemory(),
+                UInt64(ad.count),
+                nil,
+                npub.bindMemory(),
+                key.assumingMemoryBound(to: UInt8.self)
+            )
         }
         try sodiumCheck(result, "crypto_aead_chacha20poly1305_ietf_encrypt")
         return Int(written)
@@ -46,14 +54,22 @@ enum ChaChaPoly {
             throw CryptoError(.malformedMessage, "ciphertext shorter than the 16-byte tag")
         }
         var nonceBytes: (UInt64, UInt64) = (0, 0)
-        withUnsafeMutableBytes(of: &nonceBytes) { $0.storeBytes(of: nonce.littleEndian, toByteOffset: 4, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &nonceBytes) {
+            $0.storeBytes(of: nonce.littleEndian, toByteOffset: 4, as: UInt64.self)
+        }
         var written: UInt64 = 0
         let result = withUnsafeBytes(of: &nonceBytes) { npub in
             crypto_aead_chacha20poly1305_ietf_decrypt(
-                out.assumingMemoryBound(to: UInt8.self), &written, nil,
-                ciphertext.bindMemory(), UInt64(ciphertext.count),
-                ad.bindMemory(), UInt64(ad.count),
-                npub.bindMemory(), key.assumingMemoryBound(to: UInt8.self))
+                out.assumingMemoryBound(to: UInt8.self),
+                &written,
+                nil,
+                ciphertext.bindMemory(),
+                UInt64(ciphertext.count),
+                ad.bindMemory(),
+                UInt64(ad.count),
+                npub.bindMemory(),
+                key.assumingMemoryBound(to: UInt8.self)
+            )
         }
         if result != 0 { throw CryptoError(.authenticationFailed, "authentication tag did not verify") }
         return Int(written)

@@ -47,7 +47,9 @@ public final class CipherState {
     ///   ``CryptoError/Code/invalidArgument`` when `out` is too small.
     @inline(__always)
     public func seal(
-        ad: UnsafeRawBufferPointer, plaintext: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
+        ad: UnsafeRawBufferPointer,
+        plaintext: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer
     ) throws -> Int {
         guard let key else {
             guard out.count >= plaintext.count else { throw CryptoError(.invalidArgument, "output buffer too small") }
@@ -74,7 +76,9 @@ public final class CipherState {
     /// - Throws: ``CryptoError/Code/authenticationFailed`` (the nonce does not advance).
     @inline(__always)
     public func open(
-        ad: UnsafeRawBufferPointer, ciphertext: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
+        ad: UnsafeRawBufferPointer,
+        ciphertext: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer
     ) throws -> Int {
         guard let key else {
             guard out.count >= ciphertext.count else { throw CryptoError(.invalidArgument, "output buffer too small") }
@@ -143,8 +147,12 @@ public final class CipherState {
                 defer { _ = scratch.initializeMemory(as: UInt8.self, repeating: 0) }
                 _ = scratch.initializeMemory(as: UInt8.self, repeating: 0)
                 _ = try ChaChaPoly.seal(
-                    key: key.rawPointer, nonce: .max, ad: UnsafeRawBufferPointer(start: nil, count: 0),
-                    plaintext: UnsafeRawBufferPointer(start: base, count: 32), out: base)
+                    key: key.rawPointer,
+                    nonce: .max,
+                    ad: UnsafeRawBufferPointer(start: nil, count: 0),
+                    plaintext: UnsafeRawBufferPointer(start: base, count: 32),
+                    out: base
+                )
                 out.baseAddress?.copyMemory(from: base, byteCount: 32)
             }
         }

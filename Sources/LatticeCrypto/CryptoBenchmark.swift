@@ -39,18 +39,31 @@ public enum CryptoBenchmark {
     ///   - rounds: rounds; the best is reported.
     /// - Returns: the best round.
     /// - Throws: ``CryptoError`` if a cipher fails (it should not).
-    public static func measure(_ subject: Subject, open isOpen: Bool, size: Int, messages: Int, rounds: Int = 3) throws
+    public static func measure(
+        _ subject: Subject,
+        open isOpen: Bool,
+        size: Int,
+        messages: Int,
+        rounds: Int = 3
+    ) throws
         -> Throughput
     {
         var best = Double.infinity
         for _ in 0..<max(1, rounds) {
-            let seconds = try isOpen ? openRound(subject, size: size, messages: messages) : sealRound(subject, size: size, messages: messages)
+            let seconds =
+                try isOpen
+                ? openRound(subject, size: size, messages: messages)
+                : sealRound(subject, size: size, messages: messages)
             best = min(best, seconds)
         }
         let perSecond = Double(messages) / max(best, 1e-9)
         return Throughput(
-            subject: subject, isOpen: isOpen, size: size, megabytesPerSecond: perSecond * Double(size) / 1e6,
-            messagesPerSecond: perSecond)
+            subject: subject,
+            isOpen: isOpen,
+            size: size,
+            megabytesPerSecond: perSecond * Double(size) / 1e6,
+            messagesPerSecond: perSecond
+        )
     }
 
     /// Complete in-memory handshakes (both sides computed on this thread) per second.
@@ -80,8 +93,20 @@ public enum CryptoBenchmark {
         let k2 = try SecretKey(randomCount: 32)
         let sender = StreamCipher(send: CipherState(key: k1), receive: CipherState(key: k2))
         let receiver = try StreamCipher(send: CipherState(key: k2.copy()), receive: CipherState(key: k1.copy()))
-        let d1 = try DatagramCipher(sendKey: k1.copy(), receiveKey: k2.copy(), localIndex: 1, remoteIndex: 2, createdAt: 0)
-        let d2 = try DatagramCipher(sendKey: k2.copy(), receiveKey: k1.copy(), localIndex: 2, remoteIndex: 1, createdAt: 0)
+        let d1 = try DatagramCipher(
+            sendKey: k1.copy(),
+            receiveKey: k2.copy(),
+            localIndex: 1,
+            remoteIndex: 2,
+            createdAt: 0
+        )
+        let d2 = try DatagramCipher(
+            sendKey: k2.copy(),
+            receiveKey: k1.copy(),
+            localIndex: 2,
+            remoteIndex: 1,
+            createdAt: 0
+        )
         return (sender, receiver, d1, d2)
     }
 
@@ -97,8 +122,12 @@ public enum CryptoBenchmark {
         case .raw:
             for n in 0..<messages {
                 _ = try ChaChaPoly.seal(
-                    key: key.rawPointer, nonce: UInt64(n), ad: UnsafeRawBufferPointer(start: nil, count: 0),
-                    plaintext: UnsafeRawBufferPointer(rebasing: buffer[0..<size]), out: bufferBase)
+                    key: key.rawPointer,
+                    nonce: UInt64(n),
+                    ad: UnsafeRawBufferPointer(start: nil, count: 0),
+                    plaintext: UnsafeRawBufferPointer(rebasing: buffer[0..<size]),
+                    out: bufferBase
+                )
             }
         case .stream:
             for _ in 0..<messages {
@@ -143,20 +172,31 @@ public enum CryptoBenchmark {
             case .raw:
                 lengths[n] = [
                     try ChaChaPoly.seal(
-                        key: key.rawPointer, nonce: UInt64(n), ad: UnsafeRawBufferPointer(start: nil, count: 0),
-                        plaintext: UnsafeRawBufferPointer(rebasing: slot[0..<size]), out: sealedBase + n * stride)
+                        key: key.rawPointer,
+                        nonce: UInt64(n),
+                        ad: UnsafeRawBufferPointer(start: nil, count: 0),
+                        plaintext: UnsafeRawBufferPointer(rebasing: slot[0..<size]),
+                        out: sealedBase + n * stride
+                    )
                 ]
             case .stream:
                 var offset = 0
                 for chunk in chunks(size, max: StreamCipher.maxPlaintextLength) {
-                    let n2 = try stream.sealFrameInPlace(UnsafeMutableRawBufferPointer(rebasing: slot[offset...]), plaintextLength: chunk)
+                    let n2 = try stream.sealFrameInPlace(
+                        UnsafeMutableRawBufferPointer(rebasing: slot[offset...]),
+                        plaintextLength: chunk
+                    )
                     lengths[n].append(n2)
                     offset += n2
                 }
             case .datagram:
                 var offset = 0
                 for chunk in chunks(size, max: DatagramCipher.maxDatagramLength - DatagramCipher.overhead) {
-                    let n2 = try datagram.sealInPlace(UnsafeMutableRawBufferPointer(rebasing: slot[offset...]), payloadLength: chunk, now: 0)
+                    let n2 = try datagram.sealInPlace(
+                        UnsafeMutableRawBufferPointer(rebasing: slot[offset...]),
+                        payloadLength: chunk,
+                        now: 0
+                    )
                     lengths[n].append(n2)
                     offset += n2
                 }
@@ -171,18 +211,29 @@ public enum CryptoBenchmark {
             switch subject {
             case .raw:
                 _ = try ChaChaPoly.open(
-                    key: key.rawPointer, nonce: UInt64(n), ad: UnsafeRawBufferPointer(start: nil, count: 0),
-                    ciphertext: UnsafeRawBufferPointer(start: base, count: lengths[n][0]), out: outBase)
+                    key: key.rawPointer,
+                    nonce: UInt64(n),
+                    ad: UnsafeRawBufferPointer(start: nil, count: 0),
+                    ciphertext: UnsafeRawBufferPointer(start: base, count: lengths[n][0]),
+                    out: outBase
+                )
             case .stream:
                 var offset = 0
                 for length in lengths[n] {
-                    _ = try streamReceiver.open(UnsafeRawBufferPointer(start: base + offset + 2, count: length - 2), into: out)
+                    _ = try streamReceiver.open(
+                        UnsafeRawBufferPointer(start: base + offset + 2, count: length - 2),
+                        into: out
+                    )
                     offset += length
                 }
             case .datagram:
                 var offset = 0
                 for length in lengths[n] {
-                    _ = try datagramReceiver.open(UnsafeRawBufferPointer(start: base + offset, count: length), into: out, now: 0)
+                    _ = try datagramReceiver.open(
+                        UnsafeRawBufferPointer(start: base + offset, count: length),
+                        into: out,
+                        now: 0
+                    )
                     offset += length
                 }
             }

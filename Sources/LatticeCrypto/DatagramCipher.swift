@@ -11,11 +11,19 @@ public struct DatagramLimits: Sendable, Equatable {
 
     /// WireGuard's limits: rekey after 2^60 messages or 120 s, reject after 2^64 − 2^13 − 1 or 180 s.
     public static let standard = DatagramLimits(
-        rekeyAfterMessages: 1 << 60, rejectAfterMessages: UInt64.max - (1 << 13),
-        rekeyAfterNanoseconds: 120_000_000_000, rejectAfterNanoseconds: 180_000_000_000)
+        rekeyAfterMessages: 1 << 60,
+        rejectAfterMessages: UInt64.max - (1 << 13),
+        rekeyAfterNanoseconds: 120_000_000_000,
+        rejectAfterNanoseconds: 180_000_000_000
+    )
 
     /// Creates limits.
-    public init(rekeyAfterMessages: UInt64, rejectAfterMessages: UInt64, rekeyAfterNanoseconds: UInt64, rejectAfterNanoseconds: UInt64) {
+    public init(
+        rekeyAfterMessages: UInt64,
+        rejectAfterMessages: UInt64,
+        rekeyAfterNanoseconds: UInt64,
+        rejectAfterNanoseconds: UInt64
+    ) {
         self.rekeyAfterMessages = rekeyAfterMessages
         self.rejectAfterMessages = rejectAfterMessages
         self.rekeyAfterNanoseconds = rekeyAfterNanoseconds
@@ -69,7 +77,11 @@ public final class DatagramCipher {
     ///   - limits: counter and age limits.
     /// - Throws: ``CryptoError/Code/invalidArgument`` for wrong key sizes.
     public init(
-        sendKey: SecretKey, receiveKey: SecretKey, localIndex: UInt32, remoteIndex: UInt32, createdAt: UInt64,
+        sendKey: SecretKey,
+        receiveKey: SecretKey,
+        localIndex: UInt32,
+        remoteIndex: UInt32,
+        createdAt: UInt64,
         limits: DatagramLimits = .standard
     ) throws {
         guard sendKey.count == 32, receiveKey.count == 32 else {
@@ -120,7 +132,8 @@ public final class DatagramCipher {
     @inline(__always)
     public func sealInPlace(_ buffer: UnsafeMutableRawBufferPointer, payloadLength: Int, now: UInt64) throws -> Int {
         let total = payloadLength + Self.overhead
-        guard payloadLength >= 0, total <= Self.maxDatagramLength, buffer.count >= total, let base = buffer.baseAddress else {
+        guard payloadLength >= 0, total <= Self.maxDatagramLength, buffer.count >= total, let base = buffer.baseAddress
+        else {
             throw CryptoError(.invalidArgument, "payload too long or datagram buffer too small")
         }
         guard !isExpired(now: now) else { throw CryptoError(.sessionExpired, "datagram session expired; rehandshake") }
@@ -131,8 +144,12 @@ public final class DatagramCipher {
         base.storeBytes(of: counter.littleEndian, toByteOffset: 6, as: UInt64.self)
         let payload = base + Self.headerLength
         _ = try ChaChaPoly.seal(
-            key: sendKey.rawPointer, nonce: counter, ad: UnsafeRawBufferPointer(start: base, count: Self.headerLength),
-            plaintext: UnsafeRawBufferPointer(start: payload, count: payloadLength), out: payload)
+            key: sendKey.rawPointer,
+            nonce: counter,
+            ad: UnsafeRawBufferPointer(start: base, count: Self.headerLength),
+            plaintext: UnsafeRawBufferPointer(start: payload, count: payloadLength),
+            out: payload
+        )
         sendCounter = counter + 1
         return total
     }
@@ -141,7 +158,11 @@ public final class DatagramCipher {
     /// - Returns: the datagram length.
     /// - Throws: as ``sealInPlace(_:payloadLength:now:)``.
     @inline(__always)
-    public func seal(_ payload: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, now: UInt64) throws -> Int {
+    public func seal(
+        _ payload: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer,
+        now: UInt64
+    ) throws -> Int {
         guard out.count >= payload.count + Self.overhead, let base = out.baseAddress else {
             throw CryptoError(.invalidArgument, "datagram buffer too small")
         }
@@ -171,7 +192,11 @@ public final class DatagramCipher {
     /// - Throws: ``CryptoError/Code/malformedMessage``, ``CryptoError/Code/replayed``,
     ///   ``CryptoError/Code/sessionExpired`` or ``CryptoError/Code/authenticationFailed``.
     @inline(__always)
-    public func open(_ datagram: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer, now: UInt64) throws -> Int {
+    public func open(
+        _ datagram: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer,
+        now: UInt64
+    ) throws -> Int {
         guard let index = Self.receiverIndex(of: datagram), let base = datagram.baseAddress else {
             throw CryptoError(.malformedMessage, "not a transport datagram (\(datagram.count) bytes)")
         }
@@ -180,14 +205,22 @@ public final class DatagramCipher {
             throw CryptoError(.invalidArgument, "plaintext buffer too small")
         }
         let counter = UInt64(littleEndian: datagram.loadUnaligned(fromByteOffset: 6, as: UInt64.self))
-        guard window.check(counter) else { throw CryptoError(.replayed, "datagram counter \(counter) replayed or too old") }
+        guard window.check(counter) else {
+            throw CryptoError(.replayed, "datagram counter \(counter) replayed or too old")
+        }
         guard now &- createdAt < limits.rejectAfterNanoseconds else {
             throw CryptoError(.sessionExpired, "datagram session expired; rehandshake")
         }
         let n = try ChaChaPoly.open(
-            key: receiveKey.rawPointer, nonce: counter, ad: UnsafeRawBufferPointer(start: base, count: Self.headerLength),
-            ciphertext: UnsafeRawBufferPointer(start: base + Self.headerLength, count: datagram.count - Self.headerLength),
-            out: out.baseAddress ?? UnsafeMutableRawPointer(emptyMutableBytePointer))
+            key: receiveKey.rawPointer,
+            nonce: counter,
+            ad: UnsafeRawBufferPointer(start: base, count: Self.headerLength),
+            ciphertext: UnsafeRawBufferPointer(
+                start: base + Self.headerLength,
+                count: datagram.count - Self.headerLength
+            ),
+            out: out.baseAddress ?? UnsafeMutableRawPointer(emptyMutableBytePointer)
+        )
         window.mark(counter)
         return n
     }

@@ -24,22 +24,42 @@ public enum FuzzEntry {
 
         func initiatorDriver() -> HandshakeDriver {
             HandshakeDriver(
-                role: .initiator, identity: initiator, keys: [networkKey], trust: TrustPolicy(), deadline: .max,
-                localIndex: 7, streamRekeyInterval: 0, datagramLimits: .standard, ephemeral: initiatorEphemeral)
+                role: .initiator,
+                identity: initiator,
+                keys: [networkKey],
+                trust: TrustPolicy(),
+                deadline: .max,
+                localIndex: 7,
+                streamRekeyInterval: 0,
+                datagramLimits: .standard,
+                ephemeral: initiatorEphemeral
+            )
         }
 
         func responderDriver() -> HandshakeDriver {
             HandshakeDriver(
-                role: .responder, identity: responder, keys: [networkKey], trust: TrustPolicy(), deadline: .max,
-                localIndex: 9, streamRekeyInterval: 0, datagramLimits: .standard, ephemeral: responderEphemeral)
+                role: .responder,
+                identity: responder,
+                keys: [networkKey],
+                trust: TrustPolicy(),
+                deadline: .max,
+                localIndex: 9,
+                streamRekeyInterval: 0,
+                datagramLimits: .standard,
+                ephemeral: responderEphemeral
+            )
         }
 
         func noiseState(initiator isInitiator: Bool) throws -> NoiseHandshakeState {
             guard let name = LatticeHandshake.parsedName else { throw CryptoError(.invalidState, "name") }
             return try NoiseHandshakeState(
-                protocolName: name, initiator: isInitiator, prologue: LatticeHandshake.prologue,
+                protocolName: name,
+                initiator: isInitiator,
+                prologue: LatticeHandshake.prologue,
                 localStatic: isInitiator ? initiator.staticKey : responder.staticKey,
-                localEphemeral: isInitiator ? initiatorEphemeral : responderEphemeral, psks: [networkKey.secret])
+                localEphemeral: isInitiator ? initiatorEphemeral : responderEphemeral,
+                psks: [networkKey.secret]
+            )
         }
     }
 
@@ -61,8 +81,13 @@ public enum FuzzEntry {
         let rest = Array(data.dropFirst())
         // Even high bits: the payload is padded/cut to the exact identity payload size, so it reaches
         // the identity parser; odd: any size (exercises the length checks).
-        let fuzzPayload = (mode / 5) % 2 == 0
-            ? Array((rest + [UInt8](repeating: 0, count: LatticeHandshake.identityPayloadLength)).prefix(LatticeHandshake.identityPayloadLength))
+        let fuzzPayload =
+            (mode / 5) % 2 == 0
+            ? Array(
+                (rest + [UInt8](repeating: 0, count: LatticeHandshake.identityPayloadLength)).prefix(
+                    LatticeHandshake.identityPayloadLength
+                )
+            )
             : Array(rest.prefix(4096))
         do {
             switch mode % 5 {
@@ -81,7 +106,8 @@ public enum FuzzEntry {
             case 3:
                 let noise = try fixtures.noiseState(initiator: true)
                 let responder = fixtures.responderDriver()
-                let message2 = try responder.receive(FrameDecoder.frame(noise.writeMessage(payload: [])), now: 0).outbound
+                let message2 = try responder.receive(FrameDecoder.frame(noise.writeMessage(payload: [])), now: 0)
+                    .outbound
                 _ = try noise.readMessage(Array(message2.dropFirst(2)))
                 let message3 = try noise.writeMessage(payload: fuzzPayload)
                 return try responder.receive(FrameDecoder.frame(message3), now: 0).session == nil
@@ -153,7 +179,8 @@ public enum FuzzEntry {
                 let counter = UInt64(bitPattern: Int64(bitPattern: base) &+ step)
                 let expected: Bool
                 if let newestValue = newest {
-                    expected = !marked.contains(counter)
+                    expected =
+                        !marked.contains(counter)
                         && (counter > newestValue || newestValue - counter < ReplayWindow.size)
                 } else {
                     expected = true

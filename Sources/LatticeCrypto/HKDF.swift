@@ -4,7 +4,8 @@ internal import CSodium
 /// HKDF helper). Intermediate keys live on the stack only for the duration of a call and are wiped.
 enum HKDF {
     /// HMAC-SHA256 of the concatenation of `parts` under `key` (any length), written to `out` (32 bytes).
-    static func hmac(key: UnsafeRawBufferPointer, _ parts: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer) {
+    static func hmac(key: UnsafeRawBufferPointer, _ parts: [UnsafeRawBufferPointer], into out: UnsafeMutableRawPointer)
+    {
         var state = crypto_auth_hmacsha256_state()
         defer { withUnsafeMutableBytes(of: &state) { sodium_memzero($0.baseAddress, $0.count) } }
         _ = crypto_auth_hmacsha256_init(&state, key.bindMemory(), key.count)

@@ -57,7 +57,14 @@ public final class SecureSession {
     /// Cipher for UDP datagrams.
     public let datagrams: DatagramCipher
 
-    init(peer: NodeID, isInitiator: Bool, handshakeHash: [UInt8], networkKeyID: NetworkKeyID, stream: StreamCipher, datagrams: DatagramCipher) {
+    init(
+        peer: NodeID,
+        isInitiator: Bool,
+        handshakeHash: [UInt8],
+        networkKeyID: NetworkKeyID,
+        stream: StreamCipher,
+        datagrams: DatagramCipher
+    ) {
         self.peer = peer
         self.isInitiator = isInitiator
         self.handshakeHash = handshakeHash
@@ -111,13 +118,25 @@ public final class HandshakeDriver {
     ///   - streamRekeyInterval: see ``StreamCipher/rekeyInterval``.
     ///   - datagramLimits: see ``DatagramLimits``.
     public convenience init(
-        initiator identity: NodeIdentity, networkKey: NetworkKey, trust: TrustPolicy, deadline: UInt64,
-        localIndex: UInt32 = Sodium.randomUInt32(), streamRekeyInterval: UInt64 = StreamCipher.defaultRekeyInterval,
+        initiator identity: NodeIdentity,
+        networkKey: NetworkKey,
+        trust: TrustPolicy,
+        deadline: UInt64,
+        localIndex: UInt32 = Sodium.randomUInt32(),
+        streamRekeyInterval: UInt64 = StreamCipher.defaultRekeyInterval,
         datagramLimits: DatagramLimits = .standard
     ) {
         self.init(
-            role: .initiator, identity: identity, keys: [networkKey], trust: trust, deadline: deadline,
-            localIndex: localIndex, streamRekeyInterval: streamRekeyInterval, datagramLimits: datagramLimits, ephemeral: nil)
+            role: .initiator,
+            identity: identity,
+            keys: [networkKey],
+            trust: trust,
+            deadline: deadline,
+            localIndex: localIndex,
+            streamRekeyInterval: streamRekeyInterval,
+            datagramLimits: datagramLimits,
+            ephemeral: nil
+        )
     }
 
     /// Creates a responder accepting any key of `keyRing`.
@@ -130,19 +149,38 @@ public final class HandshakeDriver {
     ///   - streamRekeyInterval: see ``StreamCipher/rekeyInterval``.
     ///   - datagramLimits: see ``DatagramLimits``.
     public convenience init(
-        responder identity: NodeIdentity, keyRing: KeyRing, trust: TrustPolicy, deadline: UInt64,
-        localIndex: UInt32 = Sodium.randomUInt32(), streamRekeyInterval: UInt64 = StreamCipher.defaultRekeyInterval,
+        responder identity: NodeIdentity,
+        keyRing: KeyRing,
+        trust: TrustPolicy,
+        deadline: UInt64,
+        localIndex: UInt32 = Sodium.randomUInt32(),
+        streamRekeyInterval: UInt64 = StreamCipher.defaultRekeyInterval,
         datagramLimits: DatagramLimits = .standard
     ) {
         self.init(
-            role: .responder, identity: identity, keys: keyRing.keys, trust: trust, deadline: deadline,
-            localIndex: localIndex, streamRekeyInterval: streamRekeyInterval, datagramLimits: datagramLimits, ephemeral: nil)
+            role: .responder,
+            identity: identity,
+            keys: keyRing.keys,
+            trust: trust,
+            deadline: deadline,
+            localIndex: localIndex,
+            streamRekeyInterval: streamRekeyInterval,
+            datagramLimits: datagramLimits,
+            ephemeral: nil
+        )
     }
 
     /// Full initialiser; `ephemeral` injects the ephemeral key (fuzzing and tests only).
     init(
-        role: Role, identity: NodeIdentity, keys: [NetworkKey], trust: TrustPolicy, deadline: UInt64, localIndex: UInt32,
-        streamRekeyInterval: UInt64, datagramLimits: DatagramLimits, ephemeral: X25519KeyPair?
+        role: Role,
+        identity: NodeIdentity,
+        keys: [NetworkKey],
+        trust: TrustPolicy,
+        deadline: UInt64,
+        localIndex: UInt32,
+        streamRekeyInterval: UInt64,
+        datagramLimits: DatagramLimits,
+        ephemeral: X25519KeyPair?
     ) {
         self.role = role
         self.identity = identity
@@ -176,8 +214,13 @@ public final class HandshakeDriver {
                 throw CryptoError(.invalidState, "no network key")
             }
             let state = try NoiseHandshakeState(
-                protocolName: name, initiator: true, prologue: LatticeHandshake.prologue, localStatic: identity.staticKey,
-                localEphemeral: ephemeral, psks: [key.secret])
+                protocolName: name,
+                initiator: true,
+                prologue: LatticeHandshake.prologue,
+                localStatic: identity.staticKey,
+                localEphemeral: ephemeral,
+                psks: [key.secret]
+            )
             noise = state
             networkKeyID = key.id
             nextIndex = 1
@@ -213,7 +256,8 @@ public final class HandshakeDriver {
                 guard announced == LatticeHandshake.messageLengths[expectedIndex] else {
                     throw CryptoError(
                         .malformedMessage,
-                        "handshake message \(expectedIndex + 1) has \(announced) bytes, expected \(LatticeHandshake.messageLengths[expectedIndex])")
+                        "handshake message \(expectedIndex + 1) has \(announced) bytes, expected \(LatticeHandshake.messageLengths[expectedIndex])"
+                    )
                 }
                 guard let frame = decoder.nextFrame() else { break }
                 if let out = try process(frame, index: expectedIndex) { outbound += out }
@@ -225,11 +269,20 @@ public final class HandshakeDriver {
             let (send, receive) = try state.split()
             let (udpSend, udpReceive) = try state.deriveKeys(label: DatagramCipher.keyLabel)
             let session = SecureSession(
-                peer: peer, isInitiator: role == .initiator, handshakeHash: state.handshakeHash, networkKeyID: keyID,
+                peer: peer,
+                isInitiator: role == .initiator,
+                handshakeHash: state.handshakeHash,
+                networkKeyID: keyID,
                 stream: StreamCipher(send: send, receive: receive, rekeyInterval: streamRekeyInterval),
                 datagrams: try DatagramCipher(
-                    sendKey: udpSend, receiveKey: udpReceive, localIndex: localIndex, remoteIndex: remoteIndex,
-                    createdAt: now, limits: datagramLimits))
+                    sendKey: udpSend,
+                    receiveKey: udpReceive,
+                    localIndex: localIndex,
+                    remoteIndex: remoteIndex,
+                    createdAt: now,
+                    limits: datagramLimits
+                )
+            )
             noise = nil
             return HandshakeOutput(outbound: outbound, session: session, remainingBytes: decoder.takeRemainingBytes())
         }
@@ -269,8 +322,13 @@ public final class HandshakeDriver {
         guard let name = LatticeHandshake.parsedName else { throw CryptoError(.invalidState, "protocol name") }
         for key in keys {
             let state = try NoiseHandshakeState(
-                protocolName: name, initiator: false, prologue: LatticeHandshake.prologue, localStatic: identity.staticKey,
-                localEphemeral: ephemeral, psks: [key.secret])
+                protocolName: name,
+                initiator: false,
+                prologue: LatticeHandshake.prologue,
+                localStatic: identity.staticKey,
+                localEphemeral: ephemeral,
+                psks: [key.secret]
+            )
             do {
                 let payload = try state.readMessage(frame)
                 guard payload.isEmpty else { throw CryptoError(.malformedMessage, "message 1 payload must be empty") }
@@ -283,7 +341,8 @@ public final class HandshakeDriver {
         }
         throw CryptoError(
             .wrongNetworkKey,
-            "handshake message 1 did not authenticate under any installed network key (wrong network key or not a Lattice peer); rejected before any key agreement, nothing parsed")
+            "handshake message 1 did not authenticate under any installed network key (wrong network key or not a Lattice peer); rejected before any key agreement, nothing parsed"
+        )
     }
 
     private func identityPayload(hash: [UInt8]) throws -> [UInt8] {
@@ -295,7 +354,9 @@ public final class HandshakeDriver {
     }
 
     private func verifyIdentity(_ payload: [UInt8], state: NoiseHandshakeState) throws {
-        guard payload.count == LatticeHandshake.identityPayloadLength, payload[0] == LatticeHandshake.identityPayloadVersion else {
+        guard payload.count == LatticeHandshake.identityPayloadLength,
+            payload[0] == LatticeHandshake.identityPayloadVersion
+        else {
             throw CryptoError(.identityInvalid, "identity payload has a wrong size or version")
         }
         let index = UInt32(payload[1]) | UInt32(payload[2]) << 8 | UInt32(payload[3]) << 16 | UInt32(payload[4]) << 24
@@ -304,7 +365,10 @@ public final class HandshakeDriver {
             throw CryptoError(.identityInvalid, "identity payload carries an invalid Ed25519 key")
         }
         guard let remoteStatic = state.remoteStaticKey, constantTimeEqual(peer.curve25519PublicKey, remoteStatic) else {
-            throw CryptoError(.identityInvalid, "peer's Noise static key does not belong to node \(peer.shortDescription)")
+            throw CryptoError(
+                .identityInvalid,
+                "peer's Noise static key does not belong to node \(peer.shortDescription)"
+            )
         }
         let message = LatticeHandshake.signatureContext + state.hashBeforeLastPayload
         guard NodeIdentity.verify(signature: Array(payload[37..<101]), message: message, signer: peer) else {

@@ -58,7 +58,9 @@ public struct Invite: Sendable, Equatable {
     /// Creates an invite.
     /// - Throws: ``InviteDecodeError/invalidAddressHint(_:)`` for a bad hint.
     public init(networkKey: NetworkKey, inviter: NodeID, addressHints: [String]) throws {
-        guard addressHints.count <= Self.maxHints else { throw InviteDecodeError.invalidAddressHint("more than \(Self.maxHints) hints") }
+        guard addressHints.count <= Self.maxHints else {
+            throw InviteDecodeError.invalidAddressHint("more than \(Self.maxHints) hints")
+        }
         for hint in addressHints where !Self.isValidHint(hint) { throw InviteDecodeError.invalidAddressHint(hint) }
         self.networkKey = networkKey
         self.inviter = inviter
@@ -109,14 +111,20 @@ public struct Invite: Sendable, Equatable {
             guard checked.count - offset - 1 >= length else { throw .truncated }
             guard let hint = String(validating: checked[(offset + 1)..<(offset + 1 + length)], as: UTF8.self),
                 isValidHint(hint)
-            else { throw .invalidAddressHint(String(decoding: checked[(offset + 1)..<(offset + 1 + length)], as: UTF8.self)) }
+            else {
+                throw .invalidAddressHint(
+                    String(decoding: checked[(offset + 1)..<(offset + 1 + length)], as: UTF8.self)
+                )
+            }
             hints.append(hint)
             offset += 1 + length
         }
         guard offset == checked.count else { throw .trailingBytes }
         let key: NetworkKey
         do {
-            key = try NetworkKey(secret: bytes.withUnsafeBytes { try SecretKey(copying: UnsafeRawBufferPointer(rebasing: $0[1..<33])) })
+            key = try NetworkKey(
+                secret: bytes.withUnsafeBytes { try SecretKey(copying: UnsafeRawBufferPointer(rebasing: $0[1..<33])) }
+            )
         } catch { throw .truncated }
         do { return try Invite(networkKey: key, inviter: inviter, addressHints: hints) } catch {
             throw (error as? InviteDecodeError) ?? .invalidEncoding

@@ -72,7 +72,9 @@ public enum KeyFile {
             raw[6] = UInt8(keys.count)
             raw[7] = 0
             for (i, key) in keys.enumerated() {
-                UnsafeMutableRawBufferPointer(rebasing: raw[(8 + 32 * i)..<(8 + 32 * (i + 1))]).copyMemory(from: key.unsafeRawBuffer)
+                UnsafeMutableRawBufferPointer(rebasing: raw[(8 + 32 * i)..<(8 + 32 * (i + 1))]).copyMemory(
+                    from: key.unsafeRawBuffer
+                )
             }
             let digest = Blake2b.hash(length: 16, [UnsafeRawBufferPointer(rebasing: raw[0..<body])])
             UnsafeMutableRawBufferPointer(rebasing: raw[body...]).copyBytes(from: digest)
@@ -87,7 +89,10 @@ public enum KeyFile {
                 throw CryptoError(.keyFile, "\(path) is not a Lattice key file")
             }
             guard raw[4] == version else {
-                throw CryptoError(.keyFile, "\(path) has key file format version \(raw[4]); this build reads version \(version)")
+                throw CryptoError(
+                    .keyFile,
+                    "\(path) has key file format version \(raw[4]); this build reads version \(version)"
+                )
             }
             let count = Int(raw[6])
             guard count >= 1, count <= KeyRing.capacity, raw.count == 8 + 32 * count + 16, raw[7] == 0 else {
@@ -95,7 +100,8 @@ public enum KeyFile {
             }
             let body = 8 + 32 * count
             let digest = Blake2b.hash(length: 16, [UnsafeRawBufferPointer(rebasing: raw[0..<body])])
-            guard digest.withUnsafeBytes({ constantTimeEqual($0, UnsafeRawBufferPointer(rebasing: raw[body...])) }) else {
+            guard digest.withUnsafeBytes({ constantTimeEqual($0, UnsafeRawBufferPointer(rebasing: raw[body...])) })
+            else {
                 throw CryptoError(.keyFile, "\(path) is corrupt (checksum mismatch)")
             }
             guard raw[5] == kind.rawValue else {

@@ -21,7 +21,9 @@ public struct KeyRing: Sendable, Equatable {
         guard !keys.isEmpty, keys.count <= Self.capacity else {
             throw CryptoError(.invalidArgument, "a key ring holds 1 to \(Self.capacity) keys")
         }
-        guard Set(keys.map(\.id)).count == keys.count else { throw CryptoError(.invalidArgument, "duplicate network key") }
+        guard Set(keys.map(\.id)).count == keys.count else {
+            throw CryptoError(.invalidArgument, "duplicate network key")
+        }
         self.keys = keys
     }
 
@@ -32,7 +34,9 @@ public struct KeyRing: Sendable, Equatable {
     /// - Throws: ``CryptoError/Code/invalidArgument`` when the ring is full.
     public mutating func install(_ key: NetworkKey) throws {
         guard !keys.contains(where: { $0.id == key.id }) else { return }
-        guard keys.count < Self.capacity else { throw CryptoError(.invalidArgument, "key ring is full; remove a key first") }
+        guard keys.count < Self.capacity else {
+            throw CryptoError(.invalidArgument, "key ring is full; remove a key first")
+        }
         keys.append(key)
     }
 
@@ -52,7 +56,9 @@ public struct KeyRing: Sendable, Equatable {
         guard let index = keys.firstIndex(where: { $0.id == id }) else {
             throw CryptoError(.invalidArgument, "network key \(id) is not installed")
         }
-        guard index != 0 else { throw CryptoError(.invalidArgument, "cannot remove the current network key; use another first") }
+        guard index != 0 else {
+            throw CryptoError(.invalidArgument, "cannot remove the current network key; use another first")
+        }
         keys.remove(at: index)
     }
 }

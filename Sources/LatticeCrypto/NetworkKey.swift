@@ -44,7 +44,11 @@ public struct NetworkKey: Sendable, Equatable {
         self.secret = secret
         let label = Array("lattice/network-key-id/v1".utf8)
         self.id = NetworkKeyID(
-            bytes: Array(secret.withUnsafeBytes { key in label.withUnsafeBytes { Blake2b.hash(length: 16, key: key, [$0]) } }.prefix(8)))
+            bytes: Array(
+                secret.withUnsafeBytes { key in label.withUnsafeBytes { Blake2b.hash(length: 16, key: key, [$0]) } }
+                    .prefix(8)
+            )
+        )
     }
 
     /// Generates a new random network key.

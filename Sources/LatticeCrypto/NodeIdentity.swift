@@ -22,12 +22,19 @@ public final class NodeIdentity: Sendable {
         var publicKey = [UInt8](repeating: 0, count: 32)
         let signing = try SecretKey.make(count: 64) { sk in
             let result = publicKey.withUnsafeMutableBytes { pk in
-                crypto_sign_seed_keypair(pk.bindMutableMemory(), sk.bindMutableMemory(), seed.unsafeRawBuffer.bindMemory())
+                crypto_sign_seed_keypair(
+                    pk.bindMutableMemory(),
+                    sk.bindMutableMemory(),
+                    seed.unsafeRawBuffer.bindMemory()
+                )
             }
             try sodiumCheck(result, "crypto_sign_seed_keypair")
         }
         let curveSecret = try SecretKey.make(count: 32) { out in
-            let result = crypto_sign_ed25519_sk_to_curve25519(out.bindMutableMemory(), signing.unsafeRawBuffer.bindMemory())
+            let result = crypto_sign_ed25519_sk_to_curve25519(
+                out.bindMutableMemory(),
+                signing.unsafeRawBuffer.bindMemory()
+            )
             try sodiumCheck(result, "crypto_sign_ed25519_sk_to_curve25519")
         }
         self.signingKey = signing
@@ -61,7 +68,12 @@ public final class NodeIdentity: Sendable {
         let result = signature.withUnsafeMutableBytes { sig in
             message.withUnsafeBytes { m in
                 crypto_sign_detached(
-                    sig.bindMutableMemory(), nil, m.bindMemory(), UInt64(m.count), signingKey.unsafeRawBuffer.bindMemory())
+                    sig.bindMutableMemory(),
+                    nil,
+                    m.bindMemory(),
+                    UInt64(m.count),
+                    signingKey.unsafeRawBuffer.bindMemory()
+                )
             }
         }
         try sodiumCheck(result, "crypto_sign_detached")

@@ -53,7 +53,10 @@ public final class SecretKey: @unchecked Sendable {
     }
 
     /// Fills new guarded memory through `body`, wiping it if `body` throws.
-    static func make(count: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> Void) throws
+    static func make(
+        count: Int,
+        _ body: (UnsafeMutableRawBufferPointer) throws -> Void
+    ) throws
         -> SecretKey
     {
         let key = try SecretKey(zeroedCount: count)

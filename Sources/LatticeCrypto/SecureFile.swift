@@ -46,7 +46,8 @@ enum SecureFile {
             let mode = String(info.st_mode & 0o777, radix: 8)
             throw CryptoError(
                 .insecurePermissions,
-                "key file \(path) has mode 0\(mode) and is readable by group or others; refusing to use it. Fix: chmod 600 \(path)")
+                "key file \(path) has mode 0\(mode) and is readable by group or others; refusing to use it. Fix: chmod 600 \(path)"
+            )
         }
         let size = Int(info.st_size)
         guard size > 0, size <= maxSize else {

@@ -49,10 +49,15 @@ public final class StreamCipher {
         guard plaintextLength >= 0, plaintextLength <= Self.maxPlaintextLength,
             buffer.count >= plaintextLength + Self.prefixLength + Self.tagLength, let base = buffer.baseAddress
         else { throw CryptoError(.invalidArgument, "plaintext too long or frame buffer too small") }
-        let body = UnsafeMutableRawBufferPointer(start: base + Self.prefixLength, count: plaintextLength + Self.tagLength)
+        let body = UnsafeMutableRawBufferPointer(
+            start: base + Self.prefixLength,
+            count: plaintextLength + Self.tagLength
+        )
         let written = try sender.seal(
             ad: UnsafeRawBufferPointer(start: nil, count: 0),
-            plaintext: UnsafeRawBufferPointer(start: base + Self.prefixLength, count: plaintextLength), into: body)
+            plaintext: UnsafeRawBufferPointer(start: base + Self.prefixLength, count: plaintextLength),
+            into: body
+        )
         base.storeBytes(of: UInt16(written).bigEndian, as: UInt16.self)
         if rekeyInterval != 0 && sender.nonce % rekeyInterval == 0 { try sender.rekey() }
         return written + Self.prefixLength
@@ -63,7 +68,9 @@ public final class StreamCipher {
     /// - Throws: as ``sealFrameInPlace(_:plaintextLength:)``.
     @inline(__always)
     public func seal(_ plaintext: UnsafeRawBufferPointer, into frame: UnsafeMutableRawBufferPointer) throws -> Int {
-        guard plaintext.count <= Self.maxPlaintextLength, frame.count >= plaintext.count + 18, let base = frame.baseAddress else {
+        guard plaintext.count <= Self.maxPlaintextLength, frame.count >= plaintext.count + 18,
+            let base = frame.baseAddress
+        else {
             throw CryptoError(.invalidArgument, "plaintext too long or frame buffer too small")
         }
         if let source = plaintext.baseAddress, plaintext.count > 0 {
@@ -93,7 +100,11 @@ public final class StreamCipher {
         guard body.count >= Self.tagLength, body.count <= 65_535 else {
             throw CryptoError(.malformedMessage, "transport message of \(body.count) bytes is outside 16...65535")
         }
-        let n = try receiver.open(ad: UnsafeRawBufferPointer(start: nil, count: 0), ciphertext: UnsafeRawBufferPointer(body), into: body)
+        let n = try receiver.open(
+            ad: UnsafeRawBufferPointer(start: nil, count: 0),
+            ciphertext: UnsafeRawBufferPointer(body),
+            into: body
+        )
         if rekeyInterval != 0 && receiver.nonce % rekeyInterval == 0 { try receiver.rekey() }
         return n
     }

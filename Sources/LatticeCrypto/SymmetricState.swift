@@ -76,7 +76,11 @@ final class SymmetricState {
         let k2 = try SecretKey(zeroedCount: 32)
         k1.withUnsafeMutableBytes { a in
             k2.withUnsafeMutableBytes { b in
-                HKDF.derive(chainingKey: chainingKey.unsafeRawBuffer, inputKeyMaterial: inputKeyMaterial, outputs: [a, b])
+                HKDF.derive(
+                    chainingKey: chainingKey.unsafeRawBuffer,
+                    inputKeyMaterial: inputKeyMaterial,
+                    outputs: [a, b]
+                )
             }
         }
         return (k1, k2)

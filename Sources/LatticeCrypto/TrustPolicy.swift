@@ -107,7 +107,9 @@ public struct TrustPolicy: Equatable, Sendable {
         var revoked = Set<NodeID>()
         for (number, line) in lines.enumerated().dropFirst() {
             let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { throw CryptoError(.malformedMessage, "trust file line \(number + 1): '\(line)'") }
+            guard parts.count == 2 else {
+                throw CryptoError(.malformedMessage, "trust file line \(number + 1): '\(line)'")
+            }
             switch parts[0] {
             case "mode":
                 guard let m = Mode(rawValue: parts[1]) else {
@@ -148,6 +150,10 @@ public struct TrustPolicy: Equatable, Sendable {
 
 extension Substring {
     fileprivate var trimmingSpaces: String {
-        String(self.drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+        String(
+            self.drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop {
+                $0 == " " || $0 == "\t" || $0 == "\r"
+            }.reversed()
+        )
     }
 }

@@ -37,7 +37,11 @@ public final class X25519KeyPair: Sendable {
             throw CryptoError(.keyAgreementFailed, "remote public key is not 32 bytes")
         }
         let result = remotePublicKey.withUnsafeBytes { remote in
-            crypto_scalarmult(out.bindMutableMemory(), privateKey.rawPointer.assumingMemoryBound(to: UInt8.self), remote.bindMemory())
+            crypto_scalarmult(
+                out.bindMutableMemory(),
+                privateKey.rawPointer.assumingMemoryBound(to: UInt8.self),
+                remote.bindMemory()
+            )
         }
         if result != 0 { throw CryptoError(.keyAgreementFailed, "X25519 produced the all-zero output (low-order key)") }
     }

@@ -3,8 +3,12 @@ import Testing
 
 /// Runs a handshake in memory; returns both sessions or the first error with the side that threw.
 func runHandshake(
-    initiator: NodeIdentity, initiatorKey: NetworkKey, initiatorTrust: TrustPolicy = TrustPolicy(),
-    responder: NodeIdentity, responderRing: KeyRing, responderTrust: TrustPolicy = TrustPolicy(),
+    initiator: NodeIdentity,
+    initiatorKey: NetworkKey,
+    initiatorTrust: TrustPolicy = TrustPolicy(),
+    responder: NodeIdentity,
+    responderRing: KeyRing,
+    responderTrust: TrustPolicy = TrustPolicy(),
     byteByByte: Bool = false
 ) throws -> (SecureSession, SecureSession) {
     let i = HandshakeDriver(initiator: initiator, networkKey: initiatorKey, trust: initiatorTrust, deadline: .max)
@@ -40,7 +44,12 @@ struct Node {
     let key = try NetworkKey.generate()
     for byteByByte in [false, true] {
         let (sa, sb) = try runHandshake(
-            initiator: a, initiatorKey: key, responder: b, responderRing: KeyRing(current: key), byteByByte: byteByByte)
+            initiator: a,
+            initiatorKey: key,
+            responder: b,
+            responderRing: KeyRing(current: key),
+            byteByByte: byteByByte
+        )
         #expect(sa.peer == b.nodeID)
         #expect(sb.peer == a.nodeID)
         #expect(sa.handshakeHash == sb.handshakeHash)
@@ -56,7 +65,12 @@ struct Node {
 @Test func handshakeMessagesHaveFixedSizes() throws {
     let key = try NetworkKey.generate()
     let i = HandshakeDriver(initiator: try .generate(), networkKey: key, trust: TrustPolicy(), deadline: .max)
-    let r = HandshakeDriver(responder: try .generate(), keyRing: KeyRing(current: key), trust: TrustPolicy(), deadline: .max)
+    let r = HandshakeDriver(
+        responder: try .generate(),
+        keyRing: KeyRing(current: key),
+        trust: TrustPolicy(),
+        deadline: .max
+    )
     let m1 = try i.start()
     let m2 = try r.receive(m1, now: 0).outbound
     let m3 = try i.receive(m2, now: 0).outbound
@@ -64,9 +78,18 @@ struct Node {
 }
 
 @Test func wrongNetworkKeyFailsAtMessageOneBeforeParsing() throws {
-    let i = HandshakeDriver(initiator: try .generate(), networkKey: try .generate(), trust: TrustPolicy(), deadline: .max)
+    let i = HandshakeDriver(
+        initiator: try .generate(),
+        networkKey: try .generate(),
+        trust: TrustPolicy(),
+        deadline: .max
+    )
     let r = HandshakeDriver(
-        responder: try .generate(), keyRing: KeyRing(current: try .generate()), trust: TrustPolicy(), deadline: .max)
+        responder: try .generate(),
+        keyRing: KeyRing(current: try .generate()),
+        trust: TrustPolicy(),
+        deadline: .max
+    )
     let m1 = try i.start()
     let error = #expect(throws: CryptoError.self) { try r.receive(m1, now: 0) }
     #expect(error?.code == .wrongNetworkKey)
@@ -119,18 +142,36 @@ struct Node {
     // Responder only trusts someone else.
     let strict = TrustPolicy(mode: .explicit, trusted: [try NodeIdentity.generate().nodeID])
     let e1 = #expect(throws: CryptoError.self) {
-        try runHandshake(initiator: a, initiatorKey: key, responder: b, responderRing: KeyRing(current: key), responderTrust: strict)
+        try runHandshake(
+            initiator: a,
+            initiatorKey: key,
+            responder: b,
+            responderRing: KeyRing(current: key),
+            responderTrust: strict
+        )
     }
     #expect(e1?.code == .identityRefused)
     // Initiator refuses an unknown responder before revealing itself.
     let e2 = #expect(throws: CryptoError.self) {
-        try runHandshake(initiator: a, initiatorKey: key, initiatorTrust: strict, responder: b, responderRing: KeyRing(current: key))
+        try runHandshake(
+            initiator: a,
+            initiatorKey: key,
+            initiatorTrust: strict,
+            responder: b,
+            responderRing: KeyRing(current: key)
+        )
     }
     #expect(e2?.code == .identityRefused)
     // Trusted explicitly: fine.
     let ok = TrustPolicy(mode: .explicit, trusted: [a.nodeID, b.nodeID])
     _ = try runHandshake(
-        initiator: a, initiatorKey: key, initiatorTrust: ok, responder: b, responderRing: KeyRing(current: key), responderTrust: ok)
+        initiator: a,
+        initiatorKey: key,
+        initiatorTrust: ok,
+        responder: b,
+        responderRing: KeyRing(current: key),
+        responderTrust: ok
+    )
 }
 
 @Test func revokedIdentityIsRefusedEvenWithTheNetworkKey() throws {
@@ -143,7 +184,13 @@ struct Node {
     #expect(policy.decide(a.nodeID) == .refused(.revoked))
     #expect(policy.decide(b.nodeID) == .allowed)
     let error = #expect(throws: CryptoError.self) {
-        try runHandshake(initiator: a, initiatorKey: key, responder: b, responderRing: KeyRing(current: key), responderTrust: policy)
+        try runHandshake(
+            initiator: a,
+            initiatorKey: key,
+            responder: b,
+            responderRing: KeyRing(current: key),
+            responderTrust: policy
+        )
     }
     #expect(error?.code == .identityRefused)
     #expect(error?.message.contains("revoked") == true)
@@ -171,7 +218,11 @@ struct Node {
     for x in 0..<4 {
         for y in 0..<4 where abs(x - y) <= 1 {
             let (sa, sb) = try runHandshake(
-                initiator: a, initiatorKey: steps[x].current, responder: b, responderRing: steps[y])
+                initiator: a,
+                initiatorKey: steps[x].current,
+                responder: b,
+                responderRing: steps[y]
+            )
             #expect(try sb.stream.open(Array(sa.stream.seal([7]).dropFirst(2))) == [7], "steps \(x)->\(y)")
         }
     }
@@ -184,7 +235,12 @@ struct Node {
 
 @Test func handshakeDeadlineAndHalfOpenLimit() throws {
     let key = try NetworkKey.generate()
-    let r = HandshakeDriver(responder: try .generate(), keyRing: KeyRing(current: key), trust: TrustPolicy(), deadline: 1_000)
+    let r = HandshakeDriver(
+        responder: try .generate(),
+        keyRing: KeyRing(current: key),
+        trust: TrustPolicy(),
+        deadline: 1_000
+    )
     try r.checkDeadline(now: 999)
     let error = #expect(throws: CryptoError.self) { try r.checkDeadline(now: 1_001) }
     #expect(error?.code == .timeout)
@@ -205,7 +261,12 @@ struct Node {
 
 @Test func oversizedOrWrongSizedHandshakeFramesAreRejectedEarly() throws {
     let key = try NetworkKey.generate()
-    let r = HandshakeDriver(responder: try .generate(), keyRing: KeyRing(current: key), trust: TrustPolicy(), deadline: .max)
+    let r = HandshakeDriver(
+        responder: try .generate(),
+        keyRing: KeyRing(current: key),
+        trust: TrustPolicy(),
+        deadline: .max
+    )
     let error = #expect(throws: CryptoError.self) { try r.receive([0xFF, 0xFF], now: 0) }
     #expect(error?.code == .malformedMessage)
 }

@@ -25,7 +25,9 @@ final class LoopbackSocket {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = address(port: port)
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard result == 0 else {
             close(fd)
@@ -63,7 +65,9 @@ final class LoopbackSocket {
     func writeAll(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            let n = bytes.withUnsafeBytes {
+                send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+            }
             guard n > 0 else { throw CryptoError(.keyFile, "send errno \(errno)") }
             offset += n
         }
@@ -171,8 +175,12 @@ func interopPythonInitiatorAgainstOurResponder() throws {
     let peer = try PythonNoisePeer(arguments: setup.arguments(role: "initiator", port: port))
     let connection = try listener.accept()
     let noise = try NoiseHandshakeState(
-        protocolName: NoiseProtocolName(LatticeHandshake.protocolName), initiator: false, prologue: LatticeHandshake.prologue,
-        localStatic: setup.local, psks: [setup.psk])
+        protocolName: NoiseProtocolName(LatticeHandshake.protocolName),
+        initiator: false,
+        prologue: LatticeHandshake.prologue,
+        localStatic: setup.local,
+        psks: [setup.psk]
+    )
     #expect(try noise.readMessage(connection.readFrame()) == Array("py-initiator-msg1".utf8))
     try connection.writeAll(FrameDecoder.frame(noise.writeMessage(payload: Array("swift-responder-msg2".utf8))))
     #expect(try noise.readMessage(connection.readFrame()) == Array("py-initiator-msg3".utf8))
@@ -203,8 +211,12 @@ func interopOurInitiatorAgainstPythonResponder() throws {
     let port = try #require(UInt16(portLine.replacingOccurrences(of: "PORT ", with: "")))
     let connection = try LoopbackSocket.connect(port: port)
     let noise = try NoiseHandshakeState(
-        protocolName: NoiseProtocolName(LatticeHandshake.protocolName), initiator: true, prologue: LatticeHandshake.prologue,
-        localStatic: setup.local, psks: [setup.psk])
+        protocolName: NoiseProtocolName(LatticeHandshake.protocolName),
+        initiator: true,
+        prologue: LatticeHandshake.prologue,
+        localStatic: setup.local,
+        psks: [setup.psk]
+    )
     try connection.writeAll(FrameDecoder.frame(noise.writeMessage(payload: Array("swift-initiator-msg1".utf8))))
     #expect(try noise.readMessage(connection.readFrame()) == Array("py-responder-msg2".utf8))
     // The responder's static key must be the one we gave Python.

@@ -55,7 +55,9 @@ func temporaryDirectory() throws -> String {
     process.standardOutput = pipe
     try process.run()
     process.waitUntilExit()
-    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(
+        in: .whitespacesAndNewlines
+    )
     #expect(UInt64(text) == id.replicaRawValue)
 }
 
@@ -115,7 +117,11 @@ func temporaryDirectory() throws -> String {
 @Test func inviteRoundTripsAndReportsCorruption() throws {
     let key = try NetworkKey.generate()
     let inviter = try NodeIdentity.generate().nodeID
-    let invite = try Invite(networkKey: key, inviter: inviter, addressHints: ["192.168.1.20:7400", "[fe80::1]:7400", "laptop.local:7400"])
+    let invite = try Invite(
+        networkKey: key,
+        inviter: inviter,
+        addressHints: ["192.168.1.20:7400", "[fe80::1]:7400", "laptop.local:7400"]
+    )
     let text = invite.encoded()
     #expect(text.hasPrefix("lattice1:"))
     let decoded = try Invite.decode("  " + text + "\n")

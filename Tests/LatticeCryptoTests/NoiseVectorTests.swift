@@ -28,7 +28,8 @@ struct NoiseVectorFile: Decodable {
 
 func loadNoiseVectors() throws -> [NoiseVectorFile.Vector] {
     let url = try #require(
-        Bundle.module.url(forResource: "noise-25519-chachapoly-sha256", withExtension: "json", subdirectory: "Vectors"))
+        Bundle.module.url(forResource: "noise-25519-chachapoly-sha256", withExtension: "json", subdirectory: "Vectors")
+    )
     return try JSONDecoder().decode(NoiseVectorFile.self, from: Data(contentsOf: url)).vectors
 }
 
@@ -46,15 +47,23 @@ func noiseVector(index: Int) throws {
     let vector = try loadNoiseVectors()[index]
     let name = try NoiseProtocolName(vector.protocol_name)
     let initiator = try NoiseHandshakeState(
-        protocolName: name, initiator: true, prologue: [UInt8](hex: vector.init_prologue),
-        localStatic: keyPair(vector.init_static), localEphemeral: keyPair(vector.init_ephemeral),
+        protocolName: name,
+        initiator: true,
+        prologue: [UInt8](hex: vector.init_prologue),
+        localStatic: keyPair(vector.init_static),
+        localEphemeral: keyPair(vector.init_ephemeral),
         remoteStatic: vector.init_remote_static.map { [UInt8](hex: $0) },
-        psks: (vector.init_psks ?? []).map { try secret(hex: $0) })
+        psks: (vector.init_psks ?? []).map { try secret(hex: $0) }
+    )
     let responder = try NoiseHandshakeState(
-        protocolName: name, initiator: false, prologue: [UInt8](hex: vector.resp_prologue),
-        localStatic: keyPair(vector.resp_static), localEphemeral: keyPair(vector.resp_ephemeral),
+        protocolName: name,
+        initiator: false,
+        prologue: [UInt8](hex: vector.resp_prologue),
+        localStatic: keyPair(vector.resp_static),
+        localEphemeral: keyPair(vector.resp_ephemeral),
         remoteStatic: vector.resp_remote_static.map { [UInt8](hex: $0) },
-        psks: (vector.resp_psks ?? []).map { try secret(hex: $0) })
+        psks: (vector.resp_psks ?? []).map { try secret(hex: $0) }
+    )
     var transport: (initSend: CipherState, initReceive: CipherState, respSend: CipherState, respReceive: CipherState)?
     for (i, message) in vector.messages.enumerated() {
         let payload = [UInt8](hex: message.payload)

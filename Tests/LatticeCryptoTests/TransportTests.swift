@@ -1,16 +1,29 @@
 import LatticeCrypto
 import Testing
 
-func establishedPair(rekeyInterval: UInt64 = StreamCipher.defaultRekeyInterval, limits: DatagramLimits = .standard)
+func establishedPair(
+    rekeyInterval: UInt64 = StreamCipher.defaultRekeyInterval,
+    limits: DatagramLimits = .standard
+)
     throws -> (SecureSession, SecureSession)
 {
     let key = try NetworkKey.generate()
     let i = HandshakeDriver(
-        initiator: try .generate(), networkKey: key, trust: TrustPolicy(), deadline: .max, streamRekeyInterval: rekeyInterval,
-        datagramLimits: limits)
+        initiator: try .generate(),
+        networkKey: key,
+        trust: TrustPolicy(),
+        deadline: .max,
+        streamRekeyInterval: rekeyInterval,
+        datagramLimits: limits
+    )
     let r = HandshakeDriver(
-        responder: try .generate(), keyRing: KeyRing(current: key), trust: TrustPolicy(), deadline: .max,
-        streamRekeyInterval: rekeyInterval, datagramLimits: limits)
+        responder: try .generate(),
+        keyRing: KeyRing(current: key),
+        trust: TrustPolicy(),
+        deadline: .max,
+        streamRekeyInterval: rekeyInterval,
+        datagramLimits: limits
+    )
     let m2 = try r.receive(i.start(), now: 0)
     let m3 = try i.receive(m2.outbound, now: 0)
     let done = try r.receive(m3.outbound, now: 0)
@@ -128,7 +141,12 @@ func establishedPair(rekeyInterval: UInt64 = StreamCipher.defaultRekeyInterval, 
 }
 
 @Test func datagramSessionsAskForRehandshakeNearLimits() throws {
-    let limits = DatagramLimits(rekeyAfterMessages: 3, rejectAfterMessages: 5, rekeyAfterNanoseconds: 100, rejectAfterNanoseconds: 200)
+    let limits = DatagramLimits(
+        rekeyAfterMessages: 3,
+        rejectAfterMessages: 5,
+        rekeyAfterNanoseconds: 100,
+        rejectAfterNanoseconds: 200
+    )
     let (a, b) = try establishedPair(limits: limits)
     #expect(!a.datagrams.needsRehandshake(now: 0))
     #expect(a.datagrams.needsRehandshake(now: 100))
@@ -172,7 +190,8 @@ func replayWindowMatchesAReferenceModel(seed: UInt64) {
     for _ in 0..<20_000 {
         if UInt8.random(in: 0...255, using: &rng) == 0 { base += UInt64.random(in: 0...20_000, using: &rng) }
         let counter = base + UInt64.random(in: 0...9_000, using: &rng) - 9_000 + UInt64.random(in: 0...200, using: &rng)
-        let expected = !marked.contains(counter) && (newest.map { counter > $0 || $0 - counter < ReplayWindow.size } ?? true)
+        let expected =
+            !marked.contains(counter) && (newest.map { counter > $0 || $0 - counter < ReplayWindow.size } ?? true)
         #expect(window.check(counter) == expected, "seed \(seed) counter \(counter)")
         if expected {
             window.mark(counter)

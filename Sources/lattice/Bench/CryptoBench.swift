@@ -17,18 +17,52 @@ func cryptoBenchRows(quick: Bool) -> [BenchRow] {
         for isOpen in [false, true] {
             let workload = "crypto_\(isOpen ? "open" : "seal")_\(size)"
             do {
-                let raw = try CryptoBenchmark.measure(.raw, open: isOpen, size: size, messages: messages, rounds: quick ? 1 : 3)
-                rows.append(BenchRow(workload: workload, metric: "raw_mb_per_s", value: raw.megabytesPerSecond, unit: "MB/s"))
-                rows.append(BenchRow(workload: workload, metric: "raw_msgs_per_s", value: raw.messagesPerSecond, unit: "msgs/s"))
+                let raw = try CryptoBenchmark.measure(
+                    .raw,
+                    open: isOpen,
+                    size: size,
+                    messages: messages,
+                    rounds: quick ? 1 : 3
+                )
+                rows.append(
+                    BenchRow(workload: workload, metric: "raw_mb_per_s", value: raw.megabytesPerSecond, unit: "MB/s")
+                )
+                rows.append(
+                    BenchRow(workload: workload, metric: "raw_msgs_per_s", value: raw.messagesPerSecond, unit: "msgs/s")
+                )
                 for subject in [CryptoBenchmark.Subject.stream, .datagram] {
-                    let t = try CryptoBenchmark.measure(subject, open: isOpen, size: size, messages: messages, rounds: quick ? 1 : 3)
+                    let t = try CryptoBenchmark.measure(
+                        subject,
+                        open: isOpen,
+                        size: size,
+                        messages: messages,
+                        rounds: quick ? 1 : 3
+                    )
                     let name = subject.rawValue
-                    rows.append(BenchRow(workload: workload, metric: "\(name)_mb_per_s", value: t.megabytesPerSecond, unit: "MB/s"))
-                    rows.append(BenchRow(workload: workload, metric: "\(name)_msgs_per_s", value: t.messagesPerSecond, unit: "msgs/s"))
                     rows.append(
                         BenchRow(
-                            workload: workload, metric: "\(name)_vs_raw_pct",
-                            value: 100 * t.megabytesPerSecond / max(raw.megabytesPerSecond, 1e-9), unit: "%"))
+                            workload: workload,
+                            metric: "\(name)_mb_per_s",
+                            value: t.megabytesPerSecond,
+                            unit: "MB/s"
+                        )
+                    )
+                    rows.append(
+                        BenchRow(
+                            workload: workload,
+                            metric: "\(name)_msgs_per_s",
+                            value: t.messagesPerSecond,
+                            unit: "msgs/s"
+                        )
+                    )
+                    rows.append(
+                        BenchRow(
+                            workload: workload,
+                            metric: "\(name)_vs_raw_pct",
+                            value: 100 * t.megabytesPerSecond / max(raw.megabytesPerSecond, 1e-9),
+                            unit: "%"
+                        )
+                    )
                 }
             } catch {
                 rows.append(BenchRow(workload: workload, metric: "error", value: 0, unit: "\(error)"))
@@ -37,7 +71,9 @@ func cryptoBenchRows(quick: Bool) -> [BenchRow] {
     }
     do {
         let rate = try CryptoBenchmark.handshakesPerSecond(count: quick ? 50 : 500)
-        rows.append(BenchRow(workload: "crypto_handshake", metric: "handshakes_per_s", value: rate, unit: "handshakes/s"))
+        rows.append(
+            BenchRow(workload: "crypto_handshake", metric: "handshakes_per_s", value: rate, unit: "handshakes/s")
+        )
     } catch {
         rows.append(BenchRow(workload: "crypto_handshake", metric: "error", value: 0, unit: "\(error)"))
     }

@@ -111,7 +111,9 @@ public final class HandshakeDriver {
     /// Creates an initiator using `networkKey` as PSK.
     /// - Parameters:
     ///   - identity: this node.
-    ///   - networkKey: the key to use (normally ``KeyRing/current``).
+    ///   - networkKey: the key to use: normally ``KeyRing/current``. Responders accept every installed
+    ///     key, so during a rotation this always works; a caller that still fails (e.g. a peer that
+    ///     skipped a rotation step) may retry once with each other key of its ring.
     ///   - trust: the policy the responder must satisfy.
     ///   - deadline: monotonic ns by which the handshake must finish.
     ///   - localIndex: this session's datagram receiver index (random by default).

@@ -33,11 +33,6 @@ func runHandshake(
     return (a, b)
 }
 
-struct Node {
-    let identity: NodeIdentity
-    init() throws { identity = try NodeIdentity.generate() }
-}
-
 @Test func handshakeEstablishesMutuallyAuthenticatedSession() throws {
     let a = try NodeIdentity.generate()
     let b = try NodeIdentity.generate()

@@ -38,6 +38,7 @@ let package = Package(
         .testTarget(
             name: "LatticeCryptoTests",
             dependencies: ["LatticeCrypto"],
+            exclude: ["Interop"],
             resources: [.copy("Vectors")]
         ),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeCRDT"]),

@@ -23,7 +23,8 @@ let usage = """
     usage: lattice COMMAND [OPTIONS]
 
     commands:
-      bench [--n N] [--json]   run the benchmark workloads (build with -c release)
+      bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
+                               run the benchmark workloads (build with -c release)
       version                  print the version
       help                     show this help
 
@@ -38,24 +39,50 @@ func writeError(_ line: String) {
 func runBench(_ args: ArraySlice<String>) throws(CLIError) {
     var n = 100_000
     var json = false
+    var quick = false
+    var groups: Set<String> = ["crdt", "store", "crypto"]
     var it = args.makeIterator()
     while let arg = it.next() {
         switch arg {
         case "--json": json = true
+        case "--quick": quick = true
+        case "--only":
+            let allowed: Set<String> = ["crdt", "store", "crypto"]
+            guard let v = it.next() else { throw CLIError(message: "--only takes a list such as crdt,store,crypto") }
+            let chosen = Set(v.split(separator: ",").map(String.init))
+            guard !chosen.isEmpty, chosen.isSubset(of: allowed) else {
+                throw CLIError(message: "--only takes a comma-separated list of crdt, store, crypto (got '\(v)')")
+            }
+            groups = chosen
         case "--n":
             guard let v = it.next(), let parsed = Int(v), parsed >= 10_000, parsed <= 10_000_000 else {
                 throw CLIError(message: "--n takes a whole number from 10000 to 10000000, for example --n 100000")
             }
             n = parsed
         case "--help", "-h":
-            print("usage: lattice bench [--n N] [--json]\n\nRuns the workloads of shared/bench/WORKLOADS.md (W1–W6).")
+            print(
+                """
+                usage: lattice bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
+
+                  crdt    the workloads of shared/bench/WORKLOADS.md (W1–W6), N operations (default 100000)
+                  store   durable appends/s (fsync batch and always), log bytes per record, reopen of 1M records
+                  crypto  seal/open MB/s at 64 B, 1 KiB, 64 KiB next to raw libsodium; handshakes/s
+                  --quick smaller store and crypto runs
+                """)
             return
         default: throw CLIError(message: "bench: unknown option '\(arg)'; see lattice bench --help")
         }
     }
-    let bench = CRDTBench(n: n)
-    var rows = bench.run()
-    rows += w6Rows(n: n)
+    var rows: [BenchRow] = []
+    if groups.contains("crdt") {
+        rows += CRDTBench(n: n).run()
+        rows += w6Rows(n: n)
+    }
+    if groups.contains("store") {
+        let dir = "/tmp/lattice-bench-store-\(getpid())"
+        rows += storeBenchRows(quick: quick, directory: dir)
+    }
+    if groups.contains("crypto") { rows += cryptoBenchRows(quick: quick) }
     printBench(rows, n: n, json: json)
 }
 
@@ -73,12 +100,12 @@ func w6Rows(n: Int) -> [BenchRow] {
         var value = -1.0
         var path = [CChar](repeating: 0, count: 4096)
         let len = readlink("/proc/self/exe", &path, path.count - 1)
-        let exe = len > 0 ? String(cString: path) : CommandLine.arguments[0]
+        let exe = len > 0 ? stringFromCBuffer(path) : CommandLine.arguments[0]
         let command = "'\(exe)' bench-w6 \(mode) \(n) \(file)"
         if let pipe = popen(command, "r") {
             var line = [CChar](repeating: 0, count: 128)
             if fgets(&line, 128, pipe) != nil {
-                let text = String(cString: line).trimmingWhitespace()
+                let text = stringFromCBuffer(line).trimmingWhitespace()
                 value = Double(text) ?? -1
             }
             pclose(pipe)
@@ -112,8 +139,8 @@ func printBench(_ rows: [BenchRow], n: Int, json: Bool) {
         return
     }
     print("lattice bench — N = \(n), \(machineDescription())")
-    print(pad("workload", 10) + pad("metric", 22) + "value")
-    for r in rows { print(pad(r.workload, 10) + pad(r.metric, 22) + formatHuman(r.value) + " " + r.unit) }
+    print(pad("workload", 18) + pad("metric", 22) + "value")
+    for r in rows { print(pad(r.workload, 18) + pad(r.metric, 22) + formatHuman(r.value) + " " + r.unit) }
 }
 
 func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }

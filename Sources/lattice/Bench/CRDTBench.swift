@@ -4,6 +4,11 @@ import LatticeCRDT
     import Glibc
 #endif
 
+/// The text of a NUL-terminated C buffer.
+func stringFromCBuffer(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
 /// Monotonic seconds.
 func monotonicSeconds() -> Double {
     var ts = timespec()
@@ -17,7 +22,7 @@ func residentMiB() -> Double {
     defer { fclose(f) }
     var line = [CChar](repeating: 0, count: 128)
     guard fgets(&line, 128, f) != nil else { return 0 }
-    let fields = String(cString: line).split(separator: " ")
+    let fields = stringFromCBuffer(line).split(separator: " ")
     guard fields.count > 1, let resident = Double(fields[1]) else { return 0 }
     return resident * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
 }

@@ -61,10 +61,15 @@ public struct HybridLogicalClock: Sendable {
     /// - Parameter wallMilliseconds: the local wall clock, in milliseconds since the epoch.
     /// - Returns: a stamp greater than every stamp issued or absorbed before.
     public mutating func tick(wallMilliseconds: UInt64) -> Timestamp {
-        let physical = Timestamp(milliseconds: wallMilliseconds).rawValue
-        let next = max(physical, last.rawValue &+ 1)
-        last = Timestamp(rawValue: next)
+        last = peek(wallMilliseconds: wallMilliseconds)
         return last
+    }
+
+    /// The stamp `tick(wallMilliseconds:)` would issue now, without issuing it.
+    /// - Parameter wallMilliseconds: the local wall clock, in milliseconds since the epoch.
+    /// - Returns: the next stamp.
+    public func peek(wallMilliseconds: UInt64) -> Timestamp {
+        Timestamp(rawValue: max(Timestamp(milliseconds: wallMilliseconds).rawValue, last.rawValue &+ 1))
     }
 
     /// Absorbs a stamp seen on a remote event.

@@ -62,19 +62,35 @@ public struct Replica: Sendable {
     ///   - delta: the delta to add this change to.
     /// - Throws: `EditError.kindMismatch` when the field is a set or counter.
     public mutating func set(_ path: FieldPath, _ value: Value, now: UInt64, into delta: inout Delta) throws(EditError) {
-        let existing = state.field(path)
-        try check(path, existing, .register)
-        let tag = mint(now)
-        delta.context.insert(tag.dot)
-        var oldElements: [Value] = []
-        if let existing {
-            existing.forEachDot { delta.context.insert($0) }
-            oldElements = Array(existing.elements.keys)
+        // The tag this write will get; minted (committed) only if the write succeeds.
+        let tag = Tag(dot: Dot(id, lastCounter + 1), stamp: clock.peek(wallMilliseconds: now))
+        // One in-place access to the field: kind check, supersede, write (no copy, 3 lookups).
+        let outcome = Replica.writeRegister(
+            &state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field, default: Field()],
+            RegisterEntry(tag: tag, value: value))
+        if let existing = outcome.mismatch {
+            throw EditError(code: .kindMismatch, path: path, existing: existing, attempted: .register)
         }
-        var f = Field()
-        f.registers = [RegisterEntry(tag: tag, value: value)]
-        state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
-        record(path, elements: oldElements, clearElements: !oldElements.isEmpty, into: &delta)
+        let minted = mint(now)
+        assert(minted == tag)
+        delta.context.insert(tag.dot)
+        outcome.old.forEachDot { delta.context.insert($0) }
+        let oldElements = Array(outcome.old.elements.keys)
+        var written = Field()
+        written.registers = [RegisterEntry(tag: tag, value: value)]
+        let ctx = delta.context
+        delta.store[path.collection, default: [:]][path.document, default: Document()]
+            .fields[path.field, default: Field()]
+            .record(from: written, context: ctx, elements: oldElements, clearElements: !oldElements.isEmpty)
+    }
+
+    /// Replaces a register field's entries by `entry`, unless the field holds another kind.
+    private static func writeRegister(_ field: inout Field, _ entry: RegisterEntry) -> (mismatch: FieldKind?, old: Field) {
+        if let kind = field.kind, kind != .register { return (kind, Field()) }
+        var fresh = Field()
+        fresh.registers = [entry]
+        swap(&field, &fresh)
+        return (nil, fresh)
     }
 
     /// Writes a register.

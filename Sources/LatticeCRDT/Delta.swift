@@ -27,7 +27,7 @@ public struct Delta: Hashable, Sendable {
 
     /// The number of entries carried.
     public var entryCount: Int {
-        store.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.fields.values.reduce(0) { $0 + $1.entryCount } } }
+        entryCount(of: store)
     }
 
     /// The dots this delta minted or carries, as a context (for dedup and acknowledgements).

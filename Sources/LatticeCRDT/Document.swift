@@ -21,6 +21,11 @@ public struct Document: Hashable, Sendable {
 /// Collection name → document ID → document.
 public typealias Store = [Key: [Key: Document]]
 
+/// The number of entries in a store.
+func entryCount(of store: Store) -> Int {
+    store.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.fields.values.reduce(0) { $0 + $1.entryCount } } }
+}
+
 /// A field's address in the replica.
 public struct FieldPath: Hashable, Sendable, CustomStringConvertible {
     /// The collection.

@@ -202,6 +202,6 @@ public struct ReplicaState: Hashable, Sendable {
 
     /// The number of live entries.
     public var entryCount: Int {
-        store.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.fields.values.reduce(0) { $0 + $1.entryCount } } }
+        entryCount(of: store)
     }
 }

@@ -21,6 +21,6 @@ public struct StateDelta: Hashable, Sendable {
 
     /// The number of entries sent in full.
     public var entryCount: Int {
-        store.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.fields.values.reduce(0) { $0 + $1.entryCount } } }
+        entryCount(of: store)
     }
 }

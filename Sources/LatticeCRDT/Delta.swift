@@ -27,7 +27,7 @@ public struct Delta: Hashable, Sendable {
 
     /// The number of entries carried.
     public var entryCount: Int {
-        entryCount(of: store)
+        storeEntryCount(store)
     }
 
     /// The dots this delta minted or carries, as a context (for dedup and acknowledgements).

@@ -22,7 +22,7 @@ public struct Document: Hashable, Sendable {
 public typealias Store = [Key: [Key: Document]]
 
 /// The number of entries in a store.
-func entryCount(of store: Store) -> Int {
+func storeEntryCount(_ store: Store) -> Int {
     store.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.fields.values.reduce(0) { $0 + $1.entryCount } } }
 }
 

@@ -202,6 +202,6 @@ public struct ReplicaState: Hashable, Sendable {
 
     /// The number of live entries.
     public var entryCount: Int {
-        entryCount(of: store)
+        storeEntryCount(store)
     }
 }

@@ -21,6 +21,6 @@ public struct StateDelta: Hashable, Sendable {
 
     /// The number of entries sent in full.
     public var entryCount: Int {
-        entryCount(of: store)
+        storeEntryCount(store)
     }
 }

@@ -26,7 +26,7 @@ import Testing
         let start = Date()
         for cycle in 0..<cycles {
             let outFile = s.path + "/out-\(cycle)"
-            FileManager.default.createFile(atPath: outFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: outFile, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile))
             let writer = Process()
             writer.executableURL = URL(fileURLWithPath: CLI.binary)

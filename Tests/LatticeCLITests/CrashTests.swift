@@ -30,7 +30,11 @@ import Testing
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: outFile))
             let writer = Process()
             writer.executableURL = URL(fileURLWithPath: CLI.binary)
-            writer.arguments = ["crash-writer", "--data", d, "--prefix", "c\(cycle)"]
+            // Every few changes the writer snapshots and compacts, so kills also land there.
+            writer.arguments = [
+                "crash-writer", "--data", d, "--prefix", "c\(cycle)", "--compact-every", "\(Int.random(in: 20...200, using: &rng))",
+                "--segment-size", "8192",
+            ]
             writer.standardOutput = handle
             writer.standardError = FileHandle.nullDevice
             try writer.run()

@@ -157,12 +157,15 @@ func loadIdentity(_ paths: NodePaths) throws(CLIError) -> NodeIdentity {
 }
 
 /// Opens the node's replica store (identity + config + store).
-func openNode(_ args: Arguments) throws(CLIError) -> (ReplicaStore, NodeIdentity) {
+/// - Parameter segmentSize: a log segment size override (the crash test uses small segments so
+///   that compaction really deletes files).
+func openNode(_ args: Arguments, segmentSize: Int? = nil) throws(CLIError) -> (ReplicaStore, NodeIdentity) {
     let paths = NodePaths(root: args.dataDirectory)
     let identity = try loadIdentity(paths)
     let config = try NodeConfig.load(paths)
     var options = StoreOptions()
     options.log.fsyncPolicy = config.policy
+    if let segmentSize { options.log.segmentSize = segmentSize }
     do {
         let store = try ReplicaStore.open(at: paths.root, replicaID: ReplicaID(identity.nodeID.replicaRawValue), options: options)
         return (store, identity)

@@ -252,12 +252,15 @@ enum StoreCommands {
     }
 
     /// Hidden: commits changes in a loop, printing each acknowledged change's ID (line-buffered)
-    /// only after `commit` returned, i.e. after the change is durable. Used by the crash test.
+    /// only after `commit` returned, i.e. after the change is durable; with `--compact-every N`
+    /// it snapshots and compacts every N changes. Used by the crash test.
     static func crashWriter(_ a: [String]) throws(CLIError) {
-        let args = try Arguments("crash-writer", a, valued: ["--count", "--prefix"])
+        let args = try Arguments("crash-writer", a, valued: ["--count", "--prefix", "--compact-every", "--segment-size"])
         let limit = Int(args.value("--count") ?? "") ?? Int.max
+        let compactEvery = Int(args.value("--compact-every") ?? "") ?? 0
         let prefix = args.value("--prefix") ?? "w\(getpid())"
-        let (store, _) = try openNode(args)
+        let segmentSize = Int(args.value("--segment-size") ?? "").map { max(4096, $0) }
+        let (store, _) = try openNode(args, segmentSize: segmentSize)
         var i = 0
         while i < limit {
             let id = "\(prefix)-\(i)"
@@ -271,6 +274,9 @@ enum StoreCommands {
             print(id)
             flushOut()
             i += 1
+            if compactEvery > 0, i % compactEvery == 0 {
+                do { try store.compact() } catch { throw cliError(error) }
+            }
         }
         do { try store.close() } catch { throw cliError(error) }
     }

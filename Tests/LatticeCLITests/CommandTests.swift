@@ -254,6 +254,9 @@ import Testing
         #expect(bad.stderr.contains("invite"))
         #expect(try CLI.run(["keys", "revoke", "NOTANID"], data: a).code == 65)
         #expect(try CLI.run(["join", text], data: a).code == 65)  // own invite
+        let uninitialised = try CLI.run(["join", text], data: s.data("none"))
+        #expect(uninitialised.code == 2)
+        #expect(uninitialised.stderr.contains("init --join"))
     }
 
     @Test func badArgumentsExit64WithOneLine() throws {

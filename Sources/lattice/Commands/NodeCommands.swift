@@ -123,6 +123,11 @@ enum NodeCommands {
         try args.expect(1...1, "join INVITE")
         let invite = try decodeInvite(args.positional[0])
         let paths = NodePaths(root: args.dataDirectory)
+        guard FileManager.default.fileExists(atPath: paths.identity) else {
+            throw CLIError(
+                message: "no node in \(paths.root); create one that joins with `lattice init --join INVITE --data \(paths.root)`",
+                code: .notFound)
+        }
         let identity = try loadIdentity(paths)
         guard invite.inviter != identity.nodeID else {
             throw CLIError(message: "join: this invite was made by this node; use it on another node", code: .dataError)

@@ -1,4 +1,6 @@
 import Foundation
+import LatticeCRDT
+import LatticeStore
 import Testing
 
 #if canImport(Glibc)
@@ -322,5 +324,39 @@ import Testing
         #expect(r.stderr.contains("pid \(writer.processIdentifier)"))
         #expect(r.stderr.split(separator: "\n").count == 1)
         #expect(try CLI.run(["verify"], data: d).code == 69)
+    }
+}
+
+/// `status` with peer watermarks (written here through LatticeStore, as the sync engine will).
+@Suite struct StatusPeerTests {
+    @Test func statusShowsPendingPerPeer() throws {
+        let s = Scratch()
+        defer { s.cleanup() }
+        let d = s.data()
+        #expect(try CLI.run(["init"], data: d).code == 0)
+        for i in 0..<3 { _ = try CLI.run(["put", "c", "d\(i)", "v=\(i)"], data: d) }
+        do {
+            let store = try LatticeStore.Store.open(at: d)
+            try store.watermarks.acknowledge(peer: "behind", vector: VersionVector(), seenAtNanoseconds: 1)
+            try store.watermarks.acknowledge(peer: "expired", vector: VersionVector(), seenAtNanoseconds: 1)
+            try store.watermarks.expire(peer: "expired")
+            try store.close()
+        }
+        let status = try #require(CLI.json(try CLI.run(["status", "--json"], data: d)) as? [String: Any])
+        let peers = try #require(status["peers"] as? [[String: Any]])
+        #expect(peers.count == 2)
+        #expect(peers.first?["peer"] as? String == "behind")
+        #expect(peers.first?["pending"] as? Int == 3)
+        #expect(peers.first?["oldest_sequence"] as? Int == 1)
+        #expect(peers.first?["oldest_age_ms"] is NSNumber)
+        #expect(peers.last?["expired"] as? Bool == true)
+        #expect(try CLI.run(["status"], data: d).stdout.contains("behind: 3 pending"))
+        // Compaction keeps what the live peer lacks; the writer's lock is held meanwhile.
+        #expect(try CLI.run(["compact"], data: d).code == 0)
+        let lock = try LatticeStore.Store.open(at: d)
+        let blocked = try CLI.run(["status"], data: d)
+        #expect(blocked.code == 69)
+        #expect(blocked.stderr.contains("pid \(getpid())"))
+        try lock.close()
     }
 }

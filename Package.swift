@@ -42,7 +42,7 @@ let package = Package(
             resources: [.copy("Vectors")]
         ),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeCRDT"]),
-        .testTarget(name: "LatticeCLITests", dependencies: ["lattice"]),
+        .testTarget(name: "LatticeCLITests", dependencies: ["lattice", "LatticeStore", "LatticeCRDT"]),
     ]
 )
 

@@ -1,168 +1,45 @@
+import Foundation
 import LatticeCRDT
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Exit codes (documented in README.md).
-enum ExitCode: Int32 {
-    case ok = 0
-    case failure = 1
-    case usage = 64  // EX_USAGE
-}
-
-/// A command-line error: one line that says what to do, and an exit code.
-struct CLIError: Error {
-    var message: String
-    var code: ExitCode = .usage
-}
-
 let usage = """
     lattice — offline-first peer-to-peer CRDT sync node
 
-    usage: lattice COMMAND [OPTIONS]
+    usage: lattice COMMAND [ARGS] [--data DIR] [--json]
 
-    commands:
+    node:
+      init [--name N] [--fsync always|batch|none] [--join INVITE]   create a node, print its ID
+      invite [--address HOST:PORT …]     print an invite to this node's network
+      join INVITE                        store an invite's network key and trust its node
+      keys [revoke NODE_ID]              list (or revoke) trusted node IDs
+    documents:
+      put COLLECTION ID field=value …    write fields (field=text, field:=JSON, field:b64=BASE64)
+      get COLLECTION ID                  show a document (with conflicting siblings)
+      ls COLLECTION [--prefix P]         list document IDs
+      rm COLLECTION ID                   delete a document
+      set add|rm COLLECTION ID FIELD VALUE…   change a set field
+      incr COLLECTION ID FIELD [N]       add N (default 1, negative decrements) to a counter
+      conflicts                          list fields with concurrent values
+      resolve COLLECTION ID FIELD VALUE  settle a conflict with VALUE
+      history COLLECTION ID              the logged changes of a document
+    data:
+      export [--collection C]            JSON lines to stdout (with the exact CRDT state)
+      import FILE|-                      join an export into this node
+      status                             documents, log, snapshot, pending changes per peer
+      verify | repair | compact          check, salvage, or snapshot and shrink the log
+    other:
       bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
-                               run the benchmark workloads (build with -c release)
-      version                  print the version
-      help                     show this help
+                                         run the benchmark workloads (build with -c release)
+      version                            print the version
+      help                               show this help
 
-    Run `lattice COMMAND --help` for a command's options.
+    The data directory is --data DIR, else $LATTICE_DATA, else ~/.lattice.
+    Exit codes: 0 ok, 1 failure, 2 not found, 64 usage, 65 bad data, 69 locked, 77 permission.
+    Run `lattice COMMAND --help` for a command's options; see Docs/CLI.md.
     """
-
-func writeError(_ line: String) {
-    let text = "lattice: \(line)\n"
-    _ = text.withCString { write(2, $0, strlen($0)) }
-}
-
-func runBench(_ args: ArraySlice<String>) throws(CLIError) {
-    var n = 100_000
-    var json = false
-    var quick = false
-    var groups: Set<String> = ["crdt", "store", "crypto"]
-    var it = args.makeIterator()
-    while let arg = it.next() {
-        switch arg {
-        case "--json": json = true
-        case "--quick": quick = true
-        case "--only":
-            let allowed: Set<String> = ["crdt", "store", "crypto"]
-            guard let v = it.next() else { throw CLIError(message: "--only takes a list such as crdt,store,crypto") }
-            let chosen = Set(v.split(separator: ",").map(String.init))
-            guard !chosen.isEmpty, chosen.isSubset(of: allowed) else {
-                throw CLIError(message: "--only takes a comma-separated list of crdt, store, crypto (got '\(v)')")
-            }
-            groups = chosen
-        case "--n":
-            guard let v = it.next(), let parsed = Int(v), parsed >= 10_000, parsed <= 10_000_000 else {
-                throw CLIError(message: "--n takes a whole number from 10000 to 10000000, for example --n 100000")
-            }
-            n = parsed
-        case "--help", "-h":
-            print(
-                """
-                usage: lattice bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
-
-                  crdt    the workloads of shared/bench/WORKLOADS.md (W1–W6), N operations (default 100000)
-                  store   durable appends/s (fsync batch and always), log bytes per record, reopen of 1M records
-                  crypto  seal/open MB/s at 64 B, 1 KiB, 64 KiB next to raw libsodium; handshakes/s
-                  --quick smaller store and crypto runs
-                """)
-            return
-        default: throw CLIError(message: "bench: unknown option '\(arg)'; see lattice bench --help")
-        }
-    }
-    var rows: [BenchRow] = []
-    if groups.contains("crdt") {
-        rows += CRDTBench(n: n).run()
-        rows += w6Rows(n: n)
-    }
-    if groups.contains("store") {
-        let dir = "/tmp/lattice-bench-store-\(getpid())"
-        rows += storeBenchRows(quick: quick, directory: dir)
-    }
-    if groups.contains("crypto") { rows += cryptoBenchRows(quick: quick) }
-    printBench(rows, n: n, json: json)
-}
-
-/// W6 runs in child processes so that each RSS figure starts from a clean heap.
-func w6Rows(n: Int) -> [BenchRow] {
-    var rows: [BenchRow] = []
-    // The W1 encoding, for the load child.
-    let bench = CRDTBench(n: n)
-    var a = Replica(id: ReplicaID(1))
-    _ = bench.buildBatch(&a, bench.operations())
-    let file = "/tmp/lattice-bench-w6-\(getpid()).bin"
-    _ = writeWholeFile(file, a.state.encoded())
-    defer { unlink(file) }
-    for mode in ["build", "load"] {
-        var value = -1.0
-        var path = [CChar](repeating: 0, count: 4096)
-        let len = readlink("/proc/self/exe", &path, path.count - 1)
-        let exe = len > 0 ? stringFromCBuffer(path) : CommandLine.arguments[0]
-        let command = "'\(exe)' bench-w6 \(mode) \(n) \(file)"
-        if let pipe = popen(command, "r") {
-            var line = [CChar](repeating: 0, count: 128)
-            if fgets(&line, 128, pipe) != nil {
-                let text = stringFromCBuffer(line).trimmingWhitespace()
-                value = Double(text) ?? -1
-            }
-            pclose(pipe)
-        }
-        rows.append(BenchRow(workload: "w6", metric: "rss_\(mode)_mib", value: value, unit: "MiB"))
-    }
-    return rows
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        var s = Substring(self)
-        while let c = s.first, c.isWhitespace { s.removeFirst() }
-        while let c = s.last, c.isWhitespace { s.removeLast() }
-        return String(s)
-    }
-}
-
-func printBench(_ rows: [BenchRow], n: Int, json: Bool) {
-    if json {
-        var workloads: [String: [(String, Double)]] = [:]
-        var order: [String] = []
-        for r in rows {
-            if workloads[r.workload] == nil { order.append(r.workload) }
-            workloads[r.workload, default: []].append((r.metric, r.value))
-        }
-        let body = order.map { w in
-            "\"\(w)\": {" + (workloads[w] ?? []).map { "\"\($0.0)\": \(formatJSON($0.1))" }.joined(separator: ", ") + "}"
-        }.joined(separator: ", ")
-        print("{\"n\": \(n), \"machine\": \"\(machineDescription())\", \"workloads\": {\(body)}}")
-        return
-    }
-    print("lattice bench — N = \(n), \(machineDescription())")
-    print(pad("workload", 18) + pad("metric", 22) + "value")
-    for r in rows { print(pad(r.workload, 18) + pad(r.metric, 22) + formatHuman(r.value) + " " + r.unit) }
-}
-
-func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
-
-func formatJSON(_ v: Double) -> String {
-    if v.isNaN || v.isInfinite { return "null" }
-    return v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
-}
-
-func formatHuman(_ v: Double) -> String {
-    if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
-    if abs(v) >= 100 { return String(Int64(v.rounded())) }
-    let scaled = (v * 10_000).rounded() / 10_000
-    return String(scaled)
-}
-
-func machineDescription() -> String {
-    var u = utsname()
-    uname(&u)
-    let machine = withUnsafeBytes(of: u.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-    return "\(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cpu \(machine) Linux"
-}
 
 func main() -> Int32 {
     let args = CommandLine.arguments.dropFirst()
@@ -170,26 +47,50 @@ func main() -> Int32 {
         print(usage)
         return ExitCode.usage.rawValue
     }
+    let rest = Array(args.dropFirst())
     do {
         switch command {
         case "help", "--help", "-h": print(usage)
         case "version", "--version": print("lattice 0.1.0")
         case "bench": try runBench(args.dropFirst())
         case "bench-w6":
-            let rest = Array(args.dropFirst())
             guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N FILE") }
             let bench = CRDTBench(n: n)
             print(rest[0] == "load" ? bench.w6Load(file: rest[2]) : bench.w6Build())
+        case "init": try NodeCommands.initNode(rest)
+        case "invite": try NodeCommands.invite(rest)
+        case "join": try NodeCommands.join(rest)
+        case "keys": try NodeCommands.keys(rest)
+        case "put": try DocumentCommands.put(rest)
+        case "get": try DocumentCommands.get(rest)
+        case "ls": try DocumentCommands.ls(rest)
+        case "rm": try DocumentCommands.rm(rest)
+        case "set": try DocumentCommands.set(rest)
+        case "incr": try DocumentCommands.incr(rest)
+        case "conflicts": try DocumentCommands.conflicts(rest)
+        case "resolve": try DocumentCommands.resolve(rest)
+        case "history": try DocumentCommands.history(rest)
+        case "export": try StoreCommands.export(rest)
+        case "import": try StoreCommands.importState(rest)
+        case "status": try StoreCommands.status(rest)
+        case "verify": try StoreCommands.verify(rest)
+        case "repair": try StoreCommands.repair(rest)
+        case "compact": try StoreCommands.compact(rest)
+        case "crash-writer": try StoreCommands.crashWriter(rest)
         default:
             throw CLIError(message: "unknown command '\(command)'; run `lattice help` for the list")
         }
+        fflush(nil)
         return ExitCode.ok.rawValue
     } catch let error as CLIError {
+        fflush(nil)
         writeError(error.message)
         return error.code.rawValue
     } catch {
-        writeError("\(error)")
-        return ExitCode.failure.rawValue
+        fflush(nil)
+        let e = cliError(error)
+        writeError(e.message)
+        return e.code.rawValue
     }
 }
 

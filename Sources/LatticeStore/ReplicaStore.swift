@@ -1,0 +1,332 @@
+public import LatticeCRDT
+import Glibc
+
+/// An error from the replica layer above the store: a log record or snapshot that does not
+/// decode as CRDT data, or a store that can no longer accept changes.
+public struct ReplicaStoreError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong, naming the file and record where known, and what to do.
+    public var message: String
+    /// Creates an error.
+    public init(_ message: String) { self.message = message }
+    /// The message.
+    public var description: String { message }
+}
+
+/// The outcome of ``ReplicaStore/commit(_:)``: the change is durable when this is returned.
+public struct CommitResult: Sendable {
+    /// The log sequence of the record holding the change.
+    public var sequence: UInt64
+    /// The dots this change minted (this replica's new events).
+    public var dots: [Dot]
+    /// The delta that was logged (ship it to peers).
+    public var delta: Delta
+}
+
+/// How far one peer is behind this node's log.
+public struct PeerPending: Sendable, Equatable {
+    /// The peer's ID as stored in the watermark file.
+    public var peer: String
+    /// Whether the peer was expired (then it holds back nothing).
+    public var expired: Bool
+    /// Log records not covered by the peer's acknowledged version vector.
+    public var pending: Int
+    /// The oldest such record's sequence.
+    public var oldestSequence: UInt64?
+    /// The oldest such record's HLC time in ms since the epoch (nil for remove-only changes).
+    public var oldestMilliseconds: UInt64?
+    /// Age of the oldest unacknowledged change in ms at the time of the query.
+    public var oldestAgeMilliseconds: UInt64?
+}
+
+/// One logged change touching a document (see ``ReplicaStore/history(_:_:)``).
+public struct HistoryEntry: Sendable, Equatable {
+    /// The log sequence.
+    public var sequence: UInt64
+    /// `true` for a change made on this node (record type 1), `false` for a remote one (type 2).
+    public var local: Bool
+    /// The replica that made the change.
+    public var origin: ReplicaID
+    /// The dots the change minted in this document.
+    public var dots: [Dot]
+    /// The newest HLC stamp among the change's entries in this document (nil for removals, whose
+    /// event dots carry no stamp).
+    public var stamp: Timestamp?
+    /// Fields the change touched (field names).
+    public var fields: [String]
+    /// `write` (the change left entries in the document) or `remove` (removals / delete only).
+    public var kind: String
+}
+
+/// A replica backed by a durable ``Store``: snapshot + log recovery, durable commits, snapshots,
+/// compaction bounded by peer watermarks, and log queries.
+///
+/// Records: type 1 = a local change, type 2 = a remote change; the payload is one encoded
+/// `Delta`. Snapshots: payload = `ReplicaState.encoded()`, covering every record ≤ its sequence.
+/// Not thread-safe: use from one thread.
+public final class ReplicaStore {
+    /// Record type of a change made on this node.
+    public static let localRecord: UInt8 = 1
+    /// Record type of a change received from a peer.
+    public static let remoteRecord: UInt8 = 2
+
+    /// The underlying store (log, snapshots, watermarks).
+    public let store: Store
+    /// The replica, recovered on open and advanced by every commit.
+    public private(set) var replica: Replica
+    /// The number of log records replayed on open (those after the snapshot).
+    public let replayedRecords: Int
+    private var failed: (any Error)?
+
+    private init(store: Store, replica: Replica, replayed: Int) {
+        self.store = store
+        self.replica = replica
+        self.replayedRecords = replayed
+    }
+
+    /// Opens a data directory and recovers the replica: the newest valid snapshot, then every
+    /// log record after it.
+    /// - Parameters:
+    ///   - directory: the data directory.
+    ///   - replicaID: this node's replica ID (`NodeID.replicaRawValue`).
+    ///   - options: store options (fsync policy, …).
+    /// - Throws: `StoreError` (`.locked`, `.corrupt` naming file and offset, …) or
+    ///   ``ReplicaStoreError`` when a record or snapshot does not decode.
+    public static func open(at directory: String, replicaID: ReplicaID, options: StoreOptions = StoreOptions()) throws -> ReplicaStore {
+        let store = try Store.open(at: directory, options: options)
+        var state = ReplicaState()
+        var from: UInt64 = 1
+        if let snap = store.recoveredSnapshot {
+            do {
+                state = try ReplicaState(decoding: snap.payload)
+            } catch {
+                throw ReplicaStoreError(
+                    "snapshot \(snap.sequence) in \(directory)/snapshots does not decode as a replica state (\(error)); move it aside and reopen to replay the log"
+                )
+            }
+            from = snap.sequence + 1
+        }
+        var replica = Replica(id: replicaID, state: state)
+        var replayed = 0
+        let now = ReplicaStore.wallMilliseconds()
+        try store.log.forEachRecord(from: from) { seq, type, payload in
+            let delta = try Self.decodeDelta(seq, type, Array(payload), directory)
+            replica.apply(delta, now: now)
+            replayed += 1
+            return true
+        }
+        return ReplicaStore(store: store, replica: replica, replayed: replayed)
+    }
+
+    static func decodeDelta(_ seq: UInt64, _ type: UInt8, _ payload: [UInt8], _ directory: String) throws -> Delta {
+        guard type == localRecord || type == remoteRecord else {
+            throw ReplicaStoreError("log record \(seq) in \(directory)/log has unknown type \(type); this data directory was written by another program")
+        }
+        do {
+            return try Delta(decoding: payload)
+        } catch {
+            throw ReplicaStoreError(
+                "log record \(seq) in \(directory)/log does not decode as a change (\(error)); run `lattice verify` and `lattice repair`"
+            )
+        }
+    }
+
+    /// Wall-clock milliseconds since the Unix epoch.
+    public static func wallMilliseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return UInt64(max(0, ts.tv_sec)) * 1000 + UInt64(max(0, ts.tv_nsec)) / 1_000_000
+    }
+
+    /// The current state.
+    public var state: ReplicaState { replica.state }
+
+    /// Makes a local change durably. `body` runs the replica's mutators into the delta; if it
+    /// throws, nothing changes. Returns only once the record is durable per the fsync policy (an
+    /// acknowledged change survives a crash).
+    /// - Parameters:
+    /// - Parameter body: the mutations (pass ``wallMilliseconds()`` as their `now`).
+    /// - Returns: the sequence, minted dots and delta.
+    /// - Throws: what `body` throws (state unchanged); a `StoreError` from the log (state rolled
+    ///   back; the store then refuses further commits until reopened).
+    @discardableResult
+    public func commit(_ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
+        if let failed { throw failed }
+        let before = replica
+        let previousCounter = replica.state.versionVector[replica.id]
+        var delta = Delta()
+        do {
+            var working = replica
+            try body(&working, &delta)
+            replica = working
+        }
+        if delta.isEmpty {
+            return CommitResult(sequence: store.log.durableSequence, dots: [], delta: delta)
+        }
+        do {
+            let seq = try store.log.appendDurably(type: Self.localRecord, payload: delta.encoded())
+            var dots: [Dot] = []
+            let upper = replica.state.context.maxCounter(of: replica.id)
+            if upper > previousCounter {
+                for c in (previousCounter + 1)...upper where delta.context.contains(Dot(replica.id, c)) {
+                    dots.append(Dot(replica.id, c))
+                }
+            }
+            return CommitResult(sequence: seq, dots: dots, delta: delta)
+        } catch {
+            replica = before
+            failed = error
+            throw error
+        }
+    }
+
+    /// Applies a change received from a peer and logs it durably (record type 2).
+    /// - Parameters:
+    ///   - remote: the delta.
+    ///   - now: wall-clock ms (default: the system clock).
+    /// - Returns: the record's sequence.
+    @discardableResult
+    public func apply(remote: Delta, now: UInt64? = nil) throws -> UInt64 {
+        if let failed { throw failed }
+        let before = replica
+        replica.apply(remote, now: now ?? Self.wallMilliseconds())
+        do {
+            return try store.log.appendDurably(type: Self.remoteRecord, payload: remote.encoded())
+        } catch {
+            replica = before
+            failed = error
+            throw error
+        }
+    }
+
+    /// Writes a snapshot of the current state at the durable sequence.
+    /// - Returns: the snapshot's sequence.
+    @discardableResult
+    public func snapshot() throws -> UInt64 {
+        try store.log.sync()
+        let seq = store.log.durableSequence
+        _ = try store.snapshots.write(sequence: seq, metadata: [], payload: replica.state.encoded())
+        return seq
+    }
+
+    /// Snapshots, then drops log segments every live (non-expired) peer's watermark covers; with
+    /// no live peers, everything the snapshot covers.
+    /// - Returns: the snapshot sequence and the compaction report.
+    @discardableResult
+    public func compact() throws -> (snapshot: UInt64, report: CompactionReport) {
+        let snap = try snapshot()
+        var through = snap
+        let live = store.watermarks.all.filter { !$0.expired }
+        if !live.isEmpty {
+            // The last sequence s such that every record ≤ s is covered by every live peer.
+            var firstUncovered: UInt64?
+            try scan { seq, _, delta in
+                for p in live where !Self.covered(delta, by: p.acknowledged) {
+                    firstUncovered = seq
+                    return false
+                }
+                return true
+            }
+            if let f = firstUncovered { through = min(through, f - 1) }
+        }
+        let report = try store.log.compact(through: through)
+        return (snap, report)
+    }
+
+    /// Whether a peer that acknowledged `vector` has every dot of `delta`.
+    public static func covered(_ delta: Delta, by vector: VersionVector) -> Bool {
+        let ctx = delta.context
+        guard ctx.vector.isDominated(by: vector) else { return false }
+        return ctx.cloud.allSatisfy { vector.contains($0) }
+    }
+
+    /// Visits every log record still in the log, decoded.
+    public func scan(_ body: (UInt64, UInt8, Delta) throws -> Bool) throws {
+        let dir = store.directory
+        try store.log.forEachRecord(from: 0) { seq, type, payload in
+            try body(seq, type, try Self.decodeDelta(seq, type, Array(payload), dir))
+        }
+    }
+
+    /// Records a peer's durable acknowledgement (joins into its watermark).
+    public func acknowledge(peer: String, vector: VersionVector) throws {
+        try store.watermarks.acknowledge(peer: peer, vector: vector, seenAtNanoseconds: Int64(Self.wallMilliseconds()) * 1_000_000)
+    }
+
+    /// Expires a peer: it no longer holds back compaction (it must catch up from state later).
+    public func expire(peer: String) throws { try store.watermarks.expire(peer: peer) }
+
+    /// Pending changes per known peer: log records not covered by its acknowledged vector, and
+    /// the oldest one with its age. O(log).
+    public func pending(now: UInt64? = nil) throws -> [PeerPending] {
+        let peers = store.watermarks.all
+        var out = peers.map { PeerPending(peer: $0.peer, expired: $0.expired, pending: 0) }
+        if peers.isEmpty { return out }
+        let wall = now ?? Self.wallMilliseconds()
+        try scan { seq, _, delta in
+            for (i, p) in peers.enumerated() where !Self.covered(delta, by: p.acknowledged) {
+                out[i].pending += 1
+                if out[i].oldestSequence == nil {
+                    out[i].oldestSequence = seq
+                    if let stamp = Self.maxStamp(delta) {
+                        out[i].oldestMilliseconds = stamp.milliseconds
+                        out[i].oldestAgeMilliseconds = wall > stamp.milliseconds ? wall - stamp.milliseconds : 0
+                    }
+                }
+            }
+            return true
+        }
+        return out
+    }
+
+    static func maxStamp(_ delta: Delta) -> Timestamp? {
+        var best: Timestamp?
+        for docs in delta.store.values {
+            for doc in docs.values {
+                for f in doc.fields.values { f.forEachTag { tag in if best.map({ tag.stamp > $0 }) ?? true { best = tag.stamp } } }
+            }
+        }
+        return best
+    }
+
+    /// Every logged change touching a document, oldest first, with origin, dots and HLC time.
+    /// Changes compacted away before the snapshot are not listed. O(log).
+    public func history(_ collection: Key, _ id: Key) throws -> [HistoryEntry] {
+        var out: [HistoryEntry] = []
+        var seen = CausalContext()
+        try scan { seq, type, delta in
+            defer { seen.formUnion(delta.context) }
+            guard let doc = delta.store[collection]?[id] else { return true }
+            var tags: [Tag] = []
+            var entries = 0
+            for f in doc.fields.values {
+                f.forEachTag { tags.append($0) }
+                entries += f.entryCount
+            }
+            tags.sort()
+            var dots = tags.map(\.dot)
+            var origin = type == Self.localRecord ? replica.id : (tags.first?.dot.replica ?? replica.id)
+            if dots.isEmpty {
+                // A removal: its event dot is the one dot of the context this log had not seen.
+                var fresh: [Dot] = []
+                for r in delta.context.replicas {
+                    let top = delta.context.maxCounter(of: r)
+                    if top > 0, !seen.contains(Dot(r, top)) { fresh.append(Dot(r, top)) }
+                }
+                if type == Self.localRecord { fresh = fresh.filter { $0.replica == replica.id } }
+                dots = fresh
+                if type != Self.localRecord, let d = fresh.first { origin = d.replica }
+            }
+            let names = doc.fields.keys.sorted().map(\.string)
+            let kind = entries > 0 ? "write" : "remove"
+            out.append(
+                HistoryEntry(
+                    sequence: seq, local: type == Self.localRecord, origin: origin, dots: dots,
+                    stamp: tags.map(\.stamp).max(), fields: names, kind: kind))
+            return true
+        }
+        return out
+    }
+
+    /// Syncs and closes the store, releasing the directory lock.
+    public func close() throws { try store.close() }
+}

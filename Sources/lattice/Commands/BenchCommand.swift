@@ -1,0 +1,135 @@
+import LatticeCRDT
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `lattice bench`: the benchmark workloads (moved unchanged from main.swift).
+func runBench(_ args: ArraySlice<String>) throws(CLIError) {
+    var n = 100_000
+    var json = false
+    var quick = false
+    var groups: Set<String> = ["crdt", "store", "crypto"]
+    var it = args.makeIterator()
+    while let arg = it.next() {
+        switch arg {
+        case "--json": json = true
+        case "--quick": quick = true
+        case "--only":
+            let allowed: Set<String> = ["crdt", "store", "crypto"]
+            guard let v = it.next() else { throw CLIError(message: "--only takes a list such as crdt,store,crypto") }
+            let chosen = Set(v.split(separator: ",").map(String.init))
+            guard !chosen.isEmpty, chosen.isSubset(of: allowed) else {
+                throw CLIError(message: "--only takes a comma-separated list of crdt, store, crypto (got '\(v)')")
+            }
+            groups = chosen
+        case "--n":
+            guard let v = it.next(), let parsed = Int(v), parsed >= 10_000, parsed <= 10_000_000 else {
+                throw CLIError(message: "--n takes a whole number from 10000 to 10000000, for example --n 100000")
+            }
+            n = parsed
+        case "--help", "-h":
+            print(
+                """
+                usage: lattice bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
+
+                  crdt    the workloads of shared/bench/WORKLOADS.md (W1–W6), N operations (default 100000)
+                  store   durable appends/s (fsync batch and always), log bytes per record, reopen of 1M records
+                  crypto  seal/open MB/s at 64 B, 1 KiB, 64 KiB next to raw libsodium; handshakes/s
+                  --quick smaller store and crypto runs
+                """)
+            return
+        default: throw CLIError(message: "bench: unknown option '\(arg)'; see lattice bench --help")
+        }
+    }
+    var rows: [BenchRow] = []
+    if groups.contains("crdt") {
+        rows += CRDTBench(n: n).run()
+        rows += w6Rows(n: n)
+    }
+    if groups.contains("store") {
+        let dir = "/tmp/lattice-bench-store-\(getpid())"
+        rows += storeBenchRows(quick: quick, directory: dir)
+    }
+    if groups.contains("crypto") { rows += cryptoBenchRows(quick: quick) }
+    printBench(rows, n: n, json: json)
+}
+
+/// W6 runs in child processes so that each RSS figure starts from a clean heap.
+func w6Rows(n: Int) -> [BenchRow] {
+    var rows: [BenchRow] = []
+    // The W1 encoding, for the load child.
+    let bench = CRDTBench(n: n)
+    var a = Replica(id: ReplicaID(1))
+    _ = bench.buildBatch(&a, bench.operations())
+    let file = "/tmp/lattice-bench-w6-\(getpid()).bin"
+    _ = writeWholeFile(file, a.state.encoded())
+    defer { unlink(file) }
+    for mode in ["build", "load"] {
+        var value = -1.0
+        var path = [CChar](repeating: 0, count: 4096)
+        let len = readlink("/proc/self/exe", &path, path.count - 1)
+        let exe = len > 0 ? stringFromCBuffer(path) : CommandLine.arguments[0]
+        let command = "'\(exe)' bench-w6 \(mode) \(n) \(file)"
+        if let pipe = popen(command, "r") {
+            var line = [CChar](repeating: 0, count: 128)
+            if fgets(&line, 128, pipe) != nil {
+                let text = stringFromCBuffer(line).trimmingWhitespace()
+                value = Double(text) ?? -1
+            }
+            pclose(pipe)
+        }
+        rows.append(BenchRow(workload: "w6", metric: "rss_\(mode)_mib", value: value, unit: "MiB"))
+    }
+    return rows
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let c = s.first, c.isWhitespace { s.removeFirst() }
+        while let c = s.last, c.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}
+
+func printBench(_ rows: [BenchRow], n: Int, json: Bool) {
+    if json {
+        var workloads: [String: [(String, Double)]] = [:]
+        var order: [String] = []
+        for r in rows {
+            if workloads[r.workload] == nil { order.append(r.workload) }
+            workloads[r.workload, default: []].append((r.metric, r.value))
+        }
+        let body = order.map { w in
+            "\"\(w)\": {" + (workloads[w] ?? []).map { "\"\($0.0)\": \(formatJSON($0.1))" }.joined(separator: ", ") + "}"
+        }.joined(separator: ", ")
+        print("{\"n\": \(n), \"machine\": \"\(machineDescription())\", \"workloads\": {\(body)}}")
+        return
+    }
+    print("lattice bench — N = \(n), \(machineDescription())")
+    print(pad("workload", 18) + pad("metric", 22) + "value")
+    for r in rows { print(pad(r.workload, 18) + pad(r.metric, 22) + formatHuman(r.value) + " " + r.unit) }
+}
+
+func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count) }
+
+func formatJSON(_ v: Double) -> String {
+    if v.isNaN || v.isInfinite { return "null" }
+    return v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+}
+
+func formatHuman(_ v: Double) -> String {
+    if v == v.rounded() && abs(v) < 1e15 { return String(Int64(v)) }
+    if abs(v) >= 100 { return String(Int64(v.rounded())) }
+    let scaled = (v * 10_000).rounded() / 10_000
+    return String(scaled)
+}
+
+func machineDescription() -> String {
+    var u = utsname()
+    uname(&u)
+    let machine = withUnsafeBytes(of: u.machine) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+    return "\(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cpu \(machine) Linux"
+}
+

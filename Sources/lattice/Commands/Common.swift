@@ -1,0 +1,400 @@
+import Foundation
+import LatticeCRDT
+import LatticeCrypto
+import LatticeStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Exit codes (documented in Docs/CLI.md), following sysexits(3) where one fits.
+enum ExitCode: Int32 {
+    case ok = 0
+    case failure = 1
+    case notFound = 2
+    case usage = 64  // EX_USAGE
+    case dataError = 65  // EX_DATAERR
+    case unavailable = 69  // EX_UNAVAILABLE
+    case permission = 77  // EX_NOPERM
+}
+
+/// A command-line error: one line that says what to do, and an exit code.
+struct CLIError: Error {
+    var message: String
+    var code: ExitCode = .usage
+}
+
+func writeError(_ line: String) {
+    let oneLine = line.replacingOccurrences(of: "\n", with: " ")
+    FileHandle.standardError.write(Data("lattice: \(oneLine)\n".utf8))
+}
+
+/// Parsed arguments: positionals, valued options (repeatable) and boolean flags.
+struct Arguments {
+    var command: String
+    var positional: [String] = []
+    var values: [String: [String]] = [:]
+    var flags: Set<String> = []
+
+    var json: Bool { flags.contains("--json") }
+    var help: Bool { flags.contains("--help") }
+    func value(_ name: String) -> String? { values[name]?.last }
+
+    /// Parses `args` for `command`. `--data`, `--json` and `--help`/`-h` are accepted everywhere.
+    /// `--` ends options; a token like `-5` or `-1.5` is a positional (a negative number).
+    init(_ command: String, _ args: [String], valued: Set<String> = [], flags: Set<String> = []) throws(CLIError) {
+        self.command = command
+        let valued = valued.union(["--data"])
+        let allFlags = flags.union(["--json", "--help"])
+        var i = 0
+        var onlyPositional = false
+        while i < args.count {
+            let arg = args[i]
+            i += 1
+            if onlyPositional || !arg.hasPrefix("-") || arg == "-" || Double(arg) != nil {
+                positional.append(arg)
+                continue
+            }
+            if arg == "--" {
+                onlyPositional = true
+                continue
+            }
+            var name = arg
+            var inline: String?
+            if let eq = arg.firstIndex(of: "="), arg.hasPrefix("--") {
+                name = String(arg[..<eq])
+                inline = String(arg[arg.index(after: eq)...])
+            }
+            if name == "-h" { name = "--help" }
+            if valued.contains(name) {
+                if let inline {
+                    values[name, default: []].append(inline)
+                } else if i < args.count {
+                    values[name, default: []].append(args[i])
+                    i += 1
+                } else {
+                    throw CLIError(message: "\(command): \(name) needs a value; see lattice \(command) --help")
+                }
+            } else if allFlags.contains(name), inline == nil {
+                self.flags.insert(name)
+            } else {
+                throw CLIError(message: "\(command): unknown option '\(arg)'; see lattice \(command) --help")
+            }
+        }
+    }
+
+    /// Throws a usage error unless the positional count is in `range`.
+    func expect(_ range: ClosedRange<Int>, _ synopsis: String) throws(CLIError) {
+        guard range.contains(positional.count) else {
+            throw CLIError(message: "usage: lattice \(synopsis) (see lattice \(command) --help)")
+        }
+    }
+
+    /// The data directory: `--data`, else `LATTICE_DATA`, else `~/.lattice`.
+    var dataDirectory: String {
+        if let d = value("--data"), !d.isEmpty { return d }
+        if let d = ProcessInfo.processInfo.environment["LATTICE_DATA"], !d.isEmpty { return d }
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.lattice"
+    }
+}
+
+/// The files of a node's data directory that the CLI owns (the store ignores them).
+struct NodePaths {
+    let root: String
+    var identity: String { root + "/identity.key" }
+    var networkKey: String { root + "/network.key" }
+    var trust: String { root + "/trust" }
+    var config: String { root + "/config.json" }
+}
+
+/// `config.json`: name, fsync policy, creation time.
+struct NodeConfig {
+    var name: String
+    var fsync: String
+    var created: String
+
+    var policy: FsyncPolicy {
+        switch fsync {
+        case "always": .always
+        case "none": .none
+        default: .batch
+        }
+    }
+
+    static func load(_ paths: NodePaths) throws(CLIError) -> NodeConfig {
+        guard let data = FileManager.default.contents(atPath: paths.config) else {
+            return NodeConfig(name: "", fsync: "batch", created: "")
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CLIError(message: "\(paths.config) is not valid JSON; fix or delete it (defaults are used without it)", code: .dataError)
+        }
+        let fsync = object["fsync"] as? String ?? "batch"
+        guard ["always", "batch", "none"].contains(fsync) else {
+            throw CLIError(message: "\(paths.config): fsync must be always, batch or none (got '\(fsync)')", code: .dataError)
+        }
+        return NodeConfig(name: object["name"] as? String ?? "", fsync: fsync, created: object["created"] as? String ?? "")
+    }
+
+    func save(_ paths: NodePaths) throws(CLIError) {
+        let text = "{\"name\": \(jsonString(name)), \"fsync\": \(jsonString(fsync)), \"created\": \(jsonString(created))}\n"
+        guard FileManager.default.createFile(atPath: paths.config, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError(message: "cannot write \(paths.config); check the directory's permissions", code: .failure)
+        }
+    }
+}
+
+/// Loads the node identity; a missing node is exit 2 with the command to create it.
+func loadIdentity(_ paths: NodePaths) throws(CLIError) -> NodeIdentity {
+    guard FileManager.default.fileExists(atPath: paths.identity) else {
+        throw CLIError(message: "no node in \(paths.root); run `lattice init --data \(paths.root)` first", code: .notFound)
+    }
+    do {
+        return try KeyFile.loadIdentity(from: paths.identity)
+    } catch {
+        throw cliError(error)
+    }
+}
+
+/// Opens the node's replica store (identity + config + store).
+/// - Parameter segmentSize: a log segment size override (the crash test uses small segments so
+///   that compaction really deletes files).
+func openNode(_ args: Arguments, segmentSize: Int? = nil) throws(CLIError) -> (ReplicaStore, NodeIdentity) {
+    let paths = NodePaths(root: args.dataDirectory)
+    let identity = try loadIdentity(paths)
+    let config = try NodeConfig.load(paths)
+    var options = StoreOptions()
+    options.log.fsyncPolicy = config.policy
+    if let segmentSize { options.log.segmentSize = segmentSize }
+    do {
+        let store = try ReplicaStore.open(at: paths.root, replicaID: ReplicaID(identity.nodeID.replicaRawValue), options: options)
+        return (store, identity)
+    } catch {
+        throw cliError(error)
+    }
+}
+
+/// Maps any error to a one-line CLI error with the documented exit code.
+func cliError(_ error: any Error) -> CLIError {
+    switch error {
+    case let e as CLIError:
+        return e
+    case let e as StoreError:
+        switch e.code {
+        case .locked: return CLIError(message: e.message, code: .unavailable)
+        case .corrupt: return CLIError(message: "\(e.message)", code: .dataError)
+        case .permissionDenied: return CLIError(message: "\(e.message); check the data directory's owner and mode", code: .permission)
+        case .notFound: return CLIError(message: e.message, code: .notFound)
+        case .noSpace: return CLIError(message: "\(e.message); free disk space and retry (the change was not saved)", code: .failure)
+        default: return CLIError(message: e.message, code: .failure)
+        }
+    case let e as ReplicaStoreError:
+        return CLIError(message: e.message, code: .dataError)
+    case let e as CryptoError:
+        if e.code == .insecurePermissions { return CLIError(message: e.description, code: .permission) }
+        if e.code == .keyFile { return CLIError(message: e.description, code: .dataError) }
+        return CLIError(message: e.description, code: .failure)
+    case let e as EditError:
+        return CLIError(
+            message: "\(e.path) is a \(e.existing.rawValue), not a \(e.attempted.rawValue); use the \(e.existing.rawValue) command or another field name",
+            code: .dataError)
+    default:
+        return CLIError(message: "\(error)", code: .failure)
+    }
+}
+
+// MARK: Output
+
+/// Writes a line to stdout.
+func out(_ line: String) { print(line) }
+
+/// A JSON string literal.
+func jsonString(_ s: String) -> String {
+    var r = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": r += "\\\""
+        case "\\": r += "\\\\"
+        case "\n": r += "\\n"
+        case "\r": r += "\\r"
+        case "\t": r += "\\t"
+        default:
+            if u.value < 0x20 {
+                r += String(format: "\\u%04x", u.value)
+            } else {
+                r.unicodeScalars.append(u)
+            }
+        }
+    }
+    return r + "\""
+}
+
+/// A tiny JSON builder (keeps key order).
+indirect enum JSON {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case uint(UInt64)
+    case double(Double)
+    case string(String)
+    case array([JSON])
+    case object([(String, JSON)])
+
+    var text: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .uint(let u): return String(u)
+        case .double(let d):
+            if d.isNaN || d.isInfinite { return jsonString(String(d)) }
+            if d == d.rounded(), abs(d) < 1e15 { return String(format: "%.1f", d) }
+            return "\(d)"
+        case .string(let s): return jsonString(s)
+        case .array(let a): return "[" + a.map(\.text).joined(separator: ", ") + "]"
+        case .object(let o): return "{" + o.map { jsonString($0.0) + ": " + $0.1.text }.joined(separator: ", ") + "}"
+        }
+    }
+}
+
+// MARK: Values
+
+/// Parses one `field=value` assignment (see Docs/CLI.md, "Values").
+func parseAssignment(_ text: String) throws(CLIError) -> (String, Value) {
+    guard let eq = text.firstIndex(of: "=") else {
+        throw CLIError(message: "'\(text)' is not field=value (use field=text, field:=JSON or field:b64=BASE64)")
+    }
+    var name = String(text[..<eq])
+    let raw = String(text[text.index(after: eq)...])
+    let value: Value
+    if name.hasSuffix(":b64") {
+        name.removeLast(4)
+        value = try parseBytes(raw)
+    } else if name.hasSuffix(":") {
+        name.removeLast()
+        value = try parseJSONScalar(raw)
+    } else {
+        value = .string(raw)
+    }
+    guard !name.isEmpty else { throw CLIError(message: "'\(text)' has an empty field name; write name=value") }
+    return (name, value)
+}
+
+/// Parses a VALUE argument of `set`/`resolve`: plain text, `:=JSON` or `:b64=BASE64`.
+func parseValueArgument(_ text: String) throws(CLIError) -> Value {
+    if text.hasPrefix(":b64=") { return try parseBytes(String(text.dropFirst(5))) }
+    if text.hasPrefix(":=") { return try parseJSONScalar(String(text.dropFirst(2))) }
+    return .string(text)
+}
+
+func parseBytes(_ raw: String) throws(CLIError) -> Value {
+    guard let data = Data(base64Encoded: raw) else {
+        throw CLIError(message: "'\(raw)' is not base64; encode the bytes with `base64 -w0`", code: .dataError)
+    }
+    return .bytes([UInt8](data))
+}
+
+/// Parses a JSON scalar: null, true, false, an integer, a number, or a "quoted string".
+func parseJSONScalar(_ raw: String) throws(CLIError) -> Value {
+    let t = raw.trimmingCharacters(in: .whitespaces)
+    switch t {
+    case "null": return .null
+    case "true": return .bool(true)
+    case "false": return .bool(false)
+    default: break
+    }
+    if let i = Int64(t) { return .int(i) }
+    if t.first == "\"" {
+        if let s = try? JSONSerialization.jsonObject(with: Data(t.utf8), options: [.fragmentsAllowed]) as? String {
+            return .string(s)
+        }
+    } else if let first = t.first, first == "-" || first.isNumber, !t.contains(where: { $0.isLetter && $0 != "e" && $0 != "E" }),
+        let d = Double(t), d.isFinite
+    {
+        return .double(d)
+    }
+    throw CLIError(
+        message: "'\(raw)' is not a JSON scalar; write 42, 1.5, true, false, null or \"quoted text\" after :=",
+        code: .dataError)
+}
+
+/// A value as JSON (bytes as {"$bytes": base64}; non-finite doubles as {"$double": "nan"}).
+func valueJSON(_ v: Value) -> JSON {
+    switch v {
+    case .null: return .null
+    case .bool(let b): return .bool(b)
+    case .int(let i): return .int(i)
+    case .double(let d):
+        return d.isFinite ? .double(d) : .object([("$double", .string(String(d)))])
+    case .string(let s): return .string(s)
+    case .bytes(let b): return .object([("$bytes", .string(Data(b).base64EncodedString()))])
+    }
+}
+
+/// A value for humans: strings quoted, bytes as b64:….
+func valueText(_ v: Value) -> String {
+    switch v {
+    case .bytes(let b): return "b64:" + Data(b).base64EncodedString()
+    case .double(let d) where !d.isFinite: return String(d)
+    default: return valueJSON(v).text
+    }
+}
+
+func replicaHex(_ r: ReplicaID) -> String { String(format: "%016llx", r.rawValue) }
+
+func dotText(_ d: Dot) -> String { "\(replicaHex(d.replica)):\(d.counter)" }
+
+/// An HLC stamp as ISO-8601 UTC with milliseconds, plus the logical counter when non-zero.
+func stampText(_ t: Timestamp) -> String {
+    let date = Date(timeIntervalSince1970: Double(t.milliseconds) / 1000)
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    let s = f.string(from: date)
+    return t.logical == 0 ? s : "\(s)+\(t.logical)"
+}
+
+func tagJSON(_ t: Tag) -> [(String, JSON)] {
+    [
+        ("dot", .string(dotText(t.dot))), ("origin", .string(replicaHex(t.dot.replica))),
+        ("stamp", .uint(t.stamp.rawValue)), ("time", .string(stampText(t.stamp))),
+    ]
+}
+
+/// A field as JSON: kind, value, and for registers every sibling with dot, stamp and origin.
+func fieldJSON(_ field: Field) -> JSON {
+    guard let fv = field.value else { return .null }
+    var kinds: [(String, JSON)] = []
+    if field.kinds.count > 1 { kinds = [("kinds", .array(field.kinds.map { .string($0.rawValue) }))] }
+    switch fv {
+    case .register(let v, let siblings):
+        return .object(
+            [("kind", .string("register")), ("value", valueJSON(v))] + kinds + [
+                ("conflict", .bool(siblings.count > 1 || field.kinds.count > 1)),
+                ("siblings", .array(siblings.map { .object([("value", valueJSON($0.value))] + tagJSON($0.tag)) })),
+            ])
+    case .set(let elements):
+        return .object([("kind", .string("set")), ("value", .array(elements.map(valueJSON)))] + kinds)
+    case .counter(let n):
+        return .object([("kind", .string("counter")), ("value", .int(n))] + kinds)
+    }
+}
+
+func documentJSON(_ collection: Key, _ id: Key, _ doc: Document) -> JSON {
+    var fields: [(String, JSON)] = []
+    for name in doc.fieldNames {
+        if let f = doc.fields[name] { fields.append((name.string, fieldJSON(f))) }
+    }
+    return .object([("collection", .string(collection.string)), ("id", .string(id.string)), ("fields", .object(fields))])
+}
+
+/// Reads a whole file or stdin ("-").
+func readInput(_ path: String) throws(CLIError) -> Data {
+    if path == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw CLIError(message: "cannot read \(path); check the path", code: .notFound)
+    }
+    return data
+}
+
+/// Flushes stdout (used by the crash writer, whose lines must be out before it acknowledges more).
+func flushOut() { fflush(nil) }

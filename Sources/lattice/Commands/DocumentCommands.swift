@@ -1,0 +1,294 @@
+import Foundation
+import LatticeCRDT
+import LatticeStore
+
+/// `put`, `get`, `ls`, `rm`, `set`, `incr`, `conflicts`, `resolve`, `history`.
+enum DocumentCommands {
+    static let putHelp = """
+        usage: lattice put COLLECTION ID field=value … [--data DIR] [--json]
+
+        Writes register fields of a document (creating it if needed). Values:
+          field=text          a string (everything after the first '=')
+          field:=JSON         a JSON scalar: 42, -7, 1.5, true, false, null, "quoted"
+          field:b64=BASE64    bytes, base64-encoded
+        Each write supersedes every value of that field this node has seen.
+        """
+
+    static let getHelp = """
+        usage: lattice get COLLECTION ID [--data DIR] [--json]
+
+        Prints a document's fields: registers (with every sibling when concurrent writes
+        conflict, each with its dot, origin replica and HLC time), sets and counters.
+        Exit 2 when the document does not exist.
+        """
+
+    static let lsHelp = """
+        usage: lattice ls COLLECTION [--prefix P] [--data DIR] [--json]
+
+        Lists the document IDs of a collection (byte order); --prefix keeps IDs starting with P.
+        """
+
+    static let rmHelp = """
+        usage: lattice rm COLLECTION ID [--data DIR] [--json]
+
+        Deletes a document (a concurrent update made elsewhere survives). Exit 2 if absent.
+        """
+
+    static let setHelp = """
+        usage: lattice set add|rm COLLECTION ID FIELD VALUE… [--data DIR] [--json]
+
+        Adds elements to or removes them from a set field (add wins over a concurrent remove).
+        VALUE is text, or :=JSON for a JSON scalar, or :b64=BASE64 for bytes.
+        """
+
+    static let incrHelp = """
+        usage: lattice incr COLLECTION ID FIELD [N] [--data DIR] [--json]
+
+        Adds N (default 1) to a counter field; a negative N (for example -3) decrements.
+        """
+
+    static let conflictsHelp = """
+        usage: lattice conflicts [--data DIR] [--json]
+
+        Lists every field that holds concurrent values (register siblings, or entries of several
+        kinds), with each sibling's value, dot, origin replica and HLC time.
+        """
+
+    static let resolveHelp = """
+        usage: lattice resolve COLLECTION ID FIELD VALUE [--data DIR] [--json]
+
+        Writes VALUE to the field, superseding every sibling this node has seen.
+        VALUE is text, or :=JSON for a JSON scalar, or :b64=BASE64 for bytes.
+        """
+
+    static let historyHelp = """
+        usage: lattice history COLLECTION ID [--data DIR] [--json]
+
+        Lists every change in the log that touched the document, oldest first: log sequence,
+        local/remote, origin replica, dots and HLC time (removals carry no time). Changes already
+        compacted into a snapshot are not listed.
+        """
+
+    static func put(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("put", a)
+        if args.help { return out(putHelp) }
+        guard args.positional.count >= 3 else {
+            throw CLIError(message: "usage: lattice put COLLECTION ID field=value … (see lattice put --help)")
+        }
+        let (collection, id) = try names(args)
+        var assignments: [(String, Value)] = []
+        for text in args.positional.dropFirst(2) { assignments.append(try parseAssignment(text)) }
+        let (store, _) = try openNode(args)
+        let result = try commit(store) { replica, delta, now in
+            for (name, value) in assignments {
+                try replica.set(FieldPath(collection, id, Key(name)), value, now: now, into: &delta)
+            }
+        }
+        report(args, result, "wrote \(assignments.count) field\(assignments.count == 1 ? "" : "s") of \(collection)/\(id)")
+    }
+
+    static func get(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("get", a)
+        if args.help { return out(getHelp) }
+        try args.expect(2...2, "get COLLECTION ID")
+        let (collection, id) = try names(args)
+        let (store, _) = try openNode(args)
+        guard let doc = store.state.document(collection, id), !doc.isEmpty else {
+            throw CLIError(message: "\(collection)/\(id) does not exist; list documents with `lattice ls \(collection)`", code: .notFound)
+        }
+        if args.json { return out(documentJSON(collection, id, doc).text) }
+        out("\(collection)/\(id)")
+        for name in doc.fieldNames {
+            guard let field = doc.fields[name], let value = field.value else { continue }
+            let mixed = field.kinds.count > 1 ? "  (conflict: entries of kinds \(field.kinds.map(\.rawValue).joined(separator: ", ")))" : ""
+            switch value {
+            case .register(let v, let siblings):
+                out("  \(name) = \(valueText(v))\(mixed)")
+                if siblings.count > 1 {
+                    out("    conflict: \(siblings.count) siblings (winner first):")
+                    for s in siblings {
+                        out("      \(valueText(s.value))  dot \(dotText(s.tag.dot))  at \(stampText(s.tag.stamp))")
+                    }
+                }
+            case .set(let elements):
+                out("  \(name) = {\(elements.map(valueText).joined(separator: ", "))}  (set)\(mixed)")
+            case .counter(let n):
+                out("  \(name) = \(n)  (counter)\(mixed)")
+            }
+        }
+    }
+
+    static func ls(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("ls", a, valued: ["--prefix"])
+        if args.help { return out(lsHelp) }
+        try args.expect(1...1, "ls COLLECTION [--prefix P]")
+        let (store, _) = try openNode(args)
+        let ids = store.state.documentIDs(in: Key(args.positional[0]), prefix: args.value("--prefix") ?? "")
+        if args.json { return out(JSON.array(ids.map { .string($0.string) }).text) }
+        for id in ids { out(id.string) }
+    }
+
+    static func rm(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("rm", a)
+        if args.help { return out(rmHelp) }
+        try args.expect(2...2, "rm COLLECTION ID")
+        let (collection, id) = try names(args)
+        let (store, _) = try openNode(args)
+        guard store.state.document(collection, id) != nil else {
+            throw CLIError(message: "\(collection)/\(id) does not exist; list documents with `lattice ls \(collection)`", code: .notFound)
+        }
+        let result = try commit(store) { replica, delta, now in
+            replica.deleteDocument(collection, id, now: now, into: &delta)
+        }
+        report(args, result, "deleted \(collection)/\(id)")
+    }
+
+    static func set(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("set", a)
+        if args.help { return out(setHelp) }
+        guard args.positional.count >= 5, ["add", "rm"].contains(args.positional[0]) else {
+            throw CLIError(message: "usage: lattice set add|rm COLLECTION ID FIELD VALUE… (see lattice set --help)")
+        }
+        let adding = args.positional[0] == "add"
+        let path = FieldPath(Key(args.positional[1]), Key(args.positional[2]), Key(args.positional[3]))
+        var values: [Value] = []
+        for v in args.positional.dropFirst(4) { values.append(try parseValueArgument(v)) }
+        let (store, _) = try openNode(args)
+        let result = try commit(store) { replica, delta, now in
+            if adding {
+                try replica.add(path, values, now: now, into: &delta)
+            } else {
+                try replica.remove(path, values, now: now, into: &delta)
+            }
+        }
+        report(args, result, "\(adding ? "added" : "removed") \(values.count) element\(values.count == 1 ? "" : "s") \(adding ? "to" : "from") \(path)")
+    }
+
+    static func incr(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("incr", a)
+        if args.help { return out(incrHelp) }
+        try args.expect(3...4, "incr COLLECTION ID FIELD [N]")
+        let path = FieldPath(Key(args.positional[0]), Key(args.positional[1]), Key(args.positional[2]))
+        var amount: Int64 = 1
+        if args.positional.count == 4 {
+            guard let n = Int64(args.positional[3]) else {
+                throw CLIError(message: "incr: N must be a whole number such as 5 or -3 (got '\(args.positional[3])')")
+            }
+            amount = n
+        }
+        let (store, _) = try openNode(args)
+        let result = try commit(store) { replica, delta, now in
+            try replica.increment(path, by: amount, now: now, into: &delta)
+        }
+        var total: Int64 = 0
+        if case .counter(let n)? = store.state.value(path) { total = n }
+        if args.json {
+            return out(JSON.object(resultFields(result) + [("value", .int(total))]).text)
+        }
+        out("\(path) = \(total)")
+    }
+
+    static func conflicts(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("conflicts", a)
+        if args.help { return out(conflictsHelp) }
+        try args.expect(0...0, "conflicts")
+        let (store, _) = try openNode(args)
+        let list = store.state.conflicts()
+        if args.json {
+            let items: [JSON] = list.map { c in
+                .object([
+                    ("collection", .string(c.path.collection.string)), ("id", .string(c.path.document.string)),
+                    ("field", .string(c.path.field.string)), ("kinds", .array(c.kinds.map { .string($0.rawValue) })),
+                    ("siblings", .array(c.siblings.map { .object([("value", valueJSON($0.value))] + tagJSON($0.tag)) })),
+                ])
+            }
+            return out(JSON.array(items).text)
+        }
+        if list.isEmpty { return out("no conflicts") }
+        for c in list {
+            out("\(c.path)  (\(c.kinds.map(\.rawValue).joined(separator: ", ")))")
+            for s in c.siblings { out("  \(valueText(s.value))  dot \(dotText(s.tag.dot))  at \(stampText(s.tag.stamp))") }
+            if c.siblings.count < c.origins.count {
+                for t in c.origins where !c.siblings.contains(where: { $0.tag == t }) {
+                    out("  (non-register entry)  dot \(dotText(t.dot))  at \(stampText(t.stamp))")
+                }
+            }
+        }
+    }
+
+    static func resolve(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("resolve", a)
+        if args.help { return out(resolveHelp) }
+        try args.expect(4...4, "resolve COLLECTION ID FIELD VALUE")
+        let path = FieldPath(Key(args.positional[0]), Key(args.positional[1]), Key(args.positional[2]))
+        let value = try parseValueArgument(args.positional[3])
+        let (store, _) = try openNode(args)
+        guard store.state.field(path) != nil else {
+            throw CLIError(message: "\(path) does not exist; see `lattice conflicts`", code: .notFound)
+        }
+        let result = try commit(store) { replica, delta, now in
+            try replica.set(path, value, now: now, into: &delta)
+        }
+        report(args, result, "resolved \(path) = \(valueText(value))")
+    }
+
+    static func history(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("history", a)
+        if args.help { return out(historyHelp) }
+        try args.expect(2...2, "history COLLECTION ID")
+        let (collection, id) = try names(args)
+        let (store, _) = try openNode(args)
+        let entries: [HistoryEntry]
+        do { entries = try store.history(collection, id) } catch { throw cliError(error) }
+        if entries.isEmpty, store.state.document(collection, id) == nil {
+            throw CLIError(message: "no change to \(collection)/\(id) in the log; list documents with `lattice ls \(collection)`", code: .notFound)
+        }
+        if args.json {
+            let items: [JSON] = entries.map { e in
+                .object([
+                    ("sequence", .uint(e.sequence)), ("local", .bool(e.local)), ("origin", .string(replicaHex(e.origin))),
+                    ("dots", .array(e.dots.map { .string(dotText($0)) })),
+                    ("stamp", e.stamp.map { .uint($0.rawValue) } ?? .null),
+                    ("time", e.stamp.map { .string(stampText($0)) } ?? .null),
+                    ("kind", .string(e.kind)), ("fields", .array(e.fields.map { .string($0) })),
+                ])
+            }
+            return out(JSON.array(items).text)
+        }
+        for e in entries {
+            let time = e.stamp.map(stampText) ?? "-"
+            out(
+                "#\(e.sequence)  \(e.local ? "local " : "remote")  origin \(replicaHex(e.origin))  \(e.kind)  dots \(e.dots.map(dotText).joined(separator: ","))  at \(time)  fields \(e.fields.joined(separator: ","))"
+            )
+        }
+    }
+
+    // MARK: Helpers
+
+    static func names(_ args: Arguments) throws(CLIError) -> (Key, Key) {
+        let c = args.positional[0]
+        let id = args.positional[1]
+        guard !c.isEmpty, !id.isEmpty else { throw CLIError(message: "COLLECTION and ID must not be empty") }
+        return (Key(c), Key(id))
+    }
+
+    static func commit(_ store: ReplicaStore, _ body: (inout Replica, inout Delta, UInt64) throws -> Void) throws(CLIError) -> CommitResult {
+        let now = ReplicaStore.wallMilliseconds()
+        do {
+            let result = try store.commit { replica, delta in try body(&replica, &delta, now) }
+            try store.close()
+            return result
+        } catch {
+            throw cliError(error)
+        }
+    }
+
+    static func resultFields(_ r: CommitResult) -> [(String, JSON)] {
+        [("ok", .bool(true)), ("sequence", .uint(r.sequence)), ("dots", .array(r.dots.map { .string(dotText($0)) }))]
+    }
+
+    static func report(_ args: Arguments, _ r: CommitResult, _ text: String) {
+        if args.json { return out(JSON.object(resultFields(r)).text) }
+        out(text)
+    }
+}

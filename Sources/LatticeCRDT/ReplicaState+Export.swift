@@ -16,12 +16,42 @@ extension ReplicaState {
         return out
     }
 
-    /// This whole state as a delta: every entry and the whole causal context. Applying it to an
-    /// empty replica reproduces this state exactly; applying it elsewhere joins every field it names.
-    public var asDelta: Delta {
-        var d = Delta()
-        d.context = context
-        d.store = store
-        return d
+    /// The delta that takes this state to `self ⊔ other`: applying it to `self` gives exactly the
+    /// full join. Its context is `other`'s; it names every field of `other` and every field of
+    /// `self` the join changes, with the joined entries `other` has seen (and empty scope marks).
+    ///
+    /// Used to log an imported state as one change. It is exact for this state; a replica whose
+    /// state differs must join `other` itself (or get a catch-up), because removals `other` made
+    /// in fields this state never had are not named.
+    /// - Parameter other: the incoming state.
+    /// - Returns: the delta.
+    public func delta(joining other: ReplicaState) -> Delta {
+        let joined = joined(other)
+        var out = Delta()
+        out.context = other.context
+        func record(_ path: FieldPath) {
+            let old = field(path) ?? Field()
+            let theirs = other.field(path) ?? Field()
+            let new = joined.field(path) ?? Field()
+            var f = Field()
+            f.registers = new.registers.filter { other.context.contains($0.tag.dot) }
+            f.counters = new.counters.filter { other.context.contains($0.tag.dot) }
+            for element in Set(old.elements.keys).union(theirs.elements.keys) {
+                f.elements[element] = (new.elements[element] ?? []).filter { other.context.contains($0.dot) }
+            }
+            out.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
+        }
+        for (c, docs) in other.store {
+            for (d, doc) in docs { for name in doc.fields.keys { record(FieldPath(c, d, name)) } }
+        }
+        for (c, docs) in store {
+            for (d, doc) in docs {
+                for (name, f) in doc.fields where other.store[c]?[d]?.fields[name] == nil {
+                    let path = FieldPath(c, d, name)
+                    if joined.field(path) != f { record(path) }
+                }
+            }
+        }
+        return out
     }
 }

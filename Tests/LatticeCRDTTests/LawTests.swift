@@ -128,3 +128,22 @@ struct LawTests {
         }
     }
 }
+
+@Suite("Import delta")
+struct ImportDeltaTests {
+    @Test func deltaJoiningGivesTheFullJoin() {
+        for seed in propertySeeds(salt: 8) {
+            var g = SplitMix64(seed: seed)
+            var cluster = Cluster(size: 3)
+            cluster.run(steps: 50, &g)
+            let s = cluster.replicas[0].state
+            let t = cluster.replicas[1].state
+            var viaDelta = s
+            viaDelta.apply(s.delta(joining: t))
+            if viaDelta != s.joined(t) { failed("s.apply(s.delta(joining: t)) ≠ s ⊔ t", seed: seed, test: "deltaJoiningGivesTheFullJoin") }
+            if (try? Delta(decoding: s.delta(joining: t).encoded())) != s.delta(joining: t) {
+                failed("import delta does not round-trip", seed: seed, test: "deltaJoiningGivesTheFullJoin")
+            }
+        }
+    }
+}

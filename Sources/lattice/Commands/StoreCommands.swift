@@ -242,7 +242,7 @@ enum StoreCommands {
         let (store, _) = try openNode(args)
         var sequence: UInt64 = 0
         do {
-            for s in states { sequence = try store.apply(remote: s.asDelta) }
+            for s in states { sequence = try store.apply(remote: store.replica.state.delta(joining: s)) }
             try store.close()
         } catch { throw cliError(error) }
         if args.json {

@@ -17,6 +17,14 @@ struct FileLock: Sendable {
     static func acquire(_ path: String, fs: FileSystem) throws -> FileLock {
         let file = try fs.open(path, flags: FileSystem.createReadWrite, mode: 0o644)
         do {
+            // A process spawned by another thread shares our descriptors between fork and exec
+            // (close-on-exec closes them only at exec), so a just-released lock can look taken
+            // for a moment. Retry for up to 200 ms before naming a holder.
+            var attempts = 0
+            while try !file.flock(LOCK_EX | LOCK_NB) && attempts < 40 {
+                attempts += 1
+                usleep(5_000)
+            }
             guard try file.flock(LOCK_EX | LOCK_NB) else {
                 var buffer = [UInt8](repeating: 0, count: 32)
                 let n = (try? buffer.withUnsafeMutableBytes { try file.pread(into: $0, at: 0) }) ?? 0

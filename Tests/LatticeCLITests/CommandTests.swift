@@ -261,6 +261,39 @@ import Testing
         #expect(uninitialised.stderr.contains("init --join"))
     }
 
+    @Test func networkKeyRotationInThreeSteps() throws {
+        let s = Scratch()
+        defer { s.cleanup() }
+        let a = s.data("a")
+        let b = s.data("b")
+        _ = try initNode(a)
+        let invite = try CLI.run(["invite"], data: a).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try initNode(b, ["--join", invite])
+        func keys(_ d: String) throws -> [String] {
+            try #require(CLI.json(try CLI.run(["keys", "--json"], data: d)) as? [String: Any])["network_keys"] as? [String] ?? []
+        }
+        let old = try keys(a)
+        let oldB = try keys(b)
+        #expect(old.count == 1 && oldB == old)
+        // 1. install the new key everywhere (current stays the old one).
+        let fresh = try #require(CLI.json(try CLI.run(["keys", "new", "--json"], data: a)) as? [String: Any])
+        let newID = try #require(fresh["installed"] as? String)
+        let carrier = try #require(fresh["invite"] as? String)
+        #expect(try CLI.run(["keys", "install", carrier], data: b).code == 0)
+        let (a1, b1) = (try keys(a), try keys(b))
+        #expect(a1 == [old[0], newID] && b1 == [old[0], newID])
+        // 2. use it everywhere.
+        for d in [a, b] { #expect(try CLI.run(["keys", "use", newID], data: d).code == 0) }
+        let (a2, b2) = (try keys(a), try keys(b))
+        #expect(a2.first == newID && b2.first == newID)
+        // The current key cannot be removed; 3. the old one can.
+        #expect(try CLI.run(["keys", "remove", newID], data: a).code == 65)
+        for d in [a, b] { #expect(try CLI.run(["keys", "remove", old[0]], data: d).code == 0) }
+        let (a3, b3) = (try keys(a), try keys(b))
+        #expect(a3 == [newID] && b3 == [newID])
+        #expect(try CLI.run(["keys", "use", "0000000000000000"], data: a).code == 2)
+    }
+
     @Test func badArgumentsExit64WithOneLine() throws {
         let s = Scratch()
         defer { s.cleanup() }

@@ -33,9 +33,16 @@ enum NodeCommands {
     static let keysHelp = """
         usage: lattice keys [--data DIR] [--json]
                lattice keys revoke NODE_ID [--data DIR] [--json]
+               lattice keys new | install INVITE | use FINGERPRINT | remove FINGERPRINT
 
         Lists this node's ID, the network key fingerprints, and trusted and revoked node IDs;
         `revoke` adds a node to the revoked list (its handshakes are refused from then on).
+
+        Network key rotation, without downtime (nodes accept every installed key):
+          1. on one node `lattice keys new` (prints an invite carrying the new key), then on every
+             other node `lattice keys install INVITE`: all nodes now accept both keys;
+          2. on every node `lattice keys use FINGERPRINT`: new handshakes use the new key;
+          3. on every node `lattice keys remove OLD_FINGERPRINT`.
         """
 
     static func initNode(_ a: [String]) throws(CLIError) {
@@ -174,7 +181,10 @@ enum NodeCommands {
             if args.json { return out(JSON.object([("revoked", .string(id.description))]).text) }
             return out("revoked \(id)")
         }
-        try args.expect(0...0, "keys [revoke NODE_ID]")
+        if let verb = args.positional.first, ["new", "install", "use", "remove"].contains(verb) {
+            return try rotate(verb, args, paths, identity)
+        }
+        try args.expect(0...0, "keys [revoke NODE_ID | new | install INVITE | use FINGERPRINT | remove FINGERPRINT]")
         let policy: TrustPolicy
         let ring: KeyRing
         do {
@@ -198,5 +208,53 @@ enum NodeCommands {
         for t in trusted { out("  \(t)") }
         out("revoked  \(revoked.isEmpty ? "(none)" : "")")
         for r in revoked { out("  \(r)") }
+    }
+
+    /// The three steps of a network key rotation (`keys new|install|use|remove`).
+    static func rotate(_ verb: String, _ args: Arguments, _ paths: NodePaths, _ identity: NodeIdentity) throws(CLIError) {
+        try args.expect(verb == "new" ? 1...1 : 2...2, verb == "new" ? "keys new" : "keys \(verb) \(verb == "install" ? "INVITE" : "FINGERPRINT")")
+        var ring: KeyRing
+        do { ring = try KeyFile.loadKeyRing(from: paths.networkKey) } catch { throw cliError(error) }
+        var result: [(String, JSON)] = []
+        var message = ""
+        do {
+            switch verb {
+            case "new":
+                let key = try NetworkKey.generate()
+                try ring.install(key)
+                let invite = try Invite(networkKey: key, inviter: identity.nodeID, addressHints: []).encoded()
+                result = [("installed", .string(key.id.description)), ("invite", .string(invite))]
+                message = "installed new network key \(key.id) (not yet used)\non every other node: lattice keys install \(invite)"
+            case "install":
+                let invite = try decodeInvite(args.positional[1])
+                try ring.install(invite.networkKey)
+                result = [("installed", .string(invite.networkKey.id.description))]
+                message = "installed network key \(invite.networkKey.id) (not yet used); switch with `lattice keys use \(invite.networkKey.id)`"
+            default:
+                guard let key = ring.keys.first(where: { $0.id.description == args.positional[1].lowercased() }) else {
+                    throw CLIError(
+                        message: "no installed network key \(args.positional[1]); `lattice keys` lists the fingerprints",
+                        code: .notFound)
+                }
+                if verb == "use" {
+                    try ring.use(key.id)
+                    message = "network key \(key.id) is now current"
+                    result = [("current", .string(key.id.description))]
+                } else {
+                    try ring.remove(key.id)
+                    message = "removed network key \(key.id)"
+                    result = [("removed", .string(key.id.description))]
+                }
+            }
+            try KeyFile.save(ring, to: paths.networkKey)
+        } catch let e as CLIError {
+            throw e
+        } catch let e as CryptoError where e.code == .invalidArgument {
+            throw CLIError(message: "keys \(verb): \(e.message)", code: .dataError)
+        } catch {
+            throw cliError(error)
+        }
+        if args.json { return out(JSON.object(result).text) }
+        out(message)
     }
 }

@@ -163,8 +163,8 @@ public final class Log: Sendable {
             activeRecords = 0
         }
         if !scan.temporaryFiles.isEmpty { try fs.syncDirectory(directory) }
-        report.firstSequence = entries.first!.firstSequence
-        report.lastSequence = entries.last!.lastSequence
+        report.firstSequence = entries.first?.firstSequence ?? 1  // never empty: an active segment always exists
+        report.lastSequence = entries.last?.lastSequence ?? 0
         let core: GroupCommitter
         do {
             core = try GroupCommitter(
@@ -263,7 +263,7 @@ public final class Log: Sendable {
     public var lastSequence: UInt64 { core.nextSequenceNumber - 1 }
 
     /// The lowest sequence still in the log (after compaction).
-    public var firstSequence: UInt64 { core.lock.withLock { core.segments.first!.firstSequence } }
+    public var firstSequence: UInt64 { core.lock.withLock { core.segments.first?.firstSequence ?? 1 }  // the active segment is never dropped }
 
     /// The segment files, oldest first, with their sequence ranges and sizes.
     public var segments: [(path: String, firstSequence: UInt64, lastSequence: UInt64, bytes: Int64)] {

@@ -98,7 +98,7 @@ public final class WatermarkStore: Sendable {
     public func expire(peer: String) throws {
         try update { peers in
             guard peers[peer] != nil else { throw StoreError(.notFound, "no watermark for peer \(peer)") }
-            peers[peer]!.expired = true
+            peers[peer]?.expired = true
         }
     }
 
@@ -115,7 +115,7 @@ public final class WatermarkStore: Sendable {
         try state.withLock { peers in
             var copy = peers
             try body(&copy)
-            for (key, value) in copy where value.peer != key { copy[key]!.peer = key }
+            for (key, value) in copy where value.peer != key { copy[key]?.peer = key }
             try fs.writeFileAtomically(path, directory: directory, bytes: Self.encode(Array(copy.values)))
             peers = copy
         }

@@ -263,7 +263,7 @@ public final class Log: Sendable {
     public var lastSequence: UInt64 { core.nextSequenceNumber - 1 }
 
     /// The lowest sequence still in the log (after compaction).
-    public var firstSequence: UInt64 { core.lock.withLock { core.segments.first?.firstSequence ?? 1 }  // the active segment is never dropped }
+    public var firstSequence: UInt64 { core.lock.withLock { core.segments.first?.firstSequence ?? 1 } }  // active segment never dropped
 
     /// The segment files, oldest first, with their sequence ranges and sizes.
     public var segments: [(path: String, firstSequence: UInt64, lastSequence: UInt64, bytes: Int64)] {

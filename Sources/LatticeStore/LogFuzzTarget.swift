@@ -14,13 +14,14 @@ import Glibc
 /// exactly the record framed at that sequence; an undamaged segment opens with every record and
 /// no truncation; after `repair`, the directory opens and verifies clean.
 public enum LogFuzzTarget {
-    /// Runs one input. Never traps on any input unless an invariant is broken.
+    /// Runs one input. Never traps; a broken invariant is returned (the harness traps on it).
     /// - Parameter data: the fuzzer's bytes.
-    public static func run(_ data: UnsafeRawBufferPointer) {
-        guard data.count > 0 else { return }
+    /// - Returns: a description of the broken invariant, or `nil`.
+    public static func run(_ data: UnsafeRawBufferPointer) -> String? {
+        guard data.count > 0 else { return nil }
         let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
         var template = Array("\(base)/lattice-fuzz-XXXXXX".utf8CString)
-        guard let dirPointer = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return }
+        guard let dirPointer = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return nil }
         let dir = String(cString: dirPointer)
         defer { removeTree(dir) }
         let logDir = dir + "/log"
@@ -72,7 +73,7 @@ public enum LogFuzzTarget {
             segment += data[1...]
             damaged = true
         }
-        guard writeFile(logDir + "/" + SegmentName.name(firstSequence: 1), segment) else { return }
+        guard writeFile(logDir + "/" + SegmentName.name(firstSequence: 1), segment) else { return nil }
 
         // Verify must not trap, whatever the bytes.
         _ = try? Store.verify(at: dir)
@@ -80,43 +81,42 @@ public enum LogFuzzTarget {
         var options = StoreOptions()
         options.log.fsyncPolicy = .none
         if let store = try? Store.open(at: dir, options: options) {
+            defer { try? store.close() }
             let records = (try? store.log.records(from: 1)) ?? []
-            check(records, against: framed, intact: intact)
+            if let violation = check(records, against: framed, intact: intact) { return violation }
             // An open that succeeds reads a chain of frames from the header: a prefix of what
             // was framed (plus, at most, frames the appended garbage happens to hold).
-            for (i, r) in records.prefix(framed.count).enumerated() {
-                precondition(r == framed[i], "record \(r.sequence) differs from what was framed")
+            for (i, r) in records.prefix(framed.count).enumerated() where r != framed[i] {
+                return "record \(r.sequence) differs from what was framed"
             }
             if !damaged {
-                precondition(records.count == framed.count, "undamaged segment lost records")
-                precondition(store.openReport.log.truncatedBytes == 0, "undamaged segment truncated")
+                if records.count != framed.count { return "undamaged segment lost records" }
+                if store.openReport.log.truncatedBytes != 0 { return "undamaged segment truncated" }
             }
-            try? store.close()
-            return
+            return nil
         }
         // Open refused: repair must make the directory openable and clean, keeping records intact.
-        guard let report = try? Store.repair(at: dir) else { preconditionFailure("repair failed") }
-        precondition(report.after.isClean, "repair left problems: \(report.after.problems)")
-        guard let store = try? Store.open(at: dir, options: options) else {
-            preconditionFailure("open after repair failed")
-        }
+        guard let report = try? Store.repair(at: dir) else { return "repair failed" }
+        if !report.after.isClean { return "repair left problems: \(report.after.problems)" }
+        guard let store = try? Store.open(at: dir, options: options) else { return "open after repair failed" }
+        defer { try? store.close() }
         let records = (try? store.log.records(from: 1)) ?? []
-        check(records, against: framed, intact: intact)
-        try? store.close()
+        return check(records, against: framed, intact: intact)
     }
 
     /// Sequences increase, and every record framed wholly before the damage is there, intact.
     /// (Records after the damage may be found or not: a payload can itself hold a valid frame.)
-    private static func check(_ records: [LogRecord], against framed: [LogRecord], intact: Int) {
+    private static func check(_ records: [LogRecord], against framed: [LogRecord], intact: Int) -> String? {
         var previous: UInt64 = 0
         for r in records {
-            precondition(r.sequence > previous, "sequences not increasing")
+            if r.sequence <= previous { return "sequences not increasing" }
             previous = r.sequence
         }
-        precondition(records.count >= intact, "lost an intact record: \(records.count) < \(intact)")
-        for i in 0..<intact {
-            precondition(records[i] == framed[i], "intact record \(i + 1) differs from what was framed")
+        if records.count < intact { return "lost an intact record: \(records.count) < \(intact)" }
+        for i in 0..<intact where records[i] != framed[i] {
+            return "intact record \(i + 1) differs from what was framed"
         }
+        return nil
     }
 
     private static func writeFile(_ path: String, _ bytes: [UInt8]) -> Bool {

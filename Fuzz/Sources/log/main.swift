@@ -3,6 +3,8 @@ import LatticeStore
 /// libFuzzer entry: arbitrary and structure-aware log segments (see `LogFuzzTarget`).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    LogFuzzTarget.run(UnsafeRawBufferPointer(start: data, count: size))
+    if let violation = LogFuzzTarget.run(UnsafeRawBufferPointer(start: data, count: size)) {
+        fatalError("log invariant: \(violation)")
+    }
     return 0
 }

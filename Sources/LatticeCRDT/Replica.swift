@@ -12,7 +12,10 @@ public struct Replica: Sendable {
     public private(set) var state: ReplicaState
     /// The hybrid logical clock that stamps local changes.
     public var clock: HybridLogicalClock
-    private var lastCounter: UInt64
+    /// The last counter minted per author (``ReplicaID/scoped(to:)`` of each collection written).
+    private var lastCounters: [ReplicaID: UInt64] = [:]
+    /// The last collection written and its author, so a run of writes hashes the name once.
+    private var lastScope: (collection: Key, author: ReplicaID)?
 
     /// Creates a replica.
     /// - Parameters:
@@ -23,7 +26,6 @@ public struct Replica: Sendable {
         self.id = id
         self.state = state
         self.clock = clock
-        self.lastCounter = state.context.maxCounter(of: id)
         var maxStamp = Timestamp.zero
         for docs in state.store.values {
             for doc in docs.values { for f in doc.fields.values { f.forEachTag { if $0.stamp > maxStamp { maxStamp = $0.stamp } } } }
@@ -31,9 +33,30 @@ public struct Replica: Sendable {
         if maxStamp > self.clock.last { self.clock.observe(maxStamp, wallMilliseconds: maxStamp.milliseconds) }
     }
 
-    private mutating func mint(_ now: UInt64) -> Tag {
-        lastCounter += 1
-        let tag = Tag(dot: Dot(id, lastCounter), stamp: clock.tick(wallMilliseconds: now))
+    /// The author of this replica's dots in `collection`: ``ReplicaID/scoped(to:)``. Each
+    /// collection has its own dot sequence, so a peer that never receives a collection (selective
+    /// sync) sees no gaps in the others' version vector entries.
+    /// - Parameter collection: the collection.
+    /// - Returns: the author ID.
+    public mutating func author(of collection: Key) -> ReplicaID {
+        if let s = lastScope, s.collection == collection { return s.author }
+        let author = id.scoped(to: collection)
+        lastScope = (collection, author)
+        return author
+    }
+
+    /// The next dot `author` would mint.
+    private mutating func nextDot(_ author: ReplicaID) -> Dot {
+        if let last = lastCounters[author] { return Dot(author, last + 1) }
+        let last = state.context.maxCounter(of: author)
+        lastCounters[author] = last
+        return Dot(author, last + 1)
+    }
+
+    private mutating func mint(_ now: UInt64, _ collection: Key) -> Tag {
+        let dot = nextDot(author(of: collection))
+        lastCounters[dot.replica] = dot.counter
+        let tag = Tag(dot: dot, stamp: clock.tick(wallMilliseconds: now))
         state.context.insert(tag.dot)
         return tag
     }
@@ -63,7 +86,7 @@ public struct Replica: Sendable {
     /// - Throws: `EditError.kindMismatch` when the field is a set or counter.
     public mutating func set(_ path: FieldPath, _ value: Value, now: UInt64, into delta: inout Delta) throws(EditError) {
         // The tag this write will get; minted (committed) only if the write succeeds.
-        let tag = Tag(dot: Dot(id, lastCounter + 1), stamp: clock.peek(wallMilliseconds: now))
+        let tag = Tag(dot: nextDot(author(of: path.collection)), stamp: clock.peek(wallMilliseconds: now))
         // One in-place access to the field: kind check, supersede, write (no copy, 3 lookups).
         let outcome = Replica.writeRegister(
             &state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field, default: Field()],
@@ -71,7 +94,7 @@ public struct Replica: Sendable {
         if let existing = outcome.mismatch {
             throw EditError(code: .kindMismatch, path: path, existing: existing, attempted: .register)
         }
-        let minted = mint(now)
+        let minted = mint(now, path.collection)
         assert(minted == tag)
         delta.context.insert(tag.dot)
         outcome.old.forEachDot { delta.context.insert($0) }
@@ -116,7 +139,7 @@ public struct Replica: Sendable {
         guard !elements.isEmpty else { return }
         var tags: [Tag] = []
         tags.reserveCapacity(elements.count)
-        for _ in elements { tags.append(mint(now)) }
+        for _ in elements { tags.append(mint(now, path.collection)) }
         // Modify the field in place: a copy of a large set per add would make batches quadratic.
         modifyField(path) { f in
             for e in f.registers { delta.context.insert(e.tag.dot) }
@@ -155,7 +178,7 @@ public struct Replica: Sendable {
             present = elements.filter { existing.elements[$0] != nil }
         }
         guard !present.isEmpty else { return }
-        let event = mint(now)
+        let event = mint(now, path.collection)
         delta.context.insert(event.dot)
         modifyField(path) { f in
             for element in present {
@@ -188,7 +211,7 @@ public struct Replica: Sendable {
         try check(path, existing, .counter)
         guard amount != 0 else { return }
         var f = existing ?? Field()
-        let tag = mint(now)
+        let tag = mint(now, path.collection)
         delta.context.insert(tag.dot)
         for e in f.registers { delta.context.insert(e.tag.dot) }
         let oldElements = Array(f.elements.keys)
@@ -229,7 +252,7 @@ public struct Replica: Sendable {
     ///   - delta: the delta to add this change to.
     public mutating func deleteDocument(_ collection: Key, _ id: Key, now: UInt64, into delta: inout Delta) {
         guard let doc = state.document(collection, id) else { return }
-        let event = mint(now)
+        let event = mint(now, collection)
         delta.context.insert(event.dot)
         for field in doc.fields.values { field.forEachDot { delta.context.insert($0) } }
         state.store[collection]?[id] = nil
@@ -305,8 +328,10 @@ public struct Replica: Sendable {
 
     /// Never reuse a counter: own dots can come back from peers (for example after a restore).
     private mutating func noteOwnDots(_ context: CausalContext) {
-        lastCounter = max(lastCounter, context.vector[id])
-        for dot in context.cloud where dot.replica == id && dot.counter > lastCounter { lastCounter = dot.counter }
+        for (author, last) in lastCounters {
+            let seen = context.maxCounter(of: author)
+            if seen > last { lastCounters[author] = seen }
+        }
     }
 }
 

@@ -28,3 +28,31 @@ public struct ReplicaID: Hashable, Comparable, Sendable, CustomStringConvertible
         self.rawValue = value
     }
 }
+
+extension ReplicaID {
+    /// The author ID of this replica's dots in one collection: the raw value XOR a 64-bit hash of
+    /// the collection name (FNV-1a, then a SplitMix64 finaliser). Distinct collections of one node
+    /// get distinct dot sequences, and ``node(ofScoped:in:)`` recovers the node from a dot whose
+    /// collection is known.
+    /// - Parameter collection: the collection name.
+    /// - Returns: the scoped author ID.
+    public func scoped(to collection: Key) -> ReplicaID {
+        ReplicaID(rawValue ^ Self.collectionHash(collection))
+    }
+
+    /// The node replica that authored `author` in `collection` (inverse of ``scoped(to:)``).
+    public static func node(ofScoped author: ReplicaID, in collection: Key) -> ReplicaID {
+        ReplicaID(author.rawValue ^ collectionHash(collection))
+    }
+
+    static func collectionHash(_ collection: Key) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in collection.string.utf8 {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
+        return h ^ (h >> 31)
+    }
+}

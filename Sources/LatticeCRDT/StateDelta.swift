@@ -24,3 +24,15 @@ public struct StateDelta: Hashable, Sendable {
         storeEntryCount(store)
     }
 }
+
+extension StateDelta {
+    /// This catch-up's context and the entries it sends in full, as a `Delta`, for inspection
+    /// only (which dots a log record covers, what it touched). Joining it is *not* the same as
+    /// joining the catch-up: apply the catch-up with `ReplicaState.join(_:)`.
+    public var inspectionDelta: Delta {
+        var d = Delta()
+        d.context = context
+        d.store = store
+        return d
+    }
+}

@@ -68,6 +68,8 @@ public final class ReplicaStore {
     public static let localRecord: UInt8 = 1
     /// Record type of a change received from a peer.
     public static let remoteRecord: UInt8 = 2
+    /// Record type of a catch-up or import: an encoded `StateDelta`, exact only for this replica.
+    public static let catchUpRecord: UInt8 = 3
 
     /// The underlying store (log, snapshots, watermarks).
     public let store: Store
@@ -109,12 +111,42 @@ public final class ReplicaStore {
         var replayed = 0
         let now = ReplicaStore.wallMilliseconds()
         try store.log.forEachRecord(from: from) { seq, type, payload in
-            let delta = try Self.decodeDelta(seq, type, Array(payload), directory)
-            replica.apply(delta, now: now)
+            switch try Self.decodeRecord(seq, type, Array(payload), directory) {
+            case .delta(let delta): replica.apply(delta, now: now)
+            case .catchUp(let catchUp): replica.join(catchUp, now: now)
+            }
             replayed += 1
             return true
         }
         return ReplicaStore(store: store, replica: replica, replayed: replayed)
+    }
+
+    /// One decoded log record.
+    public enum Record: Sendable {
+        /// A local or remote change (types 1 and 2).
+        case delta(Delta)
+        /// A catch-up or import (type 3).
+        case catchUp(StateDelta)
+
+        /// The record as a delta for inspection (coverage, history); a catch-up's entries sent
+        /// in full under its context. Apply only ``delta(_:)`` records.
+        public var inspection: Delta {
+            switch self {
+            case .delta(let d): d
+            case .catchUp(let c): c.inspectionDelta
+            }
+        }
+    }
+
+    /// Decodes one log record's payload by type.
+    public static func decodeRecord(_ seq: UInt64, _ type: UInt8, _ payload: [UInt8], _ directory: String) throws -> Record {
+        if type == catchUpRecord {
+            do { return .catchUp(try StateDelta(decoding: payload)) } catch {
+                throw ReplicaStoreError(
+                    "log record \(seq) in \(directory)/log does not decode as a catch-up (\(error)); run `lattice verify` and `lattice repair`")
+            }
+        }
+        return .delta(try decodeDelta(seq, type, payload, directory))
     }
 
     static func decodeDelta(_ seq: UInt64, _ type: UInt8, _ payload: [UInt8], _ directory: String) throws -> Delta {
@@ -152,7 +184,6 @@ public final class ReplicaStore {
     public func commit(_ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
         if let failed { throw failed }
         let before = replica
-        let previousCounter = replica.state.versionVector[replica.id]
         var delta = Delta()
         do {
             var working = replica
@@ -165,10 +196,11 @@ public final class ReplicaStore {
         do {
             let seq = try store.log.appendDurably(type: Self.localRecord, payload: delta.encoded())
             var dots: [Dot] = []
-            let upper = replica.state.context.maxCounter(of: replica.id)
-            if upper > previousCounter {
-                for c in (previousCounter + 1)...upper where delta.context.contains(Dot(replica.id, c)) {
-                    dots.append(Dot(replica.id, c))
+            for author in delta.context.replicas {
+                let previous = before.state.context.maxCounter(of: author)
+                let upper = delta.context.maxCounter(of: author)
+                if upper > previous {
+                    for c in (previous + 1)...upper where delta.context.contains(Dot(author, c)) { dots.append(Dot(author, c)) }
                 }
             }
             return CommitResult(sequence: seq, dots: dots, delta: delta)
@@ -197,6 +229,60 @@ public final class ReplicaStore {
             throw error
         }
     }
+
+    /// Applies a change received from a peer and appends it to the log (record type 2) without
+    /// waiting: it is durable after the next ``flush()``. The sync engine integrates a batch, then
+    /// flushes once before it acknowledges or forwards any of it.
+    /// - Parameters:
+    ///   - remote: the delta.
+    ///   - now: wall-clock ms (bounds how far its stamps drag the clock).
+    /// - Returns: the record's sequence.
+    @discardableResult
+    public func integrate(remote: Delta, now: UInt64) throws -> UInt64 {
+        if let failed { throw failed }
+        let before = replica
+        replica.apply(remote, now: now)
+        do {
+            return try store.log.append(type: Self.remoteRecord, payload: remote.encoded())
+        } catch {
+            replica = before
+            failed = error
+            throw error
+        }
+    }
+
+    /// Joins a catch-up (a peer's `delta(since:)`, or an imported state as
+    /// `state.delta(since: VersionVector())`) and appends it as record type 3 without waiting.
+    /// Such a record is exact only against this replica's state, so it is never forwarded.
+    /// - Parameters:
+    ///   - catchUp: the catch-up.
+    ///   - now: wall-clock ms.
+    /// - Returns: the record's sequence.
+    @discardableResult
+    public func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {
+        if let failed { throw failed }
+        let before = replica
+        replica.join(catchUp, now: now)
+        do {
+            return try store.log.append(type: Self.catchUpRecord, payload: catchUp.encoded())
+        } catch {
+            replica = before
+            failed = error
+            throw error
+        }
+    }
+
+    /// Makes every appended record durable (per the fsync policy) before returning.
+    public func flush() throws {
+        if let failed { throw failed }
+        do { try store.log.sync() } catch {
+            failed = error
+            throw error
+        }
+    }
+
+    /// The highest durable log sequence.
+    public var durableSequence: UInt64 { store.log.durableSequence }
 
     /// Writes a snapshot of the current state at the durable sequence.
     /// - Returns: the snapshot's sequence.
@@ -243,7 +329,7 @@ public final class ReplicaStore {
     public func scan(_ body: (UInt64, UInt8, Delta) throws -> Bool) throws {
         let dir = store.directory
         try store.log.forEachRecord(from: 0) { seq, type, payload in
-            try body(seq, type, try Self.decodeDelta(seq, type, Array(payload), dir))
+            try body(seq, type, try Self.decodeRecord(seq, type, Array(payload), dir).inspection)
         }
     }
 
@@ -304,7 +390,8 @@ public final class ReplicaStore {
             }
             tags.sort()
             var dots = tags.map(\.dot)
-            var origin = type == Self.localRecord ? replica.id : (tags.first?.dot.replica ?? replica.id)
+            let author = replica.id.scoped(to: collection)
+            var origin = type == Self.localRecord ? replica.id : (tags.first.map { ReplicaID.node(ofScoped: $0.dot.replica, in: collection) } ?? replica.id)
             if dots.isEmpty {
                 // A removal: its event dot is the one dot of the context this log had not seen.
                 var fresh: [Dot] = []
@@ -312,9 +399,9 @@ public final class ReplicaStore {
                     let top = delta.context.maxCounter(of: r)
                     if top > 0, !seen.contains(Dot(r, top)) { fresh.append(Dot(r, top)) }
                 }
-                if type == Self.localRecord { fresh = fresh.filter { $0.replica == replica.id } }
+                if type == Self.localRecord { fresh = fresh.filter { $0.replica == author } }
                 dots = fresh
-                if type != Self.localRecord, let d = fresh.first { origin = d.replica }
+                if type != Self.localRecord, let d = fresh.first { origin = ReplicaID.node(ofScoped: d.replica, in: collection) }
             }
             let names = doc.fields.keys.sorted().map(\.string)
             let kind = entries > 0 ? "write" : "remove"

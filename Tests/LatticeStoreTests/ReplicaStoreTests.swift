@@ -39,7 +39,7 @@ import Testing
         #expect(t.state.document("c", "d3") == nil)
         // The next dot continues after the recovered ones.
         let r = try t.commit { r, d in try r.set(FieldPath("c", "x", "v"), .null, now: 6_000, into: &d) }
-        #expect(r.dots == [Dot(Self.me, 103)])
+        #expect(r.dots == [Dot(Self.me.scoped(to: "c"), 103)])
         try t.close()
     }
 
@@ -157,10 +157,11 @@ import Testing
         let h = try s.history("n", "a")
         #expect(h.map(\.sequence) == [1, 3, 4])
         #expect(h.map(\.local) == [true, false, true])
-        #expect(h[0].origin == Self.me && h[0].dots == [Dot(Self.me, 1)])
+        let me = Self.me.scoped(to: "n"), other = Self.other.scoped(to: "n")
+        #expect(h[0].origin == Self.me && h[0].dots == [Dot(me, 1)])
         #expect(h[0].stamp?.milliseconds == 1_000)
-        #expect(h[1].origin == Self.other && h[1].dots == [Dot(Self.other, 1)])
-        #expect(h[2].kind == "remove" && h[2].dots == [Dot(Self.me, 3)] && h[2].stamp == nil)
+        #expect(h[1].origin == Self.other && h[1].dots == [Dot(other, 1)])
+        #expect(h[2].kind == "remove" && h[2].dots == [Dot(me, 3)] && h[2].stamp == nil)
         try s.close()
     }
 

@@ -242,7 +242,9 @@ enum StoreCommands {
         let (store, _) = try openNode(args)
         var sequence: UInt64 = 0
         do {
-            for s in states { sequence = try store.apply(remote: store.replica.state.delta(joining: s)) }
+            let now = ReplicaStore.wallMilliseconds()
+            for s in states { sequence = try store.integrate(catchUp: s.delta(since: VersionVector()), now: now) }
+            try store.flush()
             try store.close()
         } catch { throw cliError(error) }
         if args.json {

@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "LatticeCRDT", targets: ["LatticeCRDT"]),
         .library(name: "LatticeCrypto", targets: ["LatticeCrypto"]),
         .library(name: "LatticeStore", targets: ["LatticeStore"]),
+        .library(name: "LatticeSync", targets: ["LatticeSync"]),
+        .library(name: "LatticeSimulation", targets: ["LatticeSimulation"]),
         .executable(name: "lattice", targets: ["lattice"]),
     ],
     dependencies: [],
@@ -30,11 +32,16 @@ let package = Package(
         .target(name: "LatticeCrypto", dependencies: ["CSodium"]),
         // Durable log segments, snapshots, recovery, per-peer watermarks.
         .target(name: "LatticeStore", dependencies: ["LatticeCRDT"]),
+        // The sans-I/O replication engine: protocol messages, sessions, anti-entropy, gossip.
+        .target(name: "LatticeSync", dependencies: ["LatticeCRDT", "LatticeStore"]),
+        // Deterministic cluster simulator: engines over a virtual clock and network.
+        .target(name: "LatticeSimulation", dependencies: ["LatticeCRDT", "LatticeStore", "LatticeSync"]),
         .executableTarget(
             name: "lattice",
-            dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore"]
+            dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeSimulation"]
         ),
         .testTarget(name: "LatticeCRDTTests", dependencies: ["LatticeCRDT"]),
+        .testTarget(name: "LatticeSyncTests", dependencies: ["LatticeCRDT", "LatticeStore", "LatticeSync", "LatticeSimulation"]),
         .testTarget(
             name: "LatticeCryptoTests",
             dependencies: ["LatticeCrypto"],

@@ -1,15 +1,15 @@
 /// Appends the codec's primitives to a growing byte array.
-struct ByteWriter {
-    var bytes: [UInt8] = []
+package struct ByteWriter {
+    package var bytes: [UInt8] = []
 
-    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+    package init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
 
     @inline(__always)
-    mutating func byte(_ b: UInt8) { bytes.append(b) }
+    package mutating func byte(_ b: UInt8) { bytes.append(b) }
 
     /// Unsigned LEB128, minimal length.
     @inline(__always)
-    mutating func varint(_ value: UInt64) {
+    package mutating func varint(_ value: UInt64) {
         var v = value
         while v >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -19,17 +19,17 @@ struct ByteWriter {
     }
 
     @inline(__always)
-    mutating func varint(_ value: Int) { varint(UInt64(value)) }
+    package mutating func varint(_ value: Int) { varint(UInt64(value)) }
 
     /// ZigZag then LEB128.
     @inline(__always)
-    mutating func signed(_ value: Int64) { varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
+    package mutating func signed(_ value: Int64) { varint(UInt64(bitPattern: (value << 1) ^ (value >> 63))) }
 
-    mutating func u64le(_ value: UInt64) {
+    package mutating func u64le(_ value: UInt64) {
         for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * i))) }
     }
 
-    mutating func lengthPrefixed(_ s: String) {
+    package mutating func lengthPrefixed(_ s: String) {
         var s = s
         s.withUTF8 { buf in
             varint(buf.count)
@@ -39,16 +39,16 @@ struct ByteWriter {
 }
 
 /// Reads the codec's primitives from a buffer, throwing `DecodeError` instead of trapping.
-struct ByteReader {
-    let buffer: UnsafeRawBufferPointer
-    var offset = 0
+package struct ByteReader {
+    package let buffer: UnsafeRawBufferPointer
+    package var offset = 0
 
-    init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+    package init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 
-    var remaining: Int { buffer.count - offset }
+    package var remaining: Int { buffer.count - offset }
 
     @inline(__always)
-    mutating func byte() throws(DecodeError) -> UInt8 {
+    package mutating func byte() throws(DecodeError) -> UInt8 {
         guard offset < buffer.count else { throw .truncated(offset: offset) }
         defer { offset += 1 }
         return buffer[offset]
@@ -56,7 +56,7 @@ struct ByteReader {
 
     /// Minimal-length unsigned LEB128 of at most 64 bits.
     @inline(__always)
-    mutating func varint() throws(DecodeError) -> UInt64 {
+    package mutating func varint() throws(DecodeError) -> UInt64 {
         let start = offset
         var result: UInt64 = 0
         var shift: UInt64 = 0
@@ -76,14 +76,14 @@ struct ByteReader {
     }
 
     @inline(__always)
-    mutating func signed() throws(DecodeError) -> Int64 {
+    package mutating func signed() throws(DecodeError) -> Int64 {
         let z = try varint()
         return Int64(bitPattern: z >> 1) ^ -Int64(bitPattern: z & 1)
     }
 
     /// A count of items that each take at least `minimumItemSize` bytes: capped by the input left.
     @inline(__always)
-    mutating func count(minimumItemSize: Int = 1) throws(DecodeError) -> Int {
+    package mutating func count(minimumItemSize: Int = 1) throws(DecodeError) -> Int {
         let start = offset
         let n = try varint()
         let limit = remaining / max(minimumItemSize, 1)
@@ -91,7 +91,7 @@ struct ByteReader {
         return Int(n)
     }
 
-    mutating func u64le() throws(DecodeError) -> UInt64 {
+    package mutating func u64le() throws(DecodeError) -> UInt64 {
         guard remaining >= 8 else { throw .truncated(offset: offset) }
         var v: UInt64 = 0
         for i in 0..<8 { v |= UInt64(buffer[offset + i]) << (8 * i) }
@@ -99,13 +99,13 @@ struct ByteReader {
         return v
     }
 
-    mutating func bytes(_ n: Int) throws(DecodeError) -> UnsafeRawBufferPointer {
+    package mutating func bytes(_ n: Int) throws(DecodeError) -> UnsafeRawBufferPointer {
         guard n <= remaining else { throw .truncated(offset: offset) }
         defer { offset += n }
         return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + n])
     }
 
-    mutating func string() throws(DecodeError) -> String {
+    package mutating func string() throws(DecodeError) -> String {
         let start = offset
         let n = try count()
         let raw = try bytes(n)

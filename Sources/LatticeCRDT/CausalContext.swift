@@ -86,3 +86,27 @@ public struct CausalContext: Hashable, Sendable {
         return set.sorted()
     }
 }
+
+extension CausalContext {
+    /// The dots of the authors `keep` accepts.
+    /// - Parameter keep: which authors to keep.
+    /// - Returns: the restricted context.
+    public func filter(authors keep: (ReplicaID) -> Bool) -> CausalContext {
+        var v: [ReplicaID: UInt64] = [:]
+        for (r, c) in vector.entries where keep(r) { v[r] = c }
+        return CausalContext(vector: VersionVector(v), cloud: cloud.filter { keep($0.replica) })
+    }
+
+    /// Whether every dot of `other` is in this context.
+    public func covers(_ other: CausalContext) -> Bool {
+        for (r, c) in other.vector.entries where vector[r] < c {
+            // The vector part may still be covered by this context's cloud.
+            var k = vector[r] + 1
+            while k <= c {
+                if !cloud.contains(Dot(r, k)) { return false }
+                k += 1
+            }
+        }
+        return other.cloud.allSatisfy { contains($0) }
+    }
+}

@@ -31,6 +31,8 @@ let usage = """
       status                             documents, log, snapshot, pending changes per peer
       verify | repair | compact          check, salvage, or snapshot and shrink the log
     other:
+      simulate [--nodes N] [--seed S] [--loss P] [--partitions K] [--crashes K] …
+                                         a deterministic cluster simulation (Docs/SIMULATION.md)
       bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
                                          run the benchmark workloads (build with -c release)
       version                            print the version
@@ -53,6 +55,7 @@ func main() -> Int32 {
         case "help", "--help", "-h": print(usage)
         case "version", "--version": print("lattice 0.1.0")
         case "bench": try runBench(args.dropFirst())
+        case "simulate": try SimulateCommand.run(rest)
         case "bench-w6":
             guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N FILE") }
             let bench = CRDTBench(n: n)

@@ -1,0 +1,344 @@
+public import LatticeCRDT
+
+/// One sync protocol message (version 1), byte by byte in `Docs/PROTOCOL.md`.
+///
+/// Messages travel inside authenticated encryption (Noise transport frames on TCP, sealed
+/// datagrams on UDP), so these bytes are only ever parsed after the sender was authenticated.
+/// The decoder still trusts nothing: every count and length is capped before allocation.
+public enum Message: Equatable, Sendable {
+    /// First message of a session, both ways.
+    case hello(Hello)
+    /// Changes, each an encoded `Delta` (codec kind 2), in the sender's log order (stream only:
+    /// causal delivery). `batch` numbers it for the acknowledgement.
+    case deltas(batch: UInt64, changes: [[UInt8]])
+    /// A catch-up from state (an encoded `StateDelta`), sent when the peer is behind what the
+    /// sender's log still holds.
+    case catchUp(batch: UInt64, stateDelta: [UInt8])
+    /// Durable receipt: every batch up to `batch` is durable here; `vector` is this node's vector.
+    case ack(batch: UInt64, vector: VersionVector)
+    /// Everything the receiver lacked when it sent its hello or sync request has been sent.
+    case synced(vector: VersionVector)
+    /// Anti-entropy: "this is my vector; send what I lack, then `synced`".
+    case syncRequest(vector: VersionVector)
+    /// Presence probe; answered by `pong` with the same nonce.
+    case ping(nonce: UInt64)
+    /// Answer to `ping`.
+    case pong(nonce: UInt64)
+    /// The sender closes the session on purpose.
+    case goodbye(reason: GoodbyeReason)
+    /// The sender refused something; `code` says what.
+    case error(code: ProtocolErrorCode, message: String)
+
+    /// The message type byte.
+    public var type: UInt8 {
+        switch self {
+        case .hello: 1
+        case .deltas: 2
+        case .catchUp: 3
+        case .ack: 4
+        case .synced: 5
+        case .syncRequest: 6
+        case .ping: 7
+        case .pong: 8
+        case .goodbye: 9
+        case .error: 10
+        }
+    }
+
+    /// A short name for logs and metrics.
+    public var name: String {
+        switch self {
+        case .hello: "hello"
+        case .deltas: "deltas"
+        case .catchUp: "catch-up"
+        case .ack: "ack"
+        case .synced: "synced"
+        case .syncRequest: "sync-request"
+        case .ping: "ping"
+        case .pong: "pong"
+        case .goodbye: "goodbye"
+        case .error: "error"
+        }
+    }
+}
+
+/// The hello: who the sender is and what it has.
+public struct Hello: Equatable, Sendable {
+    /// The only protocol version this build speaks.
+    public static let currentVersion: UInt8 = 1
+    /// Protocol version.
+    public var version: UInt8
+    /// The sender's node replica ID (must match the authenticated peer).
+    public var node: ReplicaID
+    /// Capability bits (``Capabilities``).
+    public var capabilities: UInt64
+    /// The sender's version vector.
+    public var vector: VersionVector
+    /// What the sender last knew the receiver had durably acknowledged (its watermark for the
+    /// receiver); a receiver whose vector does not cover it has lost data (restored backup).
+    public var watermark: VersionVector
+
+    /// Creates a hello.
+    public init(version: UInt8 = Hello.currentVersion, node: ReplicaID, capabilities: UInt64 = Capabilities.all, vector: VersionVector, watermark: VersionVector) {
+        self.version = version
+        self.node = node
+        self.capabilities = capabilities
+        self.vector = vector
+        self.watermark = watermark
+    }
+}
+
+/// Capability bits in the hello (none defined in version 1; unknown bits are ignored).
+public enum Capabilities {
+    /// Presence pings may also travel as datagrams.
+    public static let datagramPings: UInt64 = 1 << 0
+    /// Everything this build supports.
+    public static let all: UInt64 = datagramPings
+}
+
+/// Why a session ends.
+public enum GoodbyeReason: UInt8, Sendable, CustomStringConvertible {
+    /// The node is shutting down.
+    case shutdown = 1
+    /// Another session with the same peer wins (both sides dialed).
+    case duplicate = 2
+    /// The node switched to isolation mode.
+    case isolated = 3
+    /// The peer was quiet for too long.
+    case timeout = 4
+    /// The peer broke the protocol (circuit breaker).
+    case quarantined = 5
+
+    public var description: String {
+        switch self {
+        case .shutdown: "shutdown"
+        case .duplicate: "duplicate session"
+        case .isolated: "isolated"
+        case .timeout: "timeout"
+        case .quarantined: "quarantined"
+        }
+    }
+}
+
+/// Error codes of the `error` message.
+public enum ProtocolErrorCode: UInt16, Sendable, CustomStringConvertible {
+    /// A message did not decode.
+    case malformed = 1
+    /// A message was valid but not allowed now (for example a second hello).
+    case unexpected = 2
+    /// A protocol version this node does not speak.
+    case unsupportedVersion = 3
+    /// The hello names another node than the authenticated one.
+    case wrongNode = 4
+    /// A change touches a collection the sender may not write here (selective sync).
+    case forbidden = 5
+    /// The receiver could not store what it got (disk full, …); it will ask again.
+    case storage = 6
+
+    public var description: String {
+        switch self {
+        case .malformed: "malformed"
+        case .unexpected: "unexpected"
+        case .unsupportedVersion: "unsupported-version"
+        case .wrongNode: "wrong-node"
+        case .forbidden: "forbidden"
+        case .storage: "storage"
+        }
+    }
+}
+
+// MARK: - Codec
+
+/// Why message bytes were refused.
+public struct MessageDecodeError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// What was wrong.
+    public var reason: String
+    /// A hello of another protocol version (not an attack: an upgrade in progress).
+    public var unsupportedVersion: UInt8?
+    /// Creates an error.
+    public init(_ reason: String, unsupportedVersion: UInt8? = nil) {
+        self.reason = reason
+        self.unsupportedVersion = unsupportedVersion
+    }
+    public var description: String { reason }
+}
+
+extension Message {
+    /// The largest encoded message (a catch-up of a large state travels as one message; the
+    /// stream layer splits it into transport frames).
+    public static let maxSize = 64 << 20
+    /// The most entries in a version vector.
+    public static let maxVectorEntries = 1 << 16
+    /// The most changes in one batch.
+    public static let maxBatchChanges = 1 << 16
+    /// The longest error text, in bytes.
+    public static let maxErrorText = 1024
+
+    /// The encoding: type byte, then the body.
+    public func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: 64)
+        w.byte(type)
+        switch self {
+        case .hello(let h):
+            w.byte(h.version)
+            w.u64le(h.node.rawValue)
+            w.varint(h.capabilities)
+            Self.write(h.vector, &w)
+            Self.write(h.watermark, &w)
+        case .deltas(let batch, let changes):
+            w.varint(batch)
+            w.varint(changes.count)
+            for c in changes {
+                w.varint(c.count)
+                w.bytes.append(contentsOf: c)
+            }
+        case .catchUp(let batch, let bytes):
+            w.varint(batch)
+            w.varint(bytes.count)
+            w.bytes.append(contentsOf: bytes)
+        case .ack(let batch, let vector):
+            w.varint(batch)
+            Self.write(vector, &w)
+        case .synced(let vector), .syncRequest(let vector):
+            Self.write(vector, &w)
+        case .ping(let nonce), .pong(let nonce):
+            w.u64le(nonce)
+        case .goodbye(let reason):
+            w.byte(reason.rawValue)
+        case .error(let code, let message):
+            w.varint(UInt64(code.rawValue))
+            w.lengthPrefixed(String(decoding: Array(message.utf8.prefix(Self.maxErrorText)), as: UTF8.self))
+        }
+        return w.bytes
+    }
+
+    /// The encoded size of a `deltas` message holding changes of these sizes.
+    public static func deltasSize(batch: UInt64, sizes: some Sequence<Int>) -> Int {
+        var n = 1 + varintSize(batch)
+        var count = 0
+        for s in sizes {
+            n += varintSize(UInt64(s)) + s
+            count += 1
+        }
+        return n + varintSize(UInt64(count))
+    }
+
+    static func varintSize(_ v: UInt64) -> Int {
+        var n = 1
+        var v = v >> 7
+        while v != 0 {
+            n += 1
+            v >>= 7
+        }
+        return n
+    }
+
+    /// Decodes one message; refuses anything malformed, oversized, unknown or with trailing bytes.
+    /// - Parameter bytes: the decrypted message.
+    /// - Throws: ``MessageDecodeError`` saying what is wrong.
+    public init(decoding bytes: [UInt8]) throws(MessageDecodeError) {
+        guard bytes.count <= Self.maxSize else { throw MessageDecodeError("message of \(bytes.count) bytes exceeds \(Self.maxSize)") }
+        let result: Result<Message, MessageDecodeError> = bytes.withUnsafeBytes { raw in
+            var r = ByteReader(raw)
+            do {
+                let m = try Self.decodeBody(&r)
+                guard r.remaining == 0 else { return .failure(MessageDecodeError("\(r.remaining) trailing bytes")) }
+                return .success(m)
+            } catch let e as MessageDecodeError {
+                return .failure(e)
+            } catch {
+                return .failure(MessageDecodeError("\(error)"))
+            }
+        }
+        self = try result.get()
+    }
+
+    private static func decodeBody(_ r: inout ByteReader) throws -> Message {
+        let type = try r.byte()
+        switch type {
+        case 1:
+            let version = try r.byte()
+            guard version == Hello.currentVersion else {
+                throw MessageDecodeError(
+                    "hello: unsupported protocol version \(version) (this node speaks \(Hello.currentVersion))", unsupportedVersion: version)
+            }
+            let node = ReplicaID(try r.u64le())
+            let caps = try r.varint()
+            let vector = try readVector(&r)
+            let watermark = try readVector(&r)
+            return .hello(Hello(version: version, node: node, capabilities: caps, vector: vector, watermark: watermark))
+        case 2:
+            let batch = try r.varint()
+            let count = try r.count(minimumItemSize: 2)
+            guard count <= maxBatchChanges else { throw MessageDecodeError("deltas: \(count) changes exceed \(maxBatchChanges)") }
+            guard count > 0 else { throw MessageDecodeError("deltas: empty batch") }
+            var changes: [[UInt8]] = []
+            changes.reserveCapacity(count)
+            for _ in 0..<count {
+                let n = try r.count()
+                guard n > 0 else { throw MessageDecodeError("deltas: empty change") }
+                changes.append(Array(try r.bytes(n)))
+            }
+            return .deltas(batch: batch, changes: changes)
+        case 3:
+            let batch = try r.varint()
+            let n = try r.count()
+            return .catchUp(batch: batch, stateDelta: Array(try r.bytes(n)))
+        case 4:
+            let batch = try r.varint()
+            return .ack(batch: batch, vector: try readVector(&r))
+        case 5:
+            return .synced(vector: try readVector(&r))
+        case 6:
+            return .syncRequest(vector: try readVector(&r))
+        case 7:
+            return .ping(nonce: try r.u64le())
+        case 8:
+            return .pong(nonce: try r.u64le())
+        case 9:
+            let raw = try r.byte()
+            guard let reason = GoodbyeReason(rawValue: raw) else { throw MessageDecodeError("goodbye: unknown reason \(raw)") }
+            return .goodbye(reason: reason)
+        case 10:
+            let raw = try r.varint()
+            guard raw <= UInt64(UInt16.max), let code = ProtocolErrorCode(rawValue: UInt16(raw)) else {
+                throw MessageDecodeError("error: unknown code \(raw)")
+            }
+            let n = try r.count()
+            guard n <= maxErrorText else { throw MessageDecodeError("error: text of \(n) bytes exceeds \(maxErrorText)") }
+            let text = Array(try r.bytes(n))
+            guard let s = String(validating: text, as: UTF8.self) else { throw MessageDecodeError("error: text is not UTF-8") }
+            return .error(code: code, message: s)
+        default:
+            throw MessageDecodeError("unknown message type \(type)")
+        }
+    }
+
+    /// Vector: entry count, then per entry (ascending replica) the replica as 8 bytes LE and the
+    /// counter as a varint (≥ 1).
+    static func write(_ v: VersionVector, _ w: inout ByteWriter) {
+        let entries = v.entries
+        w.varint(entries.count)
+        for e in entries {
+            w.u64le(e.replica.rawValue)
+            w.varint(e.counter)
+        }
+    }
+
+    static func readVector(_ r: inout ByteReader) throws -> VersionVector {
+        let count = try r.count(minimumItemSize: 9)
+        guard count <= maxVectorEntries else { throw MessageDecodeError("vector of \(count) entries exceeds \(maxVectorEntries)") }
+        var out: [ReplicaID: UInt64] = [:]
+        out.reserveCapacity(count)
+        var previous: UInt64?
+        for _ in 0..<count {
+            let replica = try r.u64le()
+            if let p = previous, replica <= p { throw MessageDecodeError("vector replicas not strictly ascending") }
+            previous = replica
+            let counter = try r.varint()
+            guard counter >= 1, counter <= Dot.maxCounter else { throw MessageDecodeError("vector counter \(counter) out of range") }
+            out[ReplicaID(replica)] = counter
+        }
+        return VersionVector(out)
+    }
+}

@@ -1,0 +1,30 @@
+/// The engine's tunables. Times are milliseconds of whatever clock drives the engine (the
+/// simulator's virtual clock or the node's monotonic clock).
+public struct SyncConfig: Equatable, Sendable {
+    /// Bytes of unacknowledged stream batches allowed in flight per peer (flow control).
+    public var window = 1 << 20
+    /// Target size of one `deltas` batch on the stream.
+    public var batchBytes = 60 << 10
+    /// Log sequences queued for one peer before the queue is dropped and rebuilt from the index
+    /// (bounds memory for a peer far behind).
+    public var maxQueue = 65_536
+    /// Encoded recent changes kept to push without reading the log back.
+    public var recentChanges = 4_096
+    /// Anti-entropy: one round with a random peer every this many ms (± 25 % jitter).
+    public var antiEntropyInterval: UInt64 = 5_000
+    /// A ping when the session was quiet for this long.
+    public var pingInterval: UInt64 = 2_000
+    /// Close a session that sent nothing for this long.
+    public var sessionTimeout: UInt64 = 8_000
+    /// Reconnect backoff: first delay, cap (exponential, with jitter).
+    public var backoffBase: UInt64 = 200
+    /// Reconnect backoff cap.
+    public var backoffCap: UInt64 = 30_000
+    /// Quarantine after invalid data: first period, doubling per offence up to the cap.
+    public var quarantine: UInt64 = 60_000
+    /// Quarantine cap.
+    public var quarantineCap: UInt64 = 3_600_000
+
+    /// The defaults.
+    public init() {}
+}

@@ -1,0 +1,828 @@
+public import LatticeCRDT
+
+/// A connection the I/O layer opened (after the secure handshake authenticated the peer).
+public typealias ConnectionID = UInt64
+
+/// How a message travels.
+public enum Channel: Equatable, Sendable {
+    /// The session's reliable, ordered stream (TCP).
+    case stream
+    /// A datagram under the session's keys (UDP): may be lost, duplicated or reordered.
+    case datagram
+}
+
+/// What the engine asks its driver to do, in order.
+public enum SyncAction: Equatable, Sendable {
+    /// Send an encoded ``Message`` on a connection.
+    case send(ConnectionID, [UInt8], Channel)
+    /// Make every storage append so far durable before performing any later action.
+    case flush
+    /// Open a connection to this peer (report ``SyncEngine/connected(_:peer:outbound:now:)`` or
+    /// ``SyncEngine/dialFailed(_:now:reason:)``).
+    case dial(ReplicaID)
+    /// Close the connection once the sends before this action are out.
+    case close(ConnectionID, reason: String)
+    /// Something worth a log line.
+    case event(SyncEvent)
+}
+
+/// Notable engine events (the node logs them; tests observe them).
+public enum SyncEvent: Equatable, Sendable {
+    /// A session started.
+    case connected(ReplicaID, outbound: Bool)
+    /// A session ended.
+    case disconnected(ReplicaID, reason: String)
+    /// The peer sent everything this node lacked.
+    case synced(ReplicaID)
+    /// The peer broke the protocol and is refused until `until`.
+    case quarantined(ReplicaID, reason: String, until: UInt64)
+    /// A change was refused by the selective-sync policy.
+    case forbidden(ReplicaID, collection: String)
+    /// The peer says this node once acknowledged more than it has now (restored backup, lost disk).
+    case regressed(ReplicaID)
+    /// Storage failed; nothing from the peer was acknowledged.
+    case storageFailed(String)
+}
+
+/// What the engine knows about one peer across sessions.
+public struct PeerInfo: Equatable, Sendable {
+    /// The peer.
+    public var peer: ReplicaID
+    /// Dial it when not connected (a static or discovered peer).
+    public var wanted = false
+    /// The live connection, if any.
+    public var connection: ConnectionID?
+    /// When the current session started.
+    public var connectedSince: UInt64?
+    /// When something was last heard from it.
+    public var lastSeen: UInt64?
+    /// What it durably acknowledged (its watermark).
+    public var acknowledged = VersionVector()
+    /// Whether it finished sending what this node lacked in the current session.
+    public var synced = false
+    /// Consecutive failed connection attempts.
+    public var attempts = 0
+    /// Not before this time will it be dialed again.
+    public var nextAttempt: UInt64 = 0
+    /// A dial is outstanding.
+    public var dialing = false
+    /// Refused until this time (circuit breaker).
+    public var quarantinedUntil: UInt64 = 0
+    /// Protocol violations so far.
+    public var offences = 0
+    /// The last error seen on its sessions.
+    public var lastError: String?
+    /// Traffic, as encoded messages.
+    public var bytesIn = 0, bytesOut = 0, messagesIn = 0, messagesOut = 0
+    /// Round-trip time of the last ping, ms.
+    public var rtt: UInt64?
+
+    init(peer: ReplicaID) { self.peer = peer }
+}
+
+/// Engine-wide counters.
+public struct SyncStats: Equatable, Sendable {
+    /// Remote changes integrated (new to this node).
+    public var integrated = 0
+    /// Remote changes that were already here.
+    public var duplicates = 0
+    /// Changes refused by policy.
+    public var forbidden = 0
+    /// Protocol violations (sessions quarantined).
+    public var violations = 0
+    /// Catch-ups from state sent and received.
+    public var catchUpsSent = 0, catchUpsReceived = 0
+    /// Changes sent.
+    public var changesSent = 0
+    /// Skipped duplicates that would have changed the state (only with `checkDuplicates`): a
+    /// change arrived after another that depends on it.
+    public var causalityViolations = 0
+    /// Anti-entropy rounds started.
+    public var antiEntropyRounds = 0
+    /// The longest per-peer send queue and the most bytes in flight to one peer seen.
+    public var peakQueue = 0, peakInFlight = 0
+}
+
+/// The replication engine: no sockets, no clock, no threads. The driver (the node's event loop,
+/// the simulator, a fuzzer) reports connections, bytes and time; the engine answers with
+/// ``SyncAction``s. See `Docs/PROTOCOL.md`.
+public final class SyncEngine {
+    /// This node's replica ID.
+    public let node: ReplicaID
+    /// Its storage.
+    public let storage: any SyncStorage
+    /// Tunables.
+    public var config: SyncConfig
+    /// Selective sync.
+    public var policy: SyncPolicy
+    /// Isolation mode: no sessions, no dials.
+    public private(set) var isolated = false
+    /// Counters.
+    public private(set) var stats = SyncStats()
+    /// Known peers.
+    public private(set) var peers: [ReplicaID: PeerInfo] = [:]
+
+    var index = ChangeIndex()
+    /// Testing aid (O(state) per duplicate): verify that every change skipped as already seen
+    /// would indeed not change the state, counting failures in ``SyncStats/causalityViolations``.
+    public var checkDuplicates = false
+    var sessions: [ConnectionID: Session] = [:]
+    var rng: SyncRandom
+    private var nextBatch: UInt64 = 1
+    private var recent: [UInt64: [UInt8]] = [:]
+    private var recentOrder: [UInt64] = []
+    private var recentHead = 0
+    private var nextAntiEntropy: UInt64
+
+    struct Session {
+        let id: ConnectionID
+        let peer: ReplicaID
+        let outbound: Bool
+        var helloReceived = false
+        /// What the peer has, or is being sent on this stream.
+        var known = CausalContext()
+        var queue: [UInt64] = []
+        var queueHead = 0
+        var rescan = false
+        var inFlight: [(batch: UInt64, bytes: Int)] = []
+        var inFlightBytes = 0
+        var syncPending = false
+        var lastHeard: UInt64
+        var lastSent: UInt64
+        var pingSent: (nonce: UInt64, at: UInt64)?
+
+        var queueLength: Int { queue.count - queueHead }
+    }
+
+    /// Creates an engine over a storage, indexing its log.
+    /// - Parameters:
+    ///   - node: this node's replica ID.
+    ///   - storage: the storage.
+    ///   - config: tunables.
+    ///   - policy: selective sync.
+    ///   - seed: seeds jitter and peer choice.
+    ///   - now: the current time (ms).
+    /// - Throws: when a log record does not decode.
+    public init(node: ReplicaID, storage: any SyncStorage, config: SyncConfig = SyncConfig(), policy: SyncPolicy = SyncPolicy(), seed: UInt64, now: UInt64) throws {
+        self.node = node
+        self.storage = storage
+        self.config = config
+        self.policy = policy
+        self.rng = SyncRandom(seed: seed ^ node.rawValue)
+        self.nextAntiEntropy = 0
+        var indexed = CausalContext()
+        try storage.forEachRecord(from: storage.firstSequence) { seq, type, payload in
+            switch type {
+            case RecordType.local, RecordType.remote:
+                let d = try Delta(decoding: payload)
+                index.add(sequence: seq, delta: d)
+                indexed.formUnion(d.context)
+            case RecordType.catchUp:
+                index.raiseFloor(try StateDelta(decoding: payload).context)
+            default:
+                throw MessageDecodeError("log record \(seq) has unknown type \(type)")
+            }
+            return true
+        }
+        // Dots the state has that no indexed record carries (snapshot, compacted segments).
+        let context = storage.state.context
+        var floor = CausalContext()
+        for author in context.replicas {
+            var c = context.maxCounter(of: author)
+            let known = index.floor[author, default: 0]
+            while c > known {
+                let dot = Dot(author, c)
+                if context.contains(dot) && !indexed.contains(dot) {
+                    floor.insert(dot)
+                    break
+                }
+                c -= 1
+            }
+        }
+        index.raiseFloor(floor)
+        index.learnAuthors(storage.state)
+        nextAntiEntropy = now + rng.jitter(config.antiEntropyInterval, fraction: 0.25)
+    }
+
+    // MARK: Peers and connections
+
+    /// Adds a peer to dial (static or discovered); a no-op if known and wanted.
+    public func addPeer(_ peer: ReplicaID, now: UInt64) -> [SyncAction] {
+        guard peer != node else { return [] }
+        var info = peers[peer] ?? PeerInfo(peer: peer)
+        info.wanted = true
+        peers[peer] = info
+        return dials(now)
+    }
+
+    /// Stops dialing a peer (its session, if any, stays).
+    public func forgetPeer(_ peer: ReplicaID) { peers[peer]?.wanted = false }
+
+    /// A dial failed.
+    public func dialFailed(_ peer: ReplicaID, now: UInt64, reason: String) {
+        guard var info = peers[peer] else { return }
+        info.dialing = false
+        info.attempts += 1
+        info.lastError = reason
+        info.nextAttempt = now + backoff(info.attempts)
+        peers[peer] = info
+    }
+
+    private func backoff(_ attempts: Int) -> UInt64 {
+        let shift = UInt64(min(max(attempts - 1, 0), 20))
+        let d = min(config.backoffCap, config.backoffBase << shift)
+        return d / 2 + rng.next() % (d / 2 + 1)  // "equal jitter": [d/2, d]
+    }
+
+    /// A connection to an authenticated peer is up (either direction).
+    public func connected(_ conn: ConnectionID, peer: ReplicaID, outbound: Bool, now: UInt64) -> [SyncAction] {
+        var out: [SyncAction] = []
+        var info = peers[peer] ?? PeerInfo(peer: peer)
+        if outbound { info.dialing = false }
+        peers[peer] = info
+        if isolated { return [.close(conn, reason: "isolated")] }
+        if peer == node { return [.close(conn, reason: "connected to self")] }
+        if info.quarantinedUntil > now {
+            return [.close(conn, reason: "peer quarantined for \(info.quarantinedUntil - now) ms")]
+        }
+        if let existing = info.connection, let old = sessions[existing] {
+            let newDialer = outbound ? node : peer
+            let oldDialer = old.outbound ? node : peer
+            if newDialer == oldDialer || newDialer < oldDialer {
+                out += end(existing, reason: "replaced by a newer session", now: now, goodbye: .duplicate)
+            } else {
+                return [.send(conn, Message.goodbye(reason: .duplicate).encoded(), .stream), .close(conn, reason: "duplicate session")]
+            }
+        }
+        sessions[conn] = Session(id: conn, peer: peer, outbound: outbound, lastHeard: now, lastSent: now)
+        info = peers[peer] ?? info
+        info.connection = conn
+        info.connectedSince = now
+        info.lastSeen = now
+        info.attempts = 0
+        info.dialing = false
+        info.synced = false
+        peers[peer] = info
+        out.append(.event(.connected(peer, outbound: outbound)))
+        let hello = Hello(node: node, vector: storage.state.versionVector, watermark: storage.watermark(of: peer))
+        send(conn, .hello(hello), .stream, &out)
+        return out
+    }
+
+    /// A connection closed (by the peer, the network or after a ``SyncAction/close(_:reason:)``).
+    public func disconnected(_ conn: ConnectionID, now: UInt64, reason: String) -> [SyncAction] {
+        guard let s = sessions.removeValue(forKey: conn) else { return [] }
+        var info = peers[s.peer] ?? PeerInfo(peer: s.peer)
+        if info.connection == conn {
+            info.connection = nil
+            info.connectedSince = nil
+            info.synced = false
+        }
+        info.lastError = reason
+        info.attempts = max(info.attempts, 1)
+        info.nextAttempt = max(info.nextAttempt, now + backoff(info.attempts))
+        peers[s.peer] = info
+        return [.event(.disconnected(s.peer, reason: reason))]
+    }
+
+    private func end(_ conn: ConnectionID, reason: String, now: UInt64, goodbye: GoodbyeReason?) -> [SyncAction] {
+        var out: [SyncAction] = []
+        if let goodbye { send(conn, .goodbye(reason: goodbye), .stream, &out) }
+        out.append(.close(conn, reason: reason))
+        out += disconnected(conn, now: now, reason: reason)
+        return out
+    }
+
+    /// Switches isolation mode: on closes every session and stops dialing; off resumes.
+    public func setIsolated(_ on: Bool, now: UInt64) -> [SyncAction] {
+        isolated = on
+        guard on else { return dials(now) }
+        var out: [SyncAction] = []
+        for conn in sessions.keys.sorted() { out += end(conn, reason: "isolation mode", now: now, goodbye: .isolated) }
+        return out
+    }
+
+    /// Says goodbye on every session (graceful shutdown).
+    public func shutdown(now: UInt64) -> [SyncAction] {
+        var out: [SyncAction] = []
+        for conn in sessions.keys.sorted() { out += end(conn, reason: "shutdown", now: now, goodbye: .shutdown) }
+        return out
+    }
+
+    // MARK: Local changes
+
+    /// A local change is durable in the log at `sequence`: push it to every peer that lacks it.
+    /// - Parameters:
+    ///   - sequence: its log sequence.
+    ///   - delta: the change.
+    ///   - now: current time.
+    public func localChange(sequence: UInt64, delta: Delta, now: UInt64) -> [SyncAction] {
+        let bytes = delta.encoded()
+        index.add(sequence: sequence, delta: delta)
+        remember(sequence, bytes)
+        var out: [SyncAction] = []
+        push([(sequence, delta, bytes)], except: nil, now: now, &out)
+        return out
+    }
+
+    /// Sends new changes to every live session but `except` (gossip forwarding).
+    private func push(_ changes: [(UInt64, Delta, [UInt8])], except: ConnectionID?, now: UInt64, _ out: inout [SyncAction]) {
+        for conn in sessions.keys.sorted() where conn != except {
+            guard var s = sessions[conn], s.helloReceived else { continue }
+            var queued = false
+            for (seq, delta, _) in changes {
+                // Always on the stream, in log order: a change may only reach a peer after
+                // everything it causally depends on (see Docs/PROTOCOL.md, "Causal delivery").
+                guard allowed(delta, to: s.peer), !s.known.covers(delta.context) else { continue }
+                enqueue(seq, &s)
+                queued = true
+            }
+            sessions[conn] = s
+            if queued { pump(conn, now: now, &out) }
+        }
+    }
+
+    private func allowed(_ delta: Delta, to peer: ReplicaID) -> Bool {
+        for c in delta.store.keys where !policy.maySend(c, to: peer) { return false }
+        return true
+    }
+
+    private func enqueue(_ seq: UInt64, _ s: inout Session) {
+        if s.rescan { return }
+        if s.queueLength >= config.maxQueue {
+            s.queue = []
+            s.queueHead = 0
+            s.rescan = true
+            return
+        }
+        if let last = s.queue.last, last >= seq, s.queueHead < s.queue.count {
+            // Keep ascending order (rare: a forward of an older record).
+            var i = s.queue.count
+            while i > s.queueHead, s.queue[i - 1] > seq { i -= 1 }
+            if i > s.queueHead, s.queue[i - 1] == seq { return }
+            s.queue.insert(seq, at: i)
+        } else {
+            s.queue.append(seq)
+        }
+        stats.peakQueue = max(stats.peakQueue, s.queueLength)
+    }
+
+    private func remember(_ seq: UInt64, _ bytes: [UInt8]) {
+        guard config.recentChanges > 0 else { return }
+        recent[seq] = bytes
+        recentOrder.append(seq)
+        if recentOrder.count - recentHead > config.recentChanges {
+            recent[recentOrder[recentHead]] = nil
+            recentHead += 1
+            if recentHead > 4096 {
+                recentOrder.removeFirst(recentHead)
+                recentHead = 0
+            }
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Bytes arrived from a connection (already decrypted and authenticated).
+    /// - Parameters:
+    ///   - bytes: one encoded message.
+    ///   - conn: its connection.
+    ///   - channel: stream or datagram.
+    ///   - now: current time.
+    public func receive(_ bytes: [UInt8], on conn: ConnectionID, channel: Channel = .stream, now: UInt64) -> [SyncAction] {
+        guard let s = sessions[conn] else { return [] }
+        peers[s.peer]?.bytesIn += bytes.count
+        peers[s.peer]?.messagesIn += 1
+        peers[s.peer]?.lastSeen = now
+        sessions[conn]?.lastHeard = now
+        let message: Message
+        do {
+            message = try Message(decoding: bytes)
+        } catch {
+            if let v = error.unsupportedVersion {
+                var out: [SyncAction] = []
+                send(conn, .error(code: .unsupportedVersion, message: "this node speaks protocol \(Hello.currentVersion), not \(v)"), .stream, &out)
+                return out + end(conn, reason: "peer speaks protocol version \(v)", now: now, goodbye: nil)
+            }
+            return violation(conn, .malformed, "undecodable \(channel == .stream ? "stream message" : "datagram"): \(error)", now: now)
+        }
+        if channel == .datagram {
+            // Datagrams carry presence only: a change that overtook its causal past would be
+            // recorded as seen without its effects.
+            switch message {
+            case .ping, .pong: break
+            default: return violation(conn, .unexpected, "a datagram carried \(message.name)", now: now)
+            }
+        }
+        return handle(message, conn, now: now)
+    }
+
+    private func handle(_ message: Message, _ conn: ConnectionID, now: UInt64) -> [SyncAction] {
+        guard var s = sessions[conn] else { return [] }
+        var out: [SyncAction] = []
+        if !s.helloReceived {
+            switch message {
+            case .hello, .goodbye, .error: break
+            default: return violation(conn, .unexpected, "\(message.name) before hello", now: now)
+            }
+        }
+        switch message {
+        case .hello(let hello):
+            guard !s.helloReceived else { return violation(conn, .unexpected, "second hello", now: now) }
+            guard hello.node == s.peer else {
+                return violation(conn, .wrongNode, "hello names node \(hello.node), authenticated as \(s.peer)", now: now)
+            }
+            s.helloReceived = true
+            s.known = CausalContext(vector: hello.vector)
+            sessions[conn] = s
+            if !hello.watermark.isDominated(by: storage.state.versionVector) { out.append(.event(.regressed(s.peer))) }
+            startCatchUp(conn, now: now, &out)
+
+        case .deltas(let batch, let changes):
+            return receiveChanges(batch, changes, conn, now: now)
+
+        case .catchUp(let batch, let bytes):
+            return receiveCatchUp(batch, bytes, conn, now: now)
+
+        case .ack(let batch, let vector):
+            var freed = 0
+            while let first = s.inFlight.first, first.batch <= batch {
+                freed += first.bytes
+                s.inFlight.removeFirst()
+            }
+            s.inFlightBytes -= freed
+            s.known.formUnion(CausalContext(vector: vector))
+            sessions[conn] = s
+            var info = peers[s.peer] ?? PeerInfo(peer: s.peer)
+            if !vector.isDominated(by: info.acknowledged) {
+                info.acknowledged.formUnion(vector)
+                peers[s.peer] = info
+                do { try storage.acknowledge(peer: s.peer, vector: info.acknowledged) } catch {
+                    out.append(.event(.storageFailed("recording \(s.peer)'s watermark: \(error)")))
+                }
+            }
+            pump(conn, now: now, &out)
+
+        case .synced:
+            peers[s.peer]?.synced = true
+            out.append(.event(.synced(s.peer)))
+
+        case .syncRequest(let vector):
+            s.known.formUnion(CausalContext(vector: vector))
+            sessions[conn] = s
+            startCatchUp(conn, now: now, &out)
+
+        case .ping(let nonce):
+            send(conn, .pong(nonce: nonce), .stream, &out)
+
+        case .pong(let nonce):
+            if let p = s.pingSent, p.nonce == nonce {
+                peers[s.peer]?.rtt = now >= p.at ? now - p.at : 0
+                sessions[conn]?.pingSent = nil
+            }
+
+        case .goodbye(let reason):
+            out.append(.close(conn, reason: "peer said goodbye (\(reason))"))
+            out += disconnected(conn, now: now, reason: "peer said goodbye (\(reason))")
+
+        case .error(let code, let text):
+            peers[s.peer]?.lastError = "peer reported \(code): \(text)"
+        }
+        return out
+    }
+
+    private func receiveChanges(_ batch: UInt64, _ changes: [[UInt8]], _ conn: ConnectionID, now: UInt64) -> [SyncAction] {
+        guard var s = sessions[conn] else { return [] }
+        var out: [SyncAction] = []
+        var fresh: [(UInt64, Delta, [UInt8])] = []
+        var refused: String?
+        for bytes in changes {
+            let delta: Delta
+            do { delta = try Delta(decoding: bytes) } catch {
+                return violation(conn, .malformed, "a change does not decode: \(error)", now: now)
+            }
+            guard !delta.store.isEmpty else {
+                return violation(conn, .malformed, "a change touches no collection", now: now)
+            }
+            s.known.formUnion(delta.context)
+            if let c = delta.store.keys.sorted().first(where: { !policy.mayAccept($0, from: s.peer) }) {
+                stats.forbidden += 1
+                refused = c.string
+                continue
+            }
+            if storage.state.context.covers(delta.context) {
+                stats.duplicates += 1
+                if checkDuplicates {
+                    var t = storage.state
+                    t.apply(delta)
+                    if t != storage.state { stats.causalityViolations += 1 }
+                }
+                continue
+            }
+            do {
+                let seq = try storage.integrate(remote: delta, now: now)
+                index.add(sequence: seq, delta: delta)
+                remember(seq, bytes)
+                fresh.append((seq, delta, bytes))
+                stats.integrated += 1
+            } catch {
+                sessions[conn] = s
+                out.append(.event(.storageFailed("\(error)")))
+                send(conn, .error(code: .storage, message: "could not store a change: \(error)"), .stream, &out)
+                return out
+            }
+        }
+        sessions[conn] = s
+        if let refused {
+            out.append(.event(.forbidden(s.peer, collection: refused)))
+            send(conn, .error(code: .forbidden, message: "this node does not accept collection \"\(refused)\" from you"), .stream, &out)
+        }
+        if !fresh.isEmpty { out.append(.flush) }
+        if batch != 0 { send(conn, .ack(batch: batch, vector: storage.state.versionVector), .stream, &out) }
+        if !fresh.isEmpty { push(fresh, except: conn, now: now, &out) }
+        return out
+    }
+
+    private func receiveCatchUp(_ batch: UInt64, _ bytes: [UInt8], _ conn: ConnectionID, now: UInt64) -> [SyncAction] {
+        guard var s = sessions[conn] else { return [] }
+        var out: [SyncAction] = []
+        let catchUp: StateDelta
+        do { catchUp = try StateDelta(decoding: bytes) } catch {
+            return violation(conn, .malformed, "a catch-up does not decode: \(error)", now: now)
+        }
+        stats.catchUpsReceived += 1
+        s.known.formUnion(catchUp.context)
+        sessions[conn] = s
+        if let c = catchUp.store.keys.sorted().first(where: { !policy.mayAccept($0, from: s.peer) }) {
+            stats.forbidden += 1
+            out.append(.event(.forbidden(s.peer, collection: c.string)))
+            send(conn, .error(code: .forbidden, message: "this node does not accept collection \"\(c.string)\" from you"), .stream, &out)
+            if batch != 0 { send(conn, .ack(batch: batch, vector: storage.state.versionVector), .stream, &out) }
+            return out
+        }
+        var changed = false
+        if !storage.state.context.covers(catchUp.context) {
+            do {
+                _ = try storage.integrate(catchUp: catchUp, now: now)
+                index.raiseFloor(catchUp.context)
+                index.learnAuthors(storage.state)
+                changed = true
+            } catch {
+                out.append(.event(.storageFailed("\(error)")))
+                send(conn, .error(code: .storage, message: "could not store a catch-up: \(error)"), .stream, &out)
+                return out
+            }
+        }
+        if changed { out.append(.flush) }
+        if batch != 0 { send(conn, .ack(batch: batch, vector: storage.state.versionVector), .stream, &out) }
+        if changed {
+            // Its dots are in no forwardable record: peers that lack them get a catch-up too.
+            for other in sessions.keys.sorted() where other != conn {
+                guard let o = sessions[other], o.helloReceived, !o.known.covers(catchUp.context) else { continue }
+                startCatchUp(other, now: now, &out)
+            }
+        }
+        return out
+    }
+
+    /// Quarantines the peer of `conn` for breaking the protocol (circuit breaker).
+    private func violation(_ conn: ConnectionID, _ code: ProtocolErrorCode, _ reason: String, now: UInt64) -> [SyncAction] {
+        guard let s = sessions[conn] else { return [] }
+        stats.violations += 1
+        var info = peers[s.peer] ?? PeerInfo(peer: s.peer)
+        info.offences += 1
+        let period = min(config.quarantineCap, config.quarantine << UInt64(min(info.offences - 1, 16)))
+        info.quarantinedUntil = now + period
+        peers[s.peer] = info
+        var out: [SyncAction] = []
+        send(conn, .error(code: code, message: reason), .stream, &out)
+        out.append(.event(.quarantined(s.peer, reason: reason, until: now + period)))
+        out += end(conn, reason: "protocol violation: \(reason)", now: now, goodbye: .quarantined)
+        peers[s.peer]?.nextAttempt = now + period
+        return out
+    }
+
+    // MARK: Sending
+
+    private func send(_ conn: ConnectionID, _ m: Message, _ channel: Channel, _ out: inout [SyncAction]) {
+        guard var s = sessions[conn] else {
+            out.append(.send(conn, m.encoded(), channel))
+            return
+        }
+        send(conn, m, channel, &out, session: &s)
+        sessions[conn] = s
+    }
+
+    private func send(_ conn: ConnectionID, _ m: Message, _ channel: Channel, _ out: inout [SyncAction], session s: inout Session) {
+        let bytes = m.encoded()
+        peers[s.peer]?.bytesOut += bytes.count
+        peers[s.peer]?.messagesOut += 1
+        out.append(.send(conn, bytes, channel))
+    }
+
+    /// Catch-up for the session's peer from what it is known to have: exactly the missing log
+    /// records when the index can serve them, else a catch-up from state. Ends with `synced`.
+    private func startCatchUp(_ conn: ConnectionID, now: UInt64, _ out: inout [SyncAction]) {
+        guard var s = sessions[conn] else { return }
+        let peer = s.peer
+        let everything = policy.sendsEverything(to: peer)
+        let collectionOf = index.collectionOf
+        let wanted: (ReplicaID) -> Bool = { author in
+            everything || collectionOf[author].map { self.policy.maySend($0, to: peer) } ?? false
+        }
+        let vector = s.known.vector
+        if index.canServe(vector, wanted: wanted) {
+            // Authors of collections the peer may not receive are skipped here; records whose
+            // collection is not yet known are filtered by the pump.
+            let missing = index.missing(from: vector) { author in
+                everything || collectionOf[author].map { self.policy.maySend($0, to: peer) } ?? true
+            }
+            if missing.count > config.maxQueue {
+                s.queue = Array(missing.prefix(config.maxQueue))
+                s.rescan = true
+            } else {
+                s.queue = missing
+                s.rescan = false
+            }
+            s.queueHead = 0
+            stats.peakQueue = max(stats.peakQueue, s.queueLength)
+        } else {
+            let state = storage.state
+            let catchUp: StateDelta
+            if everything {
+                catchUp = state.delta(since: vector)
+            } else {
+                let collections = policy.sendable(state.collections, to: peer)
+                let authors = Set(collectionOf.filter { collections.contains($0.value) }.keys)
+                catchUp = state.delta(since: vector, restrictedTo: collections, authors: authors)
+            }
+            let batch = nextBatch
+            nextBatch += 1
+            let m = Message.catchUp(batch: batch, stateDelta: catchUp.encoded())
+            s.known.formUnion(catchUp.context)
+            s.queue = []
+            s.queueHead = 0
+            s.rescan = false
+            send(conn, m, .stream, &out, session: &s)
+            let size = m.encoded().count
+            s.inFlight.append((batch, size))
+            s.inFlightBytes += size
+            stats.peakInFlight = max(stats.peakInFlight, s.inFlightBytes)
+            stats.catchUpsSent += 1
+        }
+        s.syncPending = true
+        sessions[conn] = s
+        pump(conn, now: now, &out)
+    }
+
+    /// Sends queued records while the window allows; then `synced` if a catch-up just finished.
+    private func pump(_ conn: ConnectionID, now: UInt64, _ out: inout [SyncAction]) {
+        guard var s = sessions[conn], s.helloReceived else { return }
+        defer { sessions[conn] = s }
+        while s.inFlightBytes < config.window {
+            if s.queueHead >= s.queue.count {
+                s.queue = []
+                s.queueHead = 0
+                guard s.rescan else { break }
+                s.rescan = false
+                let peer = s.peer
+                let everything = policy.sendsEverything(to: peer)
+                let collectionOf = index.collectionOf
+                var missing = index.missing(from: s.known.vector) { author in
+                    everything || collectionOf[author].map { self.policy.maySend($0, to: peer) } ?? true
+                }
+                if missing.count > config.maxQueue {
+                    missing = Array(missing.prefix(config.maxQueue))
+                    s.rescan = true
+                }
+                s.queue = missing
+                if missing.isEmpty { break }
+                continue
+            }
+            var changes: [[UInt8]] = []
+            var size = 0
+            func consider(_ bytes: [UInt8]) {
+                guard let delta = try? Delta(decoding: bytes) else { return }
+                guard !s.known.covers(delta.context), allowed(delta, to: s.peer) else { return }
+                s.known.formUnion(delta.context)
+                changes.append(bytes)
+                size += bytes.count
+            }
+            while s.queueHead < s.queue.count && size < config.batchBytes {
+                let seq = s.queue[s.queueHead]
+                if let bytes = recent[seq] {
+                    consider(bytes)
+                    s.queueHead += 1
+                    continue
+                }
+                var progressed = false
+                try? storage.forEachRecord(from: seq) { record, type, payload in
+                    guard s.queueHead < s.queue.count, size < config.batchBytes else { return false }
+                    while s.queueHead < s.queue.count && s.queue[s.queueHead] < record { s.queueHead += 1 }
+                    guard s.queueHead < s.queue.count else { return false }
+                    if s.queue[s.queueHead] == record {
+                        if type != RecordType.catchUp { consider(payload) }
+                        s.queueHead += 1
+                        progressed = true
+                    }
+                    return true
+                }
+                // Not readable (compacted meanwhile): skip; the next anti-entropy round repairs.
+                if !progressed && s.queueHead < s.queue.count && s.queue[s.queueHead] == seq { s.queueHead += 1 }
+            }
+            guard !changes.isEmpty else { continue }
+            let batch = nextBatch
+            nextBatch += 1
+            let m = Message.deltas(batch: batch, changes: changes)
+            let bytes = m.encoded()
+            peers[s.peer]?.bytesOut += bytes.count
+            peers[s.peer]?.messagesOut += 1
+            out.append(.send(conn, bytes, .stream))
+            s.inFlight.append((batch, bytes.count))
+            s.inFlightBytes += bytes.count
+            stats.changesSent += changes.count
+            stats.peakInFlight = max(stats.peakInFlight, s.inFlightBytes)
+        }
+        if s.syncPending && s.queueHead >= s.queue.count && !s.rescan {
+            s.syncPending = false
+            send(conn, .synced(vector: storage.state.versionVector), .stream, &out, session: &s)
+        }
+    }
+
+    // MARK: Time
+
+    /// Time passed: pings, timeouts, anti-entropy, reconnects.
+    public func tick(now: UInt64) -> [SyncAction] {
+        var out: [SyncAction] = []
+        for conn in sessions.keys.sorted() {
+            guard var s = sessions[conn] else { continue }
+            if now >= s.lastHeard + config.sessionTimeout {
+                out += end(conn, reason: "no word from the peer for \(now - s.lastHeard) ms", now: now, goodbye: .timeout)
+                continue
+            }
+            if now >= s.lastSent + config.pingInterval, s.pingSent == nil {
+                let nonce = rng.next()
+                s.pingSent = (nonce, now)
+                s.lastSent = now
+                send(conn, .ping(nonce: nonce), .stream, &out, session: &s)
+                sessions[conn] = s
+            } else if let p = s.pingSent, now >= p.at + config.pingInterval {
+                s.pingSent = nil
+                sessions[conn] = s
+            }
+        }
+        if now >= nextAntiEntropy {
+            nextAntiEntropy = now + rng.jitter(config.antiEntropyInterval, fraction: 0.25)
+            let live = sessions.values.filter(\.helloReceived).map(\.id).sorted()
+            if !live.isEmpty {
+                let conn = live[Int(rng.next() % UInt64(live.count))]
+                stats.antiEntropyRounds += 1
+                send(conn, .syncRequest(vector: storage.state.versionVector), .stream, &out)
+            }
+        }
+        out += dials(now)
+        return out
+    }
+
+    /// Forces an anti-entropy round with every live peer now (`lattice sync`).
+    public func syncNow(now: UInt64) -> [SyncAction] {
+        var out: [SyncAction] = []
+        for conn in sessions.keys.sorted() where sessions[conn]?.helloReceived == true {
+            stats.antiEntropyRounds += 1
+            send(conn, .syncRequest(vector: storage.state.versionVector), .stream, &out)
+        }
+        return out
+    }
+
+    private func dials(_ now: UInt64) -> [SyncAction] {
+        guard !isolated else { return [] }
+        var out: [SyncAction] = []
+        for peer in peers.keys.sorted() {
+            guard var info = peers[peer], info.wanted, info.connection == nil, !info.dialing,
+                info.quarantinedUntil <= now, info.nextAttempt <= now
+            else { continue }
+            info.dialing = true
+            peers[peer] = info
+            out.append(.dial(peer))
+        }
+        return out
+    }
+
+    // MARK: Observation
+
+    /// The log was compacted through `sequence`: those records can no longer be streamed.
+    public func compacted(through sequence: UInt64) { index.drop(through: sequence) }
+
+    /// Live sessions' peers and connections.
+    public var liveSessions: [(peer: ReplicaID, connection: ConnectionID, queued: Int, inFlight: Int)] {
+        sessions.values.sorted { $0.id < $1.id }.map { ($0.peer, $0.id, $0.queueLength, $0.inFlightBytes) }
+    }
+
+    /// Whether every session is idle: nothing queued, nothing unacknowledged, no catch-up open.
+    public var isQuiet: Bool {
+        sessions.values.allSatisfy { $0.queueLength == 0 && $0.inFlight.isEmpty && !$0.rescan && !$0.syncPending }
+    }
+
+    /// Index size (entries), for status and benchmarks.
+    public var indexEntries: Int { index.entryCount }
+}

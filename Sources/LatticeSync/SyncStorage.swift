@@ -1,0 +1,39 @@
+public import LatticeCRDT
+
+/// What the engine needs from durable storage: the state, a log it can append to and read back
+/// by sequence, and a place to keep peers' acknowledgements. ``ReplicaStore`` (disk) and the
+/// simulator's in-memory store implement it; both pass the same contract tests.
+///
+/// Appends are not durable on return: the engine emits ``SyncAction/flush`` after integrating,
+/// and whoever executes the actions makes every append durable before it performs any action
+/// that follows the flush (an acknowledgement or a forward). Records that are not yet durable
+/// need not be readable.
+public protocol SyncStorage: AnyObject {
+    /// The current state (including appended, not yet durable changes).
+    var state: ReplicaState { get }
+    /// Applies a forwardable change from a peer and appends it (record type 2).
+    /// - Returns: the record's log sequence.
+    func integrate(remote: Delta, now: UInt64) throws -> UInt64
+    /// Joins a catch-up and appends it (record type 3: never forwarded as a delta).
+    /// - Returns: the record's log sequence.
+    func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64
+    /// The first sequence still in the log (earlier ones were compacted away).
+    var firstSequence: UInt64 { get }
+    /// Visits durable records from `sequence` on, in order, until `body` returns false.
+    /// `type` is 1 (local), 2 (remote) or 3 (catch-up); `payload` is the encoded change.
+    func forEachRecord(from sequence: UInt64, _ body: (_ sequence: UInt64, _ type: UInt8, _ payload: [UInt8]) throws -> Bool) throws
+    /// Records that `peer` durably holds `vector` (its watermark; bounds compaction).
+    func acknowledge(peer: ReplicaID, vector: VersionVector) throws
+    /// The watermark last recorded for `peer`.
+    func watermark(of peer: ReplicaID) -> VersionVector
+}
+
+/// Log record types shared by every storage.
+public enum RecordType {
+    /// A change made on this node.
+    public static let local: UInt8 = 1
+    /// A change received from a peer (forwardable).
+    public static let remote: UInt8 = 2
+    /// A catch-up or import (exact only here; never forwarded).
+    public static let catchUp: UInt8 = 3
+}

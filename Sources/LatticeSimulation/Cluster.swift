@@ -37,6 +37,8 @@ public struct SimulationConfig: Sendable {
     public var compactEvery: UInt64 = 0
     /// How long after the faults heal the cluster may take to converge before it is a failure.
     public var settleLimit: UInt64 = 300_000
+    /// How often convergence is checked once the faults healed (virtual ms).
+    public var checkInterval: UInt64 = 250
     /// Verify causal delivery at every skipped duplicate (O(state) each; for small runs).
     public var checkCausality = true
     /// Engine tunables for every node.
@@ -55,6 +57,9 @@ public struct SimulationReport: Sendable {
     public var convergeTime: UInt64?
     /// Virtual time at the end.
     public var endTime: UInt64
+    /// Virtual time of the last write, and of convergence (absolute).
+    public var lastWrite: UInt64 = 0
+    public var convergedAt: UInt64?
     public var writes = 0
     public var messages = 0
     public var bytes = 0
@@ -230,9 +235,10 @@ public final class Cluster {
             }
             handle(e)
             if healed, now >= nextCheck {
-                nextCheck = now + 250
+                nextCheck = now + config.checkInterval
                 if converged() {
                     report.convergeTime = now - config.duration
+                    report.convergedAt = now
                     break
                 }
             }
@@ -352,6 +358,7 @@ public final class Cluster {
         }
         guard let (seq, delta) = result ?? nil else { return }
         report.writes += 1
+        report.lastWrite = now
         // Acknowledged to the writer: the change is durable here.
         for author in delta.context.replicas {
             let top = delta.context.maxCounter(of: author)

@@ -1,4 +1,5 @@
 import LatticeCRDT
+import LatticeSimulation
 
 #if canImport(Glibc)
     import Glibc
@@ -9,18 +10,18 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
     var n = 100_000
     var json = false
     var quick = false
-    var groups: Set<String> = ["crdt", "store", "crypto"]
+    var groups: Set<String> = ["crdt", "store", "crypto"]  // sim only on request
     var it = args.makeIterator()
     while let arg = it.next() {
         switch arg {
         case "--json": json = true
         case "--quick": quick = true
         case "--only":
-            let allowed: Set<String> = ["crdt", "store", "crypto"]
+            let allowed: Set<String> = ["crdt", "store", "crypto", "sim"]
             guard let v = it.next() else { throw CLIError(message: "--only takes a list such as crdt,store,crypto") }
             let chosen = Set(v.split(separator: ",").map(String.init))
             guard !chosen.isEmpty, chosen.isSubset(of: allowed) else {
-                throw CLIError(message: "--only takes a comma-separated list of crdt, store, crypto (got '\(v)')")
+                throw CLIError(message: "--only takes a comma-separated list of crdt, store, crypto, sim (got '\(v)')")
             }
             groups = chosen
         case "--n":
@@ -31,12 +32,15 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         case "--help", "-h":
             print(
                 """
-                usage: lattice bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
+                usage: lattice bench [--n N] [--only crdt,store,crypto,sim] [--quick] [--json]
 
                   crdt    the workloads of shared/bench/WORKLOADS.md (W1–W6), N operations (default 100000)
                   store   durable appends/s (fsync batch and always), log bytes per record, reopen of 1M records
                   crypto  seal/open MB/s at 64 B, 1 KiB, 64 KiB next to raw libsodium; handshakes/s
-                  --quick smaller store and crypto runs
+                  sim     simulator (virtual time): time, messages and bytes to converge for N = 2…512 nodes
+                          on full, ring and random topologies; bytes to reconcile a 10k-change divergence
+                          (not in the default set; --quick stops at N = 32)
+                  --quick smaller store, crypto and sim runs
                 """)
             return
         default: throw CLIError(message: "bench: unknown option '\(arg)'; see lattice bench --help")
@@ -52,6 +56,7 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         rows += storeBenchRows(quick: quick, directory: dir)
     }
     if groups.contains("crypto") { rows += cryptoBenchRows(quick: quick) }
+    if groups.contains("sim") { rows += try simBenchRows(quick: quick) }
     printBench(rows, n: n, json: json)
 }
 
@@ -133,3 +138,28 @@ func machineDescription() -> String {
     return "\(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cpu \(machine) Linux"
 }
 
+
+/// `--only sim`: the simulator's scaling and divergence figures.
+func simBenchRows(quick: Bool) throws(CLIError) -> [BenchRow] {
+    var rows: [BenchRow] = []
+    let sizes = quick ? [2, 8, 32] : [2, 8, 32, 128, 512]
+    for topology in Topology.allCases {
+        for n in sizes {
+            if topology == .full && n > 128 { continue }  // 130k sessions: see Docs/PERFORMANCE.md
+            let r = SimulationBench.scaling(nodes: n, topology: topology)
+            let key = "sim_\(topology.rawValue)_\(n)"
+            rows.append(BenchRow(workload: key, metric: "converge_ms", value: Double(r.convergeMs ?? 0), unit: "ms"))
+            rows.append(BenchRow(workload: key, metric: "messages", value: Double(r.messages), unit: "msgs"))
+            rows.append(BenchRow(workload: key, metric: "bytes_per_node_change", value: r.bytesPerNodePerChange, unit: "B"))
+        }
+    }
+    do {
+        let d = try SimulationBench.divergence(changes: 10_000)
+        rows.append(BenchRow(workload: "sim_divergence_10k", metric: "wire_bytes", value: Double(d.wire), unit: "B"))
+        rows.append(BenchRow(workload: "sim_divergence_10k", metric: "floor_bytes", value: Double(d.floor), unit: "B"))
+        rows.append(BenchRow(workload: "sim_divergence_10k", metric: "ratio", value: Double(d.wire) / Double(max(d.floor, 1)), unit: "x"))
+    } catch {
+        throw CLIError(message: "bench sim: \(error)", code: .failure)
+    }
+    return rows
+}

@@ -129,6 +129,7 @@ public final class Cluster {
     private let collections: [Key] = ["knowledge", "memories"]
     private var healed = false
     private var nextCheck: UInt64 = 0
+    private var retired: [SyncStats] = []  // stats of engines lost in crashes
 
     /// Builds the cluster (nodes, topology, fault schedule).
     public init(_ config: SimulationConfig) {
@@ -311,6 +312,7 @@ public final class Cluster {
         case .crash(let i):
             guard nodes[i].engine != nil else { return }
             report.crashes += 1
+            if let e = nodes[i].engine { retired.append(e.stats) }
             nodes[i].engine = nil
             nodes[i].epoch += 1
             nodes[i].flushing = false
@@ -508,8 +510,8 @@ public final class Cluster {
         if report.peakInFlight > inFlightBound {
             report.violations.append("seed \(seed): \(report.peakInFlight) bytes in flight to one peer > bound \(inFlightBound)")
         }
-        for n in nodes {
-            if let s = n.engine?.stats {
+        for s in retired + nodes.compactMap({ $0.engine?.stats }) {
+            do {
                 report.catchUpsSent += s.catchUpsSent
                 report.antiEntropyRounds += s.antiEntropyRounds
                 if s.causalityViolations > 0 {

@@ -11,7 +11,7 @@ struct SimulationTests {
     static var seeds: [UInt64] {
         let env = ProcessInfo.processInfo.environment
         if let s = env["LATTICE_SEED"].flatMap(UInt64.init) { return [s] }
-        let n = env["LATTICE_CASES"].flatMap(Int.init) ?? 70
+        let n = env["LATTICE_CASES"].flatMap(Int.init) ?? 100
         return (0..<UInt64(n)).map { 1_000 + $0 }
     }
 

@@ -1,0 +1,174 @@
+import Foundation
+import LatticeCRDT
+import LatticeSimulation
+import LatticeStore
+import LatticeSync
+import Testing
+
+/// The same storage contract for the disk store (`ReplicaStore`) and the simulator's
+/// `MemoryStorage`, and the engine running over real data directories.
+@Suite("Sync storage contract")
+struct StorageContractTests {
+    final class Dir {
+        let path: String
+        init() {
+            path = NSTemporaryDirectory() + "lattice-sync-\(UUID().uuidString)"
+            try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    enum Kind: String, CaseIterable { case disk, memory }
+
+    static let me = ReplicaID(0x51)
+    static let other = ReplicaID(0x52)
+
+    static func open(_ kind: Kind, _ dir: Dir) throws -> any SyncStorage {
+        switch kind {
+        case .memory: return MemoryStorage(replicaID: me)
+        case .disk:
+            var o = StoreOptions()
+            o.log.fsyncPolicy = .none
+            o.log.segmentSize = 4_096
+            return try ReplicaStore.open(at: dir.path, replicaID: me, options: o)
+        }
+    }
+
+    static func flush(_ s: any SyncStorage) throws {
+        if let m = s as? MemoryStorage { m.flush() } else if let r = s as? ReplicaStore { try r.flush() }
+    }
+
+    static func remoteChange(_ i: Int) throws -> Delta {
+        var r = Replica(id: other)
+        return try r.set(FieldPath("knowledge", Key("k\(i)"), "title"), .string("t\(i)"), now: 1_000 + UInt64(i))
+    }
+
+    @Test(arguments: Kind.allCases)
+    func integratedChangesAreInTheStateAndReadableOnceFlushed(kind: Kind) throws {
+        let dir = Dir()
+        let s = try Self.open(kind, dir)
+        let d = try Self.remoteChange(1)
+        let seq = try s.integrate(remote: d, now: 5_000)
+        #expect(s.state.value(FieldPath("knowledge", "k1", "title")) != nil)
+        try Self.flush(s)
+        var seen: [(UInt64, UInt8, Delta)] = []
+        try s.forEachRecord(from: s.firstSequence) { q, t, p in
+            seen.append((q, t, try Delta(decoding: p)))
+            return true
+        }
+        #expect(seen.count == 1 && seen[0].0 == seq && seen[0].1 == RecordType.remote && seen[0].2 == d)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func catchUpsAreLoggedAsTypeThreeAndJoined(kind: Kind) throws {
+        let dir = Dir()
+        let s = try Self.open(kind, dir)
+        var source = ReplicaState()
+        source.apply(try Self.remoteChange(2))
+        let catchUp = source.delta(since: VersionVector())
+        _ = try s.integrate(catchUp: catchUp, now: 5_000)
+        try Self.flush(s)
+        #expect(s.state == source)
+        var types: [UInt8] = []
+        try s.forEachRecord(from: 1) { _, t, _ in
+            types.append(t)
+            return true
+        }
+        #expect(types == [RecordType.catchUp])
+    }
+
+    @Test(arguments: Kind.allCases)
+    func watermarksJoinAndReadBack(kind: Kind) throws {
+        let dir = Dir()
+        let s = try Self.open(kind, dir)
+        try s.acknowledge(peer: Self.other, vector: VersionVector([Self.other: 3]))
+        try s.acknowledge(peer: Self.other, vector: VersionVector([Self.me: 2]))
+        #expect(s.watermark(of: Self.other) == VersionVector([Self.other: 3, Self.me: 2]))
+        #expect(s.watermark(of: ReplicaID(99)).isEmpty)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func readingFromAMiddleSequenceStartsThere(kind: Kind) throws {
+        let dir = Dir()
+        let s = try Self.open(kind, dir)
+        for i in 0..<20 { _ = try s.integrate(remote: try Self.remoteChange(i), now: 5_000) }
+        try Self.flush(s)
+        var first: UInt64?
+        var count = 0
+        try s.forEachRecord(from: 11) { q, _, _ in
+            if first == nil { first = q }
+            count += 1
+            return true
+        }
+        #expect(first == 11 && count == 10)
+    }
+
+    @Test func memoryCrashLosesExactlyWhatWasNotFlushed() throws {
+        let s = MemoryStorage(replicaID: Self.me)
+        _ = try s.integrate(remote: try Self.remoteChange(1), now: 1)
+        s.flush()
+        _ = try s.integrate(remote: try Self.remoteChange(2), now: 1)
+        s.crash()
+        #expect(s.state.value(FieldPath("knowledge", "k1", "title")) != nil)
+        #expect(s.state.value(FieldPath("knowledge", "k2", "title")) == nil)
+        #expect(s.pendingRecords == 0)
+    }
+
+    /// Two engines over real data directories: sync, restart one (index rebuilt from the log),
+    /// write more, and catch up exactly the new changes.
+    @Test func enginesSyncOverDiskStoresAcrossARestart() throws {
+        let da = Dir(), db = Dir()
+        var o = StoreOptions()
+        o.log.fsyncPolicy = .none
+        let a = try ReplicaStore.open(at: da.path, replicaID: ReplicaID(0xA), options: o)
+        var b = try ReplicaStore.open(at: db.path, replicaID: ReplicaID(0xB), options: o)
+        func write(_ n: Range<Int>) throws -> [SyncAction] {
+            var out: [SyncAction] = []
+            for i in n {
+                let r = try a.commit { r, d in try r.set(FieldPath("memories", Key("m\(i)"), "text"), .string("note \(i)"), now: 1_000, into: &d) }
+                out.append(contentsOf: ea.localChange(sequence: r.sequence, delta: r.delta, now: 10))
+            }
+            return out
+        }
+        var ea = try SyncEngine(node: ReplicaID(0xA), storage: a, seed: 1, now: 0)
+        var eb = try SyncEngine(node: ReplicaID(0xB), storage: b, seed: 2, now: 0)
+        var changesSentToB = 0
+        var connA: ConnectionID = 1
+        func pump(_ first: [(Int, [SyncAction])]) throws {
+            var work = first
+            while !work.isEmpty {
+                let (from, actions) = work.removeFirst()
+                for act in actions {
+                    switch act {
+                    case .send(_, let bytes, _):
+                        if from == 0, case .deltas(_, let changes) = try Message(decoding: bytes) { changesSentToB += changes.count }
+                        work.append(from == 0 ? (1, eb.receive(bytes, on: 2, now: 20)) : (0, ea.receive(bytes, on: connA, now: 20)))
+                    case .flush: try (from == 0 ? a : b).flush()
+                    default: break
+                    }
+                }
+            }
+        }
+        _ = try write(0..<30)
+        try pump([(0, ea.connected(1, peer: ReplicaID(0xB), outbound: true, now: 1)), (1, eb.connected(2, peer: ReplicaID(0xA), outbound: false, now: 1))])
+        #expect(b.state == a.state)
+        #expect(changesSentToB == 30)
+        // B restarts: its engine indexes the log it has.
+        _ = eb.disconnected(2, now: 30, reason: "restart")
+        _ = ea.disconnected(1, now: 30, reason: "restart")
+        try b.close()
+        b = try ReplicaStore.open(at: db.path, replicaID: ReplicaID(0xB), options: o)
+        eb = try SyncEngine(node: ReplicaID(0xB), storage: b, seed: 3, now: 40)
+        #expect(eb.indexEntries > 0)
+        _ = try write(30..<45)
+        changesSentToB = 0
+        connA = 3
+        try pump([(0, ea.connected(3, peer: ReplicaID(0xB), outbound: true, now: 50)), (1, eb.connected(2, peer: ReplicaID(0xA), outbound: false, now: 50))])
+        #expect(b.state == a.state)
+        #expect(changesSentToB == 15, "exactly the missing changes, got \(changesSentToB)")
+        #expect(a.watermark(of: ReplicaID(0xB)) == b.state.versionVector)
+        try a.close()
+        try b.close()
+        _ = ea
+    }
+}

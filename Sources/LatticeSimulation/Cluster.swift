@@ -333,7 +333,10 @@ public final class Cluster {
             if !healed { cut = [] }
         case .compact(let i):
             if let engine = nodes[i].engine {
-                let peers = nodes[i].neighbours.map { nodes[$0].id }
+                // Peers not connected right now are treated as expired (what a node does with a
+                // peer gone too long): when they come back they are behind the log and get a
+                // catch-up from state.
+                let peers = engine.liveSessions.map(\.peer)
                 let through = nodes[i].storage.stableSequence(peers: peers)
                 let dropped = nodes[i].storage.compact(through: through)
                 if dropped > 0 { engine.compacted(through: dropped) }

@@ -561,10 +561,13 @@ public final class SyncEngine {
             return out
         }
         var changed = false
-        if !storage.state.context.covers(catchUp.context) {
+        let before = storage.state.context
+        if !before.covers(catchUp.context) {
             do {
                 _ = try storage.integrate(catchUp: catchUp, now: now)
-                index.raiseFloor(catchUp.context)
+                // Only the dots that were new here are in no forwardable record.
+                let context = catchUp.context
+                index.raiseFloor(context.filter { author in !before.covers(context.filter { $0 == author }) })
                 index.learnAuthors(storage.state)
                 changed = true
             } catch {

@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LatticeStore", targets: ["LatticeStore"]),
         .library(name: "LatticeSync", targets: ["LatticeSync"]),
         .library(name: "LatticeSimulation", targets: ["LatticeSimulation"]),
+        .library(name: "LatticeNode", targets: ["LatticeNode"]),
         .executable(name: "lattice", targets: ["lattice"]),
     ],
     dependencies: [],
@@ -36,9 +37,13 @@ let package = Package(
         .target(name: "LatticeSync", dependencies: ["LatticeCRDT", "LatticeStore"]),
         // Deterministic cluster simulator: engines over a virtual clock and network.
         .target(name: "LatticeSimulation", dependencies: ["LatticeCRDT", "LatticeStore", "LatticeSync"]),
+        // The real node: epoll loop, sockets, secure channels, discovery; drives engine and store.
+        .target(name: "LatticeNode", dependencies: ["CLinux", "LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync"]),
+        // epoll, eventfd, signalfd and accept4, which the Glibc module does not export.
+        .target(name: "CLinux"),
         .executableTarget(
             name: "lattice",
-            dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeSimulation"]
+            dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeSimulation", "LatticeNode"]
         ),
         .testTarget(name: "LatticeCRDTTests", dependencies: ["LatticeCRDT"]),
         .testTarget(name: "LatticeSyncTests", dependencies: ["LatticeCRDT", "LatticeStore", "LatticeSync", "LatticeSimulation"]),

@@ -56,6 +56,7 @@ func main() -> Int32 {
         case "version", "--version": print("lattice 0.1.0")
         case "bench": try runBench(args.dropFirst())
         case "simulate": try SimulateCommand.run(rest)
+        case "run": try RunCommand.run(rest)
         case "bench-w6":
             guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N FILE") }
             let bench = CRDTBench(n: n)

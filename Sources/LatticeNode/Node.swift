@@ -1,0 +1,377 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import CLinux
+public import LatticeCRDT
+public import LatticeCrypto
+public import LatticeStore
+public import LatticeSync
+
+/// A static peer: its node ID and where to dial it.
+public struct StaticPeer: Sendable, Equatable {
+    public var node: NodeID
+    public var address: SocketAddress
+    public init(node: NodeID, address: SocketAddress) {
+        self.node = node
+        self.address = address
+    }
+}
+
+/// How a node runs.
+public struct NodeOptions: Sendable {
+    public var listen = SocketAddress(host: "0.0.0.0", port: 7946)
+    public var peers: [StaticPeer] = []
+    public var isolated = false
+    public var sync = SyncConfig()
+    public var policy = SyncPolicy()
+    /// Handshakes must finish within this many ms.
+    public var handshakeTimeout: UInt64 = 5_000
+    /// The engine's tick period, ms.
+    public var tickInterval: UInt64 = 100
+    public init() {}
+}
+
+/// The networked node: one event-loop thread owns the store, the engine, every socket and timer.
+public final class Node: @unchecked Sendable {  // confined to the loop thread; stop() posts
+    final class Connection {
+        let fd: Int32
+        let id: ConnectionID
+        let outbound: Bool
+        let channel: SecureChannel
+        var address: SocketAddress?
+        var peer: ReplicaID?
+        var nodeID: NodeID?
+        var connecting: Bool
+        var pendingWrite: [UInt8] = []
+        var writeOffset = 0
+        var closeAfterWrite = false
+        var wantedPeer: ReplicaID?
+        init(fd: Int32, id: ConnectionID, outbound: Bool, channel: SecureChannel, connecting: Bool) {
+            self.fd = fd
+            self.id = id
+            self.outbound = outbound
+            self.channel = channel
+            self.connecting = connecting
+        }
+    }
+
+    public let identity: NodeIdentity
+    public let store: ReplicaStore
+    public let engine: SyncEngine
+    public let loop: EventLoop
+    public let log: NodeLog
+    public private(set) var listenAddress: SocketAddress?
+    private let keyRing: KeyRing
+    private let trust: TrustPolicy
+    private let options: NodeOptions
+    private var listener: Int32 = -1
+    private var connections: [ConnectionID: Connection] = [:]
+    private var byFD: [Int32: ConnectionID] = [:]
+    private var nextConnection: ConnectionID = 1
+    private var addresses: [ReplicaID: SocketAddress] = [:]
+    private var nodeIDs: [ReplicaID: NodeID] = [:]
+
+    /// This node's replica ID.
+    public var replicaID: ReplicaID { ReplicaID(identity.nodeID.replicaRawValue) }
+
+    /// Opens the node (the store takes the data directory's lock) and binds its listener.
+    public init(identity: NodeIdentity, keyRing: KeyRing, trust: TrustPolicy, store: ReplicaStore, options: NodeOptions, log: NodeLog) throws {
+        self.identity = identity
+        self.keyRing = keyRing
+        self.trust = trust
+        self.store = store
+        self.options = options
+        self.log = log
+        loop = try EventLoop()
+        engine = try SyncEngine(
+            node: ReplicaID(identity.nodeID.replicaRawValue), storage: store, config: options.sync, policy: options.policy,
+            seed: UInt64.random(in: 0...UInt64.max), now: EventLoop.now())
+        listener = try Socket.listen(options.listen)
+        listenAddress = Socket.localAddress(listener)
+        try loop.register(listener, events: UInt32(EPOLLIN.rawValue)) { [unowned self] _ in self.acceptAll() }
+        for p in options.peers {
+            let r = ReplicaID(p.node.replicaRawValue)
+            addresses[r] = p.address
+            nodeIDs[r] = p.node
+        }
+    }
+
+    /// Runs the loop on the calling thread until ``stop()``.
+    public func run() {
+        let now = EventLoop.now()
+        log.info("started", ["node": .string(identity.nodeID.description), "listen": .string(listenAddress?.description ?? "?")])
+        if options.isolated { execute(engine.setIsolated(true, now: now)) }
+        for r in addresses.keys.sorted() { execute(engine.addPeer(r, now: now)) }
+        scheduleTick()
+        loop.run()
+    }
+
+    /// Asks the loop to shut down gracefully (goodbye to every peer, flush, close); any thread.
+    public func stop() {
+        loop.post { [self] in
+            execute(engine.shutdown(now: EventLoop.now()))
+            for c in connections.values { flushWrites(c) }
+            try? store.flush()
+            loop.stop()
+        }
+    }
+
+    private func scheduleTick() {
+        loop.schedule(after: options.tickInterval) { [weak self] in
+            guard let self else { return }
+            self.execute(self.engine.tick(now: EventLoop.now()))
+            self.scheduleTick()
+        }
+    }
+
+    // MARK: Local changes
+
+    /// Makes a local change durably and pushes it to peers (on the loop thread).
+    @discardableResult
+    public func commit(_ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
+        let r = try store.commit(body)
+        if !r.delta.isEmpty { execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now())) }
+        return r
+    }
+
+    // MARK: Actions
+
+    /// Executes engine actions in order; a flush makes the appends durable before what follows.
+    func execute(_ actions: [SyncAction]) {
+        for a in actions {
+            switch a {
+            case .flush:
+                do { try store.flush() } catch {
+                    log.error("storage", ["error": .string("\(error)")])
+                    return  // nothing after an unflushed change may happen
+                }
+            case .send(let conn, let bytes, _):
+                guard let c = connections[conn] else { continue }
+                do {
+                    c.pendingWrite += try c.channel.seal(bytes)
+                    flushWrites(c)
+                } catch {
+                    drop(c, reason: "seal failed: \(error)")
+                }
+            case .dial(let peer):
+                dial(peer)
+            case .close(let conn, let reason):
+                guard let c = connections[conn] else { continue }
+                c.closeAfterWrite = true
+                log.info("close", ["peer": .string(c.peer?.description ?? "?"), "reason": .string(reason)])
+                flushWrites(c)
+            case .event(let e):
+                logEvent(e)
+            }
+        }
+    }
+
+    private func logEvent(_ e: SyncEvent) {
+        switch e {
+        case .connected(let p, let outbound): log.info("peer-connected", ["peer": .string(name(p)), "outbound": .bool(outbound)])
+        case .disconnected(let p, let reason): log.info("peer-disconnected", ["peer": .string(name(p)), "reason": .string(reason)])
+        case .synced(let p): log.info("peer-synced", ["peer": .string(name(p))])
+        case .quarantined(let p, let reason, let until):
+            log.warn("peer-quarantined", ["peer": .string(name(p)), "reason": .string(reason), "for_ms": .uint(until - min(until, EventLoop.now()))])
+        case .forbidden(let p, let c): log.warn("change-forbidden", ["peer": .string(name(p)), "collection": .string(c)])
+        case .regressed(let p): log.warn("data-regressed", ["peer": .string(name(p))])
+        case .storageFailed(let m): log.error("storage", ["error": .string(m)])
+        }
+    }
+
+    func name(_ r: ReplicaID) -> String { nodeIDs[r]?.description ?? r.description }
+
+    // MARK: Connections
+
+    private func dial(_ peer: ReplicaID) {
+        let now = EventLoop.now()
+        guard let address = addresses[peer] else {
+            engine.dialFailed(peer, now: now, reason: "no known address")
+            return
+        }
+        do {
+            let fd = try Socket.connect(address)
+            let driver = try HandshakeDriver(
+                initiator: identity, networkKey: keyRing.current, trust: trust, deadline: (now + options.handshakeTimeout) * 1_000_000)
+            let c = Connection(fd: fd, id: nextConnection, outbound: true, channel: SecureChannel(driver: driver), connecting: true)
+            nextConnection += 1
+            c.address = address
+            c.wantedPeer = peer
+            connections[c.id] = c
+            byFD[fd] = c.id
+            try loop.register(fd, events: UInt32(EPOLLOUT.rawValue)) { [unowned self] bits in self.ready(c, bits) }
+            armHandshakeTimeout(c)
+        } catch {
+            log.warn("dial-failed", ["peer": .string(name(peer)), "address": .string(address.description), "error": .string("\(error)")])
+            engine.dialFailed(peer, now: now, reason: "\(error)")
+        }
+    }
+
+    private func acceptAll() {
+        while true {
+            let accepted: (Int32, SocketAddress?)?
+            do { accepted = try Socket.accept(listener) } catch {
+                log.warn("accept", ["error": .string("\(error)")])
+                return
+            }
+            guard let (fd, address) = accepted else { return }
+            do {
+                let now = EventLoop.now()
+                let driver = try HandshakeDriver(responder: identity, keyRing: keyRing, trust: trust, deadline: (now + options.handshakeTimeout) * 1_000_000)
+                let c = Connection(fd: fd, id: nextConnection, outbound: false, channel: SecureChannel(driver: driver), connecting: false)
+                nextConnection += 1
+                c.address = address
+                connections[c.id] = c
+                byFD[fd] = c.id
+                try loop.register(fd, events: UInt32(EPOLLIN.rawValue)) { [unowned self] bits in self.ready(c, bits) }
+                armHandshakeTimeout(c)
+            } catch {
+                close(fd)
+                log.warn("accept", ["error": .string("\(error)")])
+            }
+        }
+    }
+
+    private func armHandshakeTimeout(_ c: Connection) {
+        loop.schedule(after: options.handshakeTimeout) { [weak self, weak c] in
+            guard let self, let c, self.connections[c.id] != nil, c.peer == nil else { return }
+            self.drop(c, reason: "handshake timed out")
+        }
+    }
+
+    private func ready(_ c: Connection, _ bits: UInt32) {
+        guard connections[c.id] != nil else { return }
+        if c.connecting {
+            let e = Socket.pendingError(c.fd)
+            guard e == 0 else {
+                drop(c, reason: "connect: \(String(cString: strerror(e)))")
+                return
+            }
+            c.connecting = false
+            do {
+                c.pendingWrite += try c.channel.start()
+                try loop.modify(c.fd, events: UInt32(EPOLLIN.rawValue))
+                flushWrites(c)
+            } catch {
+                drop(c, reason: "handshake: \(error)")
+                return
+            }
+        }
+        if bits & UInt32(EPOLLOUT.rawValue) != 0 { flushWrites(c) }
+        if bits & (UInt32(EPOLLIN.rawValue) | UInt32(EPOLLHUP.rawValue) | UInt32(EPOLLERR.rawValue)) != 0 { readAll(c) }
+    }
+
+    private func readAll(_ c: Connection) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while connections[c.id] != nil {
+            let n = buffer.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
+            if n == 0 {
+                drop(c, reason: "connection closed by peer")
+                return
+            }
+            if n < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+                drop(c, reason: "read: \(String(cString: strerror(errno)))")
+                return
+            }
+            let now = EventLoop.now()
+            do {
+                let (send, outputs) = try c.channel.receive(Array(buffer[0..<n]), now: now * 1_000_000)
+                if !send.isEmpty {
+                    c.pendingWrite += send
+                    flushWrites(c)
+                }
+                for o in outputs {
+                    switch o {
+                    case .established(let session):
+                        let peer = ReplicaID(session.peer.replicaRawValue)
+                        if let wanted = c.wantedPeer, wanted != peer {
+                            drop(c, reason: "dialed \(name(wanted)) but \(session.peer) answered")
+                            return
+                        }
+                        c.peer = peer
+                        c.nodeID = session.peer
+                        nodeIDs[peer] = session.peer
+                        log.info("handshake", ["peer": .string(session.peer.description), "address": .string(c.address?.description ?? "?"), "outbound": .bool(c.outbound)])
+                        execute(engine.connected(c.id, peer: peer, outbound: c.outbound, now: now))
+                    case .message(let bytes):
+                        execute(engine.receive(bytes, on: c.id, channel: .stream, now: now))
+                    }
+                    if connections[c.id] == nil { return }
+                }
+            } catch {
+                log.warn("connection-refused", ["address": .string(c.address?.description ?? "?"), "error": .string("\(error)")])
+                drop(c, reason: "\(error)")
+                return
+            }
+        }
+    }
+
+    private func flushWrites(_ c: Connection) {
+        guard connections[c.id] != nil, !c.connecting else { return }
+        while c.writeOffset < c.pendingWrite.count {
+            let n = c.pendingWrite.withUnsafeBytes { p in
+                send(c.fd, p.baseAddress! + c.writeOffset, p.count - c.writeOffset, Int32(MSG_NOSIGNAL))
+            }
+            if n < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK {
+                    try? loop.modify(c.fd, events: UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue))
+                    return
+                }
+                if errno == EINTR { continue }
+                drop(c, reason: "write: \(String(cString: strerror(errno)))")
+                return
+            }
+            c.writeOffset += n
+        }
+        c.pendingWrite.removeAll(keepingCapacity: true)
+        c.writeOffset = 0
+        try? loop.modify(c.fd, events: UInt32(EPOLLIN.rawValue))
+        if c.closeAfterWrite { drop(c, reason: "closed") }
+    }
+
+    private func drop(_ c: Connection, reason: String) {
+        guard connections.removeValue(forKey: c.id) != nil else { return }
+        byFD[c.fd] = nil
+        loop.unregister(c.fd)
+        close(c.fd)
+        let now = EventLoop.now()
+        if c.peer != nil {
+            execute(engine.disconnected(c.id, now: now, reason: reason))
+        } else if let wanted = c.wantedPeer {
+            engine.dialFailed(wanted, now: now, reason: reason)
+        }
+    }
+}
+
+extension Node {
+    /// Blocks SIGINT and SIGTERM for the process and handles them on the loop through a
+    /// signalfd: the first one shuts down gracefully.
+    /// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts later: call
+    /// first thing, before the store starts its sync thread.
+    public static func blockTerminationSignals() throws {
+        var mask = terminationSignals
+        guard pthread_sigmask(SIG_BLOCK, &mask, nil) == 0 else { throw SystemError("pthread_sigmask") }
+    }
+
+    static var terminationSignals: sigset_t {
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, SIGINT)
+        sigaddset(&mask, SIGTERM)
+        return mask
+    }
+
+    public func handleTerminationSignals() throws {
+        try Self.blockTerminationSignals()
+        var mask = Self.terminationSignals
+        let fd = signalfd(-1, &mask, Int32(SFD_NONBLOCK | SFD_CLOEXEC))
+        guard fd >= 0 else { throw SystemError("signalfd") }
+        try loop.register(fd, events: UInt32(EPOLLIN.rawValue)) { [unowned self] _ in
+            var info = signalfd_siginfo()
+            _ = read(fd, &info, MemoryLayout<signalfd_siginfo>.size)
+            self.log.info("signal", ["signal": .uint(UInt64(info.ssi_signo))])
+            self.stop()
+        }
+    }
+}

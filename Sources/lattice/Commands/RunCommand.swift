@@ -1,0 +1,67 @@
+import Foundation
+import LatticeCRDT
+import LatticeCrypto
+import LatticeNode
+import LatticeStore
+import LatticeSync
+
+/// `lattice run`: the foreground node.
+enum RunCommand {
+    static let help = """
+        usage: lattice run [--listen HOST:PORT] [--peer NODE_ID@HOST:PORT …] [--isolated]
+                           [--log-level debug|info|warn|error] [--data DIR]
+
+        Runs this node in the foreground: listens for peers (default 0.0.0.0:7946), dials the
+        static peers, syncs over encrypted TCP, and logs one JSON object per line on stderr.
+        SIGINT or SIGTERM: say goodbye to every peer, flush, exit 0.
+        A second `lattice run` on the same data directory fails (exit 69).
+        """
+
+    static func run(_ a: [String]) throws(CLIError) {
+        let args = try Arguments("run", a, valued: ["--listen", "--peer", "--log-level"], flags: ["--isolated", "--no-discovery"])
+        if args.help { return print(help) }
+        try args.expect(0...0, "run [options]")
+        var options = NodeOptions()
+        if let l = args.value("--listen") {
+            guard let address = SocketAddress(parsing: l) else {
+                throw CLIError(message: "run: --listen must be HOST:PORT, for example 127.0.0.1:7946 (got '\(l)')")
+            }
+            options.listen = address
+        }
+        for p in args.values["--peer"] ?? [] {
+            guard let at = p.firstIndex(of: "@"), let address = SocketAddress(parsing: String(p[p.index(after: at)...])) else {
+                throw CLIError(message: "run: --peer must be NODE_ID@HOST:PORT (got '\(p)')")
+            }
+            let idText = String(p[..<at])
+            guard let node = NodeID(idText) else {
+                throw CLIError(message: "run: '\(idText)' is not a node ID (see `lattice status` on that node)")
+            }
+            options.peers.append(StaticPeer(node: node, address: address))
+        }
+        options.isolated = args.flags.contains("--isolated")
+        var level = NodeLog.Level.info
+        if let l = args.value("--log-level") {
+            guard let parsed = NodeLog.Level(name: l) else { throw CLIError(message: "run: --log-level must be debug, info, warn or error (got '\(l)')") }
+            level = parsed
+        }
+        let paths = NodePaths(root: args.dataDirectory)
+        // Before the store starts its sync thread, so that only the loop sees the signals.
+        do { try Node.blockTerminationSignals() } catch { throw CLIError(message: "run: \(error)", code: .failure) }
+        let (store, identity) = try openNode(args)
+        let ring: KeyRing
+        let trust: TrustPolicy
+        do {
+            ring = try KeyFile.loadKeyRing(from: paths.networkKey)
+            trust = try TrustPolicy.load(from: paths.trust)
+        } catch { throw cliError(error) }
+        let node: Node
+        do {
+            node = try Node(identity: identity, keyRing: ring, trust: trust, store: store, options: options, log: NodeLog(level: level))
+            try node.handleTerminationSignals()
+        } catch {
+            throw CLIError(message: "run: \(error)", code: .unavailable)
+        }
+        node.run()
+        do { try store.close() } catch { throw cliError(error) }
+    }
+}

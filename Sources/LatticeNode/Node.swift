@@ -70,6 +70,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     private var nextConnection: ConnectionID = 1
     private var addresses: [ReplicaID: SocketAddress] = [:]
     private var nodeIDs: [ReplicaID: NodeID] = [:]
+    private var control: ControlServer?
 
     /// This node's replica ID.
     public var replicaID: ReplicaID { ReplicaID(identity.nodeID.replicaRawValue) }
@@ -112,6 +113,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             execute(engine.shutdown(now: EventLoop.now()))
             for c in connections.values { flushWrites(c) }
             try? store.flush()
+            control?.close()
             loop.stop()
         }
     }
@@ -124,6 +126,21 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         }
     }
 
+    /// Serves the local control channel on a Unix socket (0600); `handler` runs on the loop.
+    public func serveControl(at path: String, handler: @escaping ([UInt8]) -> [UInt8]) throws {
+        control = try ControlServer(path: path, loop: loop, handler: handler)
+    }
+
+    /// Every known peer with its address and node ID, for `lattice peers` and `status`.
+    public var peerReport: [(info: PeerInfo, node: NodeID?, address: SocketAddress?)] {
+        engine.peers.values.sorted { $0.peer < $1.peer }.map { ($0, nodeIDs[$0.peer], addresses[$0.peer] ?? connectionAddress($0.connection)) }
+    }
+
+    private func connectionAddress(_ id: ConnectionID?) -> SocketAddress? { id.flatMap { connections[$0]?.address } }
+
+    /// Pending (unacknowledged) changes per peer, from the engine's view.
+    public func forceSync() { execute(engine.syncNow(now: EventLoop.now())) }
+
     // MARK: Local changes
 
     /// Makes a local change durably and pushes it to peers (on the loop thread).
@@ -132,6 +149,11 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         let r = try store.commit(body)
         if !r.delta.isEmpty { execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now())) }
         return r
+    }
+
+    /// An import was joined into the store (a catch-up record): peers lacking it get it.
+    public func imported(_ catchUp: StateDelta, before: CausalContext) {
+        execute(engine.localCatchUp(catchUp, before: before, now: EventLoop.now()))
     }
 
     // MARK: Actions

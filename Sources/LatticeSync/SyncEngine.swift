@@ -588,6 +588,20 @@ public final class SyncEngine {
         return out
     }
 
+    /// A catch-up was joined locally (an import): its new dots are in no forwardable record, so
+    /// the index floor rises and live peers that lack them get a catch-up from state.
+    public func localCatchUp(_ catchUp: StateDelta, before: CausalContext, now: UInt64) -> [SyncAction] {
+        let context = catchUp.context
+        index.raiseFloor(context.filter { author in !before.covers(context.filter { $0 == author }) })
+        index.learnAuthors(storage.state)
+        var out: [SyncAction] = []
+        for conn in sessions.keys.sorted() {
+            guard let s = sessions[conn], s.helloReceived, !s.known.covers(context) else { continue }
+            startCatchUp(conn, now: now, &out)
+        }
+        return out
+    }
+
     /// Quarantines the peer of `conn` for breaking the protocol (circuit breaker).
     private func violation(_ conn: ConnectionID, _ code: ProtocolErrorCode, _ reason: String, now: UInt64) -> [SyncAction] {
         guard let s = sessions[conn] else { return [] }

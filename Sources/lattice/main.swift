@@ -43,6 +43,43 @@ let usage = """
     Run `lattice COMMAND --help` for a command's options; see Docs/CLI.md.
     """
 
+/// Runs one command in this process.
+func dispatch(_ command: String, _ rest: [String]) throws {
+    switch command {
+    case "help", "--help", "-h": print(usage)
+    case "version", "--version": print("lattice 0.1.0")
+    case "bench": try runBench(rest[...])
+    case "simulate": try SimulateCommand.run(rest)
+    case "run": try RunCommand.run(rest)
+    case "bench-w6":
+        guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N FILE") }
+        let bench = CRDTBench(n: n)
+        print(rest[0] == "load" ? bench.w6Load(file: rest[2]) : bench.w6Build())
+    case "init": try NodeCommands.initNode(rest)
+    case "invite": try NodeCommands.invite(rest)
+    case "join": try NodeCommands.join(rest)
+    case "keys": try NodeCommands.keys(rest)
+    case "put": try DocumentCommands.put(rest)
+    case "get": try DocumentCommands.get(rest)
+    case "ls": try DocumentCommands.ls(rest)
+    case "rm": try DocumentCommands.rm(rest)
+    case "set": try DocumentCommands.set(rest)
+    case "incr": try DocumentCommands.incr(rest)
+    case "conflicts": try DocumentCommands.conflicts(rest)
+    case "resolve": try DocumentCommands.resolve(rest)
+    case "history": try DocumentCommands.history(rest)
+    case "export": try StoreCommands.export(rest)
+    case "import": try StoreCommands.importState(rest)
+    case "status": try StoreCommands.status(rest)
+    case "verify": try StoreCommands.verify(rest)
+    case "repair": try StoreCommands.repair(rest)
+    case "compact": try StoreCommands.compact(rest)
+    case "crash-writer": try StoreCommands.crashWriter(rest)
+    default:
+        throw CLIError(message: "unknown command '\(command)'; run `lattice help` for the list")
+    }
+}
+
 func main() -> Int32 {
     let args = CommandLine.arguments.dropFirst()
     guard let command = args.first else {
@@ -51,39 +88,11 @@ func main() -> Int32 {
     }
     let rest = Array(args.dropFirst())
     do {
-        switch command {
-        case "help", "--help", "-h": print(usage)
-        case "version", "--version": print("lattice 0.1.0")
-        case "bench": try runBench(args.dropFirst())
-        case "simulate": try SimulateCommand.run(rest)
-        case "run": try RunCommand.run(rest)
-        case "bench-w6":
-            guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N FILE") }
-            let bench = CRDTBench(n: n)
-            print(rest[0] == "load" ? bench.w6Load(file: rest[2]) : bench.w6Build())
-        case "init": try NodeCommands.initNode(rest)
-        case "invite": try NodeCommands.invite(rest)
-        case "join": try NodeCommands.join(rest)
-        case "keys": try NodeCommands.keys(rest)
-        case "put": try DocumentCommands.put(rest)
-        case "get": try DocumentCommands.get(rest)
-        case "ls": try DocumentCommands.ls(rest)
-        case "rm": try DocumentCommands.rm(rest)
-        case "set": try DocumentCommands.set(rest)
-        case "incr": try DocumentCommands.incr(rest)
-        case "conflicts": try DocumentCommands.conflicts(rest)
-        case "resolve": try DocumentCommands.resolve(rest)
-        case "history": try DocumentCommands.history(rest)
-        case "export": try StoreCommands.export(rest)
-        case "import": try StoreCommands.importState(rest)
-        case "status": try StoreCommands.status(rest)
-        case "verify": try StoreCommands.verify(rest)
-        case "repair": try StoreCommands.repair(rest)
-        case "compact": try StoreCommands.compact(rest)
-        case "crash-writer": try StoreCommands.crashWriter(rest)
-        default:
-            throw CLIError(message: "unknown command '\(command)'; run `lattice help` for the list")
+        if let code = try Hosting.forward(command, rest) {
+            fflush(nil)
+            return code
         }
+        try dispatch(command, rest)
         fflush(nil)
         return ExitCode.ok.rawValue
     } catch let error as CLIError {

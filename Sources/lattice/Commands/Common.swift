@@ -1,4 +1,5 @@
 import Foundation
+import LatticeNode
 import LatticeCRDT
 import LatticeCrypto
 import LatticeStore
@@ -160,6 +161,7 @@ func loadIdentity(_ paths: NodePaths) throws(CLIError) -> NodeIdentity {
 /// - Parameter segmentSize: a log segment size override (the crash test uses small segments so
 ///   that compaction really deletes files).
 func openNode(_ args: Arguments, segmentSize: Int? = nil) throws(CLIError) -> (ReplicaStore, NodeIdentity) {
+    if let node = Hosting.node { return (node.store, node.identity) }
     let paths = NodePaths(root: args.dataDirectory)
     let identity = try loadIdentity(paths)
     let config = try NodeConfig.load(paths)
@@ -206,7 +208,18 @@ func cliError(_ error: any Error) -> CLIError {
 // MARK: Output
 
 /// Writes a line to stdout.
-func out(_ line: String) { print(line) }
+func out(_ line: String) {
+    if Hosting.captured != nil {
+        Hosting.captured?.append(line)
+    } else {
+        print(line)
+    }
+}
+
+/// Closes a store the command opened (not the running node's).
+func closeStore(_ store: ReplicaStore) throws {
+    if Hosting.node == nil { try store.close() }
+}
 
 /// A JSON string literal.
 func jsonString(_ s: String) -> String {
@@ -389,7 +402,7 @@ func documentJSON(_ collection: Key, _ id: Key, _ doc: Document) -> JSON {
 
 /// Reads a whole file or stdin ("-").
 func readInput(_ path: String) throws(CLIError) -> Data {
-    if path == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+    if path == "-" { return Hosting.stdin ?? FileHandle.standardInput.readDataToEndOfFile() }
     guard let data = FileManager.default.contents(atPath: path) else {
         throw CLIError(message: "cannot read \(path); check the path", code: .notFound)
     }

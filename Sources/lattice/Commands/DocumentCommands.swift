@@ -1,4 +1,5 @@
 import Foundation
+import LatticeNode
 import LatticeCRDT
 import LatticeStore
 
@@ -275,6 +276,7 @@ enum DocumentCommands {
     static func commit(_ store: ReplicaStore, _ body: (inout Replica, inout Delta, UInt64) throws -> Void) throws(CLIError) -> CommitResult {
         let now = ReplicaStore.wallMilliseconds()
         do {
+            if let node = Hosting.node { return try node.commit { replica, delta in try body(&replica, &delta, now) } }
             let result = try store.commit { replica, delta in try body(&replica, &delta, now) }
             try store.close()
             return result

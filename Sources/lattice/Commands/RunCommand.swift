@@ -58,6 +58,8 @@ enum RunCommand {
         do {
             node = try Node(identity: identity, keyRing: ring, trust: trust, store: store, options: options, log: NodeLog(level: level))
             try node.handleTerminationSignals()
+            Hosting.node = node
+            try node.serveControl(at: Hosting.socketPath(paths.root)) { Hosting.serve($0) }
         } catch {
             throw CLIError(message: "run: \(error)", code: .unavailable)
         }

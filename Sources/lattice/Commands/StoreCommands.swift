@@ -1,4 +1,5 @@
 import Foundation
+import LatticeNode
 import LatticeCRDT
 import LatticeCrypto
 import LatticeStore
@@ -105,7 +106,7 @@ enum StoreCommands {
                 out("peer       \(p.peer)\(p.expired ? " (expired)" : ""): \(p.pending) pending\(age)")
             }
         }
-        do { try store.close() } catch { throw cliError(error) }
+        do { try closeStore(store) } catch { throw cliError(error) }
     }
 
     static func verify(_ a: [String]) throws(CLIError) {
@@ -169,7 +170,7 @@ enum StoreCommands {
         let (store, _) = try openNode(args)
         do {
             let (snap, report) = try store.compact()
-            try store.close()
+            try closeStore(store)
             if args.json {
                 return out(
                     JSON.object([
@@ -204,7 +205,7 @@ enum StoreCommands {
                 ("collections", .array(chosen.map { .string($0.string) })),
                 ("partial", .bool(args.values["--collection"] != nil)),
             ]).text)
-        do { try store.close() } catch { throw cliError(error) }
+        do { try closeStore(store) } catch { throw cliError(error) }
     }
 
     static func importState(_ a: [String]) throws(CLIError) {
@@ -243,9 +244,14 @@ enum StoreCommands {
         var sequence: UInt64 = 0
         do {
             let now = ReplicaStore.wallMilliseconds()
-            for s in states { sequence = try store.integrate(catchUp: s.delta(since: VersionVector()), now: now) }
-            try store.flush()
-            try store.close()
+            for s in states {
+                let catchUp = s.delta(since: VersionVector())
+                let before = store.state.context
+                sequence = try store.integrate(catchUp: catchUp, now: now)
+                try store.flush()
+                Hosting.node?.imported(catchUp, before: before)
+            }
+            try closeStore(store)
         } catch { throw cliError(error) }
         if args.json {
             return out(JSON.object([("ok", .bool(true)), ("documents", .int(Int64(documents))), ("sequence", .uint(sequence))]).text)
@@ -280,6 +286,6 @@ enum StoreCommands {
                 do { try store.compact() } catch { throw cliError(error) }
             }
         }
-        do { try store.close() } catch { throw cliError(error) }
+        do { try closeStore(store) } catch { throw cliError(error) }
     }
 }

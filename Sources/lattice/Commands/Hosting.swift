@@ -1,0 +1,134 @@
+import Foundation
+import LatticeCRDT
+import LatticeCrypto
+import LatticeNode
+import LatticeStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Data commands while a node runs: the CLI sends its arguments over the node's control socket
+/// (`DATA/control.sock`, 0600) and the node runs the same command code on its own open store,
+/// so the store lock is never contended and local changes are pushed to peers at once.
+enum Hosting {
+    /// The node this process hosts (set by `lattice run`); commands then use its store.
+    nonisolated(unsafe) static var node: Node?
+    /// Captured output while running a hosted command.
+    nonisolated(unsafe) static var captured: [String]?
+    /// Standard input forwarded by the client (`import -`).
+    nonisolated(unsafe) static var stdin: Data?
+
+    /// Commands that go through a running node.
+    static let routed: Set<String> = [
+        "put", "get", "ls", "rm", "set", "incr", "conflicts", "resolve", "history", "export", "import", "status",
+        "compact", "peers", "sync",
+    ]
+    /// Commands that need the store to themselves.
+    static let exclusive: Set<String> = ["verify", "repair", "crash-writer"]
+
+    static func socketPath(_ dataDirectory: String) -> String { dataDirectory + "/control.sock" }
+
+    /// The data directory named by `--data`/`--data=`/`LATTICE_DATA`/`~/.lattice`, without parsing the rest.
+    static func dataDirectory(_ args: [String]) -> String {
+        var i = 0
+        while i < args.count {
+            if args[i] == "--data", i + 1 < args.count { return args[i + 1] }
+            if args[i].hasPrefix("--data=") { return String(args[i].dropFirst(7)) }
+            if args[i] == "--" { break }
+            i += 1
+        }
+        if let d = ProcessInfo.processInfo.environment["LATTICE_DATA"], !d.isEmpty { return d }
+        return (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + "/.lattice"
+    }
+
+    // MARK: Client
+
+    /// Runs `command` in the node serving this data directory, if one does. Returns the exit
+    /// code, or nil when no node answers (run the command directly).
+    static func forward(_ command: String, _ rest: [String]) throws(CLIError) -> Int32? {
+        let dir = dataDirectory(rest)
+        let path = socketPath(dir)
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        if exclusive.contains(command) {
+            throw CLIError(message: "\(command) needs the data directory to itself; stop the node running on \(dir) first", code: .unavailable)
+        }
+        guard routed.contains(command) else { return nil }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in bytes.enumerated() { p[i] = b } }
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard ok == 0 else { return nil }  // a stale socket: nobody listens
+        var argv = [command] + rest
+        var input: String?
+        if command == "import", let i = argv.lastIndex(where: { !$0.hasPrefix("-") || $0 == "-" }), i > 0 {
+            if argv[i] == "-" {
+                input = FileHandle.standardInput.readDataToEndOfFile().base64EncodedString()
+            } else if !argv[i].hasPrefix("/") {
+                argv[i] = FileManager.default.currentDirectoryPath + "/" + argv[i]
+            }
+        }
+        var request: [String: Any] = ["argv": argv]
+        if let input { request["stdin"] = input }
+        guard let body = try? JSONSerialization.data(withJSONObject: request) else { return nil }
+        var sent = 0
+        let all = [UInt8](body)
+        while sent < all.count {
+            let n = all.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { throw CLIError(message: "the node on \(dir) closed the control connection", code: .unavailable) }
+            sent += n
+        }
+        shutdown(fd, Int32(SHUT_WR))
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            reply += buffer[0..<n]
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(reply))) as? [String: Any], let code = object["code"] as? Int else {
+            throw CLIError(message: "the node on \(dir) gave no answer; see its log", code: .unavailable)
+        }
+        if let out = object["stdout"] as? String, !out.isEmpty { FileHandle.standardOutput.write(Data(out.utf8)) }
+        if let err = object["stderr"] as? String, !err.isEmpty { FileHandle.standardError.write(Data(err.utf8)) }
+        return Int32(code)
+    }
+
+    // MARK: Server
+
+    /// Runs one forwarded command inside the node (on its loop thread).
+    static func serve(_ request: [UInt8]) -> [UInt8] {
+        var code = ExitCode.ok.rawValue
+        var stderr = ""
+        captured = []
+        stdin = nil
+        defer {
+            captured = nil
+            stdin = nil
+        }
+        if let object = (try? JSONSerialization.jsonObject(with: Data(request))) as? [String: Any], let argv = object["argv"] as? [String], let command = argv.first,
+            routed.contains(command)
+        {
+            if let b64 = object["stdin"] as? String { stdin = Data(base64Encoded: b64) }
+            do { try dispatch(command, Array(argv.dropFirst())) } catch let e as CLIError {
+                code = e.code.rawValue
+                stderr = "lattice: \(e.message)\n"
+            } catch {
+                let e = cliError(error)
+                code = e.code.rawValue
+                stderr = "lattice: \(e.message)\n"
+            }
+        } else {
+            code = ExitCode.usage.rawValue
+            stderr = "lattice: the node cannot run this request\n"
+        }
+        let stdout = (captured ?? []).map { $0 + "\n" }.joined()
+        let reply: [String: Any] = ["code": Int(code), "stdout": stdout, "stderr": stderr]
+        return [UInt8]((try? JSONSerialization.data(withJSONObject: reply)) ?? Data("{\"code\": 1}".utf8))
+    }
+}

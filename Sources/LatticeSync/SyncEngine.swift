@@ -435,6 +435,7 @@ public final class SyncEngine {
             s.helloReceived = true
             s.known = CausalContext(vector: hello.vector)
             sessions[conn] = s
+            recordWatermark(s.peer, hello.vector, &out)
             if !hello.watermark.isDominated(by: storage.state.versionVector) { out.append(.event(.regressed(s.peer))) }
             startCatchUp(conn, now: now, &out)
 
@@ -453,14 +454,7 @@ public final class SyncEngine {
             s.inFlightBytes -= freed
             s.known.formUnion(CausalContext(vector: vector))
             sessions[conn] = s
-            var info = peers[s.peer] ?? PeerInfo(peer: s.peer)
-            if !vector.isDominated(by: info.acknowledged) {
-                info.acknowledged.formUnion(vector)
-                peers[s.peer] = info
-                do { try storage.acknowledge(peer: s.peer, vector: info.acknowledged) } catch {
-                    out.append(.event(.storageFailed("recording \(s.peer)'s watermark: \(error)")))
-                }
-            }
+            recordWatermark(s.peer, vector, &out)
             pump(conn, now: now, &out)
 
         case .synced:
@@ -470,6 +464,7 @@ public final class SyncEngine {
         case .syncRequest(let vector):
             s.known.formUnion(CausalContext(vector: vector))
             sessions[conn] = s
+            recordWatermark(s.peer, vector, &out)
             startCatchUp(conn, now: now, &out)
 
         case .ping(let nonce):
@@ -586,6 +581,17 @@ public final class SyncEngine {
             }
         }
         return out
+    }
+
+    /// A peer said it durably holds `vector` (hello, ack, sync request: all sent after flushing).
+    private func recordWatermark(_ peer: ReplicaID, _ vector: VersionVector, _ out: inout [SyncAction]) {
+        var info = peers[peer] ?? PeerInfo(peer: peer)
+        guard !vector.isDominated(by: info.acknowledged) else { return }
+        info.acknowledged.formUnion(vector)
+        peers[peer] = info
+        do { try storage.acknowledge(peer: peer, vector: info.acknowledged) } catch {
+            out.append(.event(.storageFailed("recording \(peer)'s watermark: \(error)")))
+        }
     }
 
     /// A catch-up was joined locally (an import): its new dots are in no forwardable record, so

@@ -30,6 +30,11 @@ let usage = """
       import FILE|-                      join an export into this node
       status                             documents, log, snapshot, pending changes per peer
       verify | repair | compact          check, salvage, or snapshot and shrink the log
+    network:
+      run [--listen HOST:PORT] [--peer ID@HOST:PORT …] [--isolated]
+                                         run this node in the foreground (Docs/NODE.md)
+      peers                              the running node's peers: state, lag, traffic, errors
+      sync                               start an anti-entropy round with every peer now
     other:
       simulate [--nodes N] [--seed S] [--loss P] [--partitions K] [--crashes K] …
                                          a deterministic cluster simulation (Docs/SIMULATION.md)
@@ -71,6 +76,8 @@ func dispatch(_ command: String, _ rest: [String]) throws {
     case "export": try StoreCommands.export(rest)
     case "import": try StoreCommands.importState(rest)
     case "status": try StoreCommands.status(rest)
+    case "peers": try PeerCommands.peers(rest)
+    case "sync": try PeerCommands.sync(rest)
     case "verify": try StoreCommands.verify(rest)
     case "repair": try StoreCommands.repair(rest)
     case "compact": try StoreCommands.compact(rest)

@@ -1,5 +1,5 @@
-public import LatticeCRDT
-public import LatticeSync
+import LatticeCRDT
+import LatticeSync
 
 /// The simulator benchmarks of `lattice bench --only sim` (virtual time: deterministic figures).
 public enum SimulationBench {

@@ -88,7 +88,7 @@ public struct Hello: Equatable, Sendable {
     }
 }
 
-/// Capability bits in the hello (none defined in version 1; unknown bits are ignored).
+/// Capability bits in the hello (unknown bits are ignored).
 public enum Capabilities {
     /// Presence pings may also travel as datagrams.
     public static let datagramPings: UInt64 = 1 << 0
@@ -207,9 +207,23 @@ extension Message {
             w.byte(reason.rawValue)
         case .error(let code, let message):
             w.varint(UInt64(code.rawValue))
-            w.lengthPrefixed(String(decoding: Array(message.utf8.prefix(Self.maxErrorText)), as: UTF8.self))
+            w.lengthPrefixed(Self.truncated(message, toBytes: Self.maxErrorText))
         }
         return w.bytes
+    }
+
+    /// `text` cut to at most `limit` UTF-8 bytes on a character boundary.
+    static func truncated(_ text: String, toBytes limit: Int) -> String {
+        guard text.utf8.count > limit else { return text }
+        var out = ""
+        var used = 0
+        for c in text {
+            let n = c.utf8.count
+            if used + n > limit { break }
+            out.append(c)
+            used += n
+        }
+        return out
     }
 
     /// The encoded size of a `deltas` message holding changes of these sizes.

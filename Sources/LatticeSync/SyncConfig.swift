@@ -12,7 +12,7 @@ public struct SyncConfig: Equatable, Sendable {
     public var recentChanges = 4_096
     /// Anti-entropy: one round with a random peer every this many ms (± 25 % jitter).
     public var antiEntropyInterval: UInt64 = 5_000
-    /// A ping when the session was quiet for this long.
+    /// A keep-alive ping on every session this often.
     public var pingInterval: UInt64 = 2_000
     /// Close a session that sent nothing for this long.
     public var sessionTimeout: UInt64 = 8_000

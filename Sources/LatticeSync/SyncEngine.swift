@@ -144,6 +144,8 @@ public final class SyncEngine {
         var queue: [UInt64] = []
         var queueHead = 0
         var rescan = false
+        /// A rescan continues from this log sequence (after a capped prefix).
+        var rescanFrom: UInt64 = 0
         var inFlight: [(batch: UInt64, bytes: Int)] = []
         var inFlightBytes = 0
         var syncPending = false
@@ -353,6 +355,7 @@ public final class SyncEngine {
             s.queue = []
             s.queueHead = 0
             s.rescan = true
+            s.rescanFrom = 0
             return
         }
         if let last = s.queue.last, last >= seq, s.queueHead < s.queue.count {
@@ -482,6 +485,17 @@ public final class SyncEngine {
 
         case .error(let code, let text):
             peers[s.peer]?.lastError = "peer reported \(code): \(text)"
+            if code == .storage {
+                // It could not store what was sent: forget what this session assumed it has
+                // beyond its last acknowledgement, and send again from there.
+                s.known = CausalContext(vector: peers[s.peer]?.acknowledged ?? VersionVector())
+                s.queue = []
+                s.queueHead = 0
+                s.rescan = true
+                s.rescanFrom = 0
+                sessions[conn] = s
+                pump(conn, now: now, &out)
+            }
         }
         return out
     }
@@ -645,7 +659,7 @@ public final class SyncEngine {
 
     /// Catch-up for the session's peer from what it is known to have: exactly the missing log
     /// records when the index can serve them, else a catch-up from state. Ends with `synced`.
-    private func startCatchUp(_ conn: ConnectionID, now: UInt64, _ out: inout [SyncAction]) {
+    private func startCatchUp(_ conn: ConnectionID, now: UInt64, _ out: inout [SyncAction], fromState: Bool = false) {
         guard var s = sessions[conn] else { return }
         let peer = s.peer
         let everything = policy.sendsEverything(to: peer)
@@ -654,7 +668,7 @@ public final class SyncEngine {
             everything || collectionOf[author].map { self.policy.maySend($0, to: peer) } ?? false
         }
         let vector = s.known.vector
-        if index.canServe(vector, wanted: wanted) {
+        if !fromState && index.canServe(vector, wanted: wanted) {
             // Authors of collections the peer may not receive are skipped here; records whose
             // collection is not yet known are filtered by the pump.
             let missing = index.missing(from: vector) { author in
@@ -663,9 +677,11 @@ public final class SyncEngine {
             if missing.count > config.maxQueue {
                 s.queue = Array(missing.prefix(config.maxQueue))
                 s.rescan = true
+                s.rescanFrom = (s.queue.last ?? 0) + 1
             } else {
                 s.queue = missing
                 s.rescan = false
+                s.rescanFrom = 0
             }
             s.queueHead = 0
             stats.peakQueue = max(stats.peakQueue, s.queueLength)
@@ -701,8 +717,9 @@ public final class SyncEngine {
     /// Sends queued records while the window allows; then `synced` if a catch-up just finished.
     private func pump(_ conn: ConnectionID, now: UInt64, _ out: inout [SyncAction]) {
         guard var s = sessions[conn], s.helloReceived else { return }
-        defer { sessions[conn] = s }
-        while s.inFlightBytes < config.window {
+        var compacted = false
+        var blocked = false
+        while s.inFlightBytes < config.window && !compacted && !blocked {
             if s.queueHead >= s.queue.count {
                 s.queue = []
                 s.queueHead = 0
@@ -711,12 +728,16 @@ public final class SyncEngine {
                 let peer = s.peer
                 let everything = policy.sendsEverything(to: peer)
                 let collectionOf = index.collectionOf
+                let from = s.rescanFrom
                 var missing = index.missing(from: s.known.vector) { author in
                     everything || collectionOf[author].map { self.policy.maySend($0, to: peer) } ?? true
-                }
+                }.filter { $0 >= from }
                 if missing.count > config.maxQueue {
                     missing = Array(missing.prefix(config.maxQueue))
                     s.rescan = true
+                    s.rescanFrom = (missing.last ?? 0) + 1  // the next rescan continues after this prefix
+                } else {
+                    s.rescanFrom = 0
                 }
                 s.queue = missing
                 if missing.isEmpty { break }
@@ -731,6 +752,7 @@ public final class SyncEngine {
                 changes.append(bytes)
                 size += bytes.count
             }
+            // Records go strictly in queue (log) order: skipping one would break causal delivery.
             while s.queueHead < s.queue.count && size < config.batchBytes {
                 let seq = s.queue[s.queueHead]
                 if let bytes = recent[seq] {
@@ -738,20 +760,25 @@ public final class SyncEngine {
                     s.queueHead += 1
                     continue
                 }
+                if seq < storage.firstSequence {
+                    compacted = true  // the peer now needs a catch-up from state
+                    break
+                }
                 var progressed = false
                 try? storage.forEachRecord(from: seq) { record, type, payload in
                     guard s.queueHead < s.queue.count, size < config.batchBytes else { return false }
-                    while s.queueHead < s.queue.count && s.queue[s.queueHead] < record { s.queueHead += 1 }
-                    guard s.queueHead < s.queue.count else { return false }
-                    if s.queue[s.queueHead] == record {
-                        if type != RecordType.catchUp { consider(payload) }
-                        s.queueHead += 1
-                        progressed = true
-                    }
+                    let want = s.queue[s.queueHead]
+                    if record < want { return true }
+                    if record > want { return false }  // `want` is in `recent` or not readable: outer loop
+                    if type != RecordType.catchUp { consider(payload) }
+                    s.queueHead += 1
+                    progressed = true
                     return true
                 }
-                // Not readable (compacted meanwhile): skip; the next anti-entropy round repairs.
-                if !progressed && s.queueHead < s.queue.count && s.queue[s.queueHead] == seq { s.queueHead += 1 }
+                if !progressed {
+                    blocked = true  // not durable yet: resume after the flush (next tick or ack)
+                    break
+                }
             }
             guard !changes.isEmpty else { continue }
             let batch = nextBatch
@@ -766,10 +793,19 @@ public final class SyncEngine {
             stats.changesSent += changes.count
             stats.peakInFlight = max(stats.peakInFlight, s.inFlightBytes)
         }
+        if compacted {
+            s.queue = []
+            s.queueHead = 0
+            s.rescan = false
+            sessions[conn] = s
+            startCatchUp(conn, now: now, &out, fromState: true)
+            return
+        }
         if s.syncPending && s.queueHead >= s.queue.count && !s.rescan {
             s.syncPending = false
             send(conn, .synced(vector: storage.state.versionVector), .stream, &out, session: &s)
         }
+        sessions[conn] = s
     }
 
     // MARK: Time
@@ -793,6 +829,11 @@ public final class SyncEngine {
                 s.pingSent = nil
                 sessions[conn] = s
             }
+        }
+        // Resume sessions whose queue waited for records to become durable.
+        for conn in sessions.keys.sorted() {
+            guard let s = sessions[conn], s.helloReceived, s.queueLength > 0 || s.rescan, s.inFlightBytes < config.window else { continue }
+            pump(conn, now: now, &out)
         }
         if now >= nextAntiEntropy {
             nextAntiEntropy = now + rng.jitter(config.antiEntropyInterval, fraction: 0.25)

@@ -130,7 +130,7 @@ struct StorageContractTests {
             }
             return out
         }
-        var ea = try SyncEngine(node: ReplicaID(0xA), storage: a, seed: 1, now: 0)
+        let ea = try SyncEngine(node: ReplicaID(0xA), storage: a, seed: 1, now: 0)
         var eb = try SyncEngine(node: ReplicaID(0xB), storage: b, seed: 2, now: 0)
         var changesSentToB = 0
         var connA: ConnectionID = 1
@@ -169,6 +169,5 @@ struct StorageContractTests {
         #expect(a.watermark(of: ReplicaID(0xB)) == b.state.versionVector)
         try a.close()
         try b.close()
-        _ = ea
     }
 }

@@ -213,7 +213,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         }
         do {
             let fd = try Socket.connect(address)
-            let driver = try HandshakeDriver(
+            let driver = HandshakeDriver(
                 initiator: identity, networkKey: keyRing.current, trust: trust, deadline: (now + options.handshakeTimeout) * 1_000_000)
             let c = Connection(fd: fd, id: nextConnection, outbound: true, channel: SecureChannel(driver: driver), connecting: true)
             nextConnection += 1
@@ -239,7 +239,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             guard let (fd, address) = accepted else { return }
             do {
                 let now = EventLoop.now()
-                let driver = try HandshakeDriver(responder: identity, keyRing: keyRing, trust: trust, deadline: (now + options.handshakeTimeout) * 1_000_000)
+                let driver = HandshakeDriver(responder: identity, keyRing: keyRing, trust: trust, deadline: (now + options.handshakeTimeout) * 1_000_000)
                 let c = Connection(fd: fd, id: nextConnection, outbound: false, channel: SecureChannel(driver: driver), connecting: false)
                 nextConnection += 1
                 c.address = address

@@ -66,7 +66,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
                     var addr = p.pointee.sin_addr
                     var buf = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
                     guard inet_ntop(AF_INET, &addr, &buf, socklen_t(buf.count)) != nil else { return nil }
-                    return SocketAddress(host: String(cString: buf), port: UInt16(bigEndian: p.pointee.sin_port))
+                    return SocketAddress(host: cText(buf), port: UInt16(bigEndian: p.pointee.sin_port))
                 }
             }
         case AF_INET6:
@@ -75,7 +75,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
                     var addr = p.pointee.sin6_addr
                     var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
                     guard inet_ntop(AF_INET6, &addr, &buf, socklen_t(buf.count)) != nil else { return nil }
-                    return SocketAddress(host: String(cString: buf), port: UInt16(bigEndian: p.pointee.sin6_port))
+                    return SocketAddress(host: cText(buf), port: UInt16(bigEndian: p.pointee.sin6_port))
                 }
             }
         default: return nil
@@ -158,4 +158,10 @@ enum Socket {
         _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len)
         return e
     }
+}
+
+/// A NUL-terminated C buffer as a String.
+func cText(_ buffer: [CChar]) -> String {
+    let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
 }

@@ -18,7 +18,7 @@ struct NodeProcessTests {
         init(data: String, args: [String] = []) throws {
             self.data = data
             logPath = data + ".log"
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.binary)
             process.arguments = ["run", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "debug"] + args
             var env = ProcessInfo.processInfo.environment

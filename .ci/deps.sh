@@ -27,4 +27,6 @@ lattice_install_run_deps() { lattice_apt_install libsodium-dev pkg-config; }
 lattice_install_test_deps() {
     lattice_pip_install noise noiseprotocol==0.3.1
     lattice_install_run_deps
+    # The LAN namespace test (Tests/LAN/lan-test.sh): namespaces, nftables impairments, capture.
+    lattice_apt_install iproute2 nftables tcpdump
 }

@@ -22,6 +22,12 @@ public struct NodeOptions: Sendable {
     public var listen = SocketAddress(host: "0.0.0.0", port: 7946)
     public var peers: [StaticPeer] = []
     public var isolated = false
+    /// LAN discovery by sealed beacons (off for tests on a shared host, or where static peers suffice).
+    public var discovery = true
+    /// The UDP port beacons go to and are heard on (every node of a LAN uses the same one).
+    public var discoveryPort: UInt16 = 7946
+    /// Milliseconds between beacons (±20 % jitter).
+    public var beaconInterval: UInt64 = 5_000
     public var sync = SyncConfig()
     public var policy = SyncPolicy()
     /// Handshakes must finish within this many ms.
@@ -71,6 +77,19 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     private var addresses: [ReplicaID: SocketAddress] = [:]
     private var nodeIDs: [ReplicaID: NodeID] = [:]
     private var control: ControlServer?
+    private var discovery: Discovery?
+    /// Actions that wait for the log sync in flight (everything after a `flush`, in order).
+    private var held: [SyncAction] = []
+    /// Actions are being held until `durableSequence` reaches `heldUntil`.
+    private var holding = false
+    private var heldUntil: UInt64 = 0
+    private var syncing = false
+    /// Local commits appended without waiting, in log order, with their completions: they reach
+    /// the engine (and peers) once durable.
+    private var pendingLocal: [(result: CommitResult, done: ((any Error)?) -> Void)] = []
+    /// How long syncs took (ms, from request to durability), for `lattice bench --net` and metrics.
+    public private(set) var syncs = 0
+    private var staticPeers: Set<ReplicaID> = []
 
     /// This node's replica ID.
     public var replicaID: ReplicaID { ReplicaID(identity.nodeID.replicaRawValue) }
@@ -94,15 +113,50 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             let r = ReplicaID(p.node.replicaRawValue)
             addresses[r] = p.address
             nodeIDs[r] = p.node
+            staticPeers.insert(r)
+        }
+        if options.discovery && !options.isolated {
+            discovery = try Discovery(
+                loop: loop, keyRing: keyRing, node: identity.nodeID, tcpPort: listenAddress?.port ?? options.listen.port,
+                port: options.discoveryPort, interval: options.beaconInterval, log: log
+            ) { [unowned self] beacon, address in self.discovered(beacon, at: address) }
+        }
+    }
+
+    /// Whether LAN discovery is running.
+    public var discovering: Bool { discovery != nil }
+
+    /// A peer announced itself on the LAN: remember where it is and dial it (the handshake then
+    /// authenticates it). Static peers keep their configured address.
+    private func discovered(_ beacon: Beacon, at address: SocketAddress) {
+        let r = ReplicaID(beacon.nodeID.replicaRawValue)
+        if case .refused(let why) = trust.decide(beacon.nodeID) {
+            log.debug("beacon-ignored", ["peer": .string(beacon.nodeID.description), "reason": .string("\(why)")])
+            return
+        }
+        nodeIDs[r] = beacon.nodeID
+        // A connected peer keeps the address that works (beacons come over IPv4 and IPv6 alike).
+        if !staticPeers.contains(r), addresses[r] != address, engine.peers[r]?.connection == nil {
+            let known = addresses[r] != nil
+            addresses[r] = address
+            log.info(known ? "peer-moved" : "peer-discovered", ["peer": .string(beacon.nodeID.description), "address": .string(address.description)])
+        }
+        if engine.peers[r]?.wanted != true {
+            discovery?.greet()
+            execute(engine.addPeer(r, now: EventLoop.now()))
         }
     }
 
     /// Runs the loop on the calling thread until ``stop()``.
     public func run() {
         let now = EventLoop.now()
-        log.info("started", ["node": .string(identity.nodeID.description), "listen": .string(listenAddress?.description ?? "?")])
+        log.info("started", [
+            "node": .string(identity.nodeID.description), "listen": .string(listenAddress?.description ?? "?"),
+            "discovery": discovery == nil ? .string("off") : .string("udp/\(options.discoveryPort)"),
+        ])
         if options.isolated { execute(engine.setIsolated(true, now: now)) }
         for r in addresses.keys.sorted() { execute(engine.addPeer(r, now: now)) }
+        discovery?.start()
         scheduleTick()
         loop.run()
     }
@@ -110,9 +164,19 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     /// Asks the loop to shut down gracefully (goodbye to every peer, flush, close); any thread.
     public func stop() {
         loop.post { [self] in
+            discovery?.close()
+            // Make everything durable, let held acknowledgements and forwards go, then goodbye.
+            if (try? store.flush()) != nil {
+                if holding {
+                    holding = false
+                    let resume = held
+                    held.removeAll()
+                    execute(resume)
+                }
+                releaseLocal()
+            }
             execute(engine.shutdown(now: EventLoop.now()))
             for c in connections.values { flushWrites(c) }
-            try? store.flush()
             control?.close()
             loop.stop()
         }
@@ -143,12 +207,88 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
 
     // MARK: Local changes
 
-    /// Makes a local change durably and pushes it to peers (on the loop thread).
+    /// Makes a local change durably and pushes it to peers (on the loop thread; blocks the loop
+    /// for one fsync — for occasional writes such as a CLI command; see ``submit(_:done:)``).
     @discardableResult
     public func commit(_ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
         let r = try store.commit(body)
-        if !r.delta.isEmpty { execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now())) }
+        if !r.delta.isEmpty {
+            if pendingLocal.isEmpty {
+                execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now()))
+            } else {
+                // Earlier group-committed changes are durable too now: keep log order.
+                pendingLocal.append((r, { _ in }))
+                releaseLocal()
+            }
+        }
         return r
+    }
+
+    /// Group commit: makes a local change without blocking the loop (on the loop thread). The
+    /// record is appended at once; when the log's sync thread has made it durable (together with
+    /// every other change appended meanwhile: one fsync for many writers), it is pushed to peers
+    /// and `done` is called with nil — or with the error that prevented durability.
+    /// - Returns: the commit (its sequence, dots and delta), or throws what `body` or the store threw.
+    @discardableResult
+    public func submit(_ body: (inout Replica, inout Delta) throws -> Void, done: @escaping ((any Error)?) -> Void) throws -> CommitResult {
+        let r = try store.commit(durably: false, body)
+        if r.delta.isEmpty {
+            done(nil)
+            return r
+        }
+        pendingLocal.append((r, done))
+        requestSync()
+        return r
+    }
+
+    /// Local commits now durable go to the engine, in log order.
+    private func releaseLocal() {
+        let durable = store.durableSequence
+        var k = 0
+        while k < pendingLocal.count, pendingLocal[k].result.sequence <= durable { k += 1 }
+        guard k > 0 else { return }
+        let ready = pendingLocal[0..<k]
+        pendingLocal.removeFirst(k)
+        let now = EventLoop.now()
+        for (r, done) in ready {
+            execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: now))
+            done(nil)
+        }
+    }
+
+    /// Asks the log's sync thread for durability of everything appended so far; the loop goes on
+    /// meanwhile and ``synced(_:)`` resumes the held actions and local commits.
+    private func requestSync() {
+        guard !syncing else { return }
+        syncing = true
+        store.whenDurable { [loop, self] result in
+            let failure: StoreError? = if case .failure(let e) = result { e } else { nil }
+            loop.post { self.synced(failure) }
+        }
+    }
+
+    private func synced(_ failure: StoreError?) {
+        syncing = false
+        syncs += 1
+        if let failure {
+            try? store.flush()  // records the failure: later commits refuse
+            log.error("storage", ["error": .string("\(failure)")])
+            held.removeAll()  // nothing after an unflushed change may happen
+            holding = false
+            let failed = pendingLocal
+            pendingLocal.removeAll()
+            for (_, done) in failed { done(failure) }
+            return
+        }
+        if holding && store.durableSequence >= heldUntil {
+            holding = false
+            let resume = held
+            held.removeAll()
+            execute(resume)
+        }
+        releaseLocal()
+        // Appended while this sync ran: the next one.
+        if holding || !pendingLocal.isEmpty { requestSync() }
     }
 
     /// An import was joined into the store (a catch-up record): peers lacking it get it.
@@ -158,15 +298,25 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
 
     // MARK: Actions
 
-    /// Executes engine actions in order; a flush makes the appends durable before what follows.
+    /// Executes engine actions in order. At a `flush`, if anything appended is not durable yet,
+    /// the rest (and every later action) is held until the log's sync thread reports durability;
+    /// the loop keeps serving sockets meanwhile (the engine's state is already updated — the
+    /// simulator models exactly this).
     func execute(_ actions: [SyncAction]) {
-        for a in actions {
+        if holding {
+            held += actions
+            return
+        }
+        for (k, a) in actions.enumerated() {
             switch a {
             case .flush:
-                do { try store.flush() } catch {
-                    log.error("storage", ["error": .string("\(error)")])
-                    return  // nothing after an unflushed change may happen
-                }
+                let target = store.appendedSequence
+                if store.durableSequence >= target { continue }
+                holding = true
+                heldUntil = target
+                held = Array(actions[(k + 1)...])
+                requestSync()
+                return
             case .send(let conn, let bytes, _):
                 guard let c = connections[conn] else { continue }
                 do {

@@ -44,9 +44,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
     func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) throws -> R) throws -> R {
         if isIPv6 {
             var a = sockaddr_in6()
-            a.sin6_family = sa_family_t(AF_INET6)
-            a.sin6_port = port.bigEndian
-            guard inet_pton(AF_INET6, host, &a.sin6_addr) == 1 else { throw SystemError("inet_pton(\(host))", EINVAL) }
+            guard clinux_scoped_sockaddr6(host, port, &a) == 0 else { throw SystemError("inet_pton(\(host))", EINVAL) }
             return try withUnsafePointer(to: &a) { try $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
         }
         var a = sockaddr_in()

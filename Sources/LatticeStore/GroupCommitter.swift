@@ -182,12 +182,16 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     /// Registers `body` to run once `sequence` is durable or has failed.
-    func onDurable(_ sequence: UInt64, _ body: @escaping @Sendable (Result<UInt64, StoreError>) -> Void) {
+    func onDurable(_ sequence: UInt64, urgent: Bool = false, _ body: @escaping @Sendable (Result<UInt64, StoreError>) -> Void) {
         let immediate: Result<UInt64, StoreError>? = lock.withLock {
             if durableSequence >= sequence { return .success(sequence) }
             if let failure { return .failure(failure) }
             if closed { return .failure(StoreError(.closed, "log closed")) }
             callbacks.append((sequence, body))
+            if urgent && policy.kind != .always && !flushRequested {
+                flushRequested = true
+                lock.signal(Self.workCondition)
+            }
             return nil
         }
         if let immediate { body(immediate) }

@@ -242,6 +242,16 @@ public final class Log: Sendable {
         return sequence
     }
 
+    /// Calls `body` once every record up to `sequence` is durable (or with the error that
+    /// prevented it), from the sync thread or at once on the calling thread; asks the sync
+    /// thread to sync now instead of at the end of its batch window. Never blocks.
+    /// - Parameters:
+    ///   - sequence: a sequence number already returned by `append`.
+    ///   - body: receives the sequence, or the failure.
+    public func whenDurable(upTo sequence: UInt64, _ body: @escaping @Sendable (Result<UInt64, StoreError>) -> Void) {
+        core.onDurable(sequence, urgent: true, body)
+    }
+
     /// Blocks until every record up to `sequence` is durable, asking the sync thread to sync now.
     /// - Parameter sequence: a sequence number already returned by `append`.
     /// - Throws: the write or sync error that prevented durability (those records are not

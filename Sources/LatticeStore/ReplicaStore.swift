@@ -182,6 +182,19 @@ public final class ReplicaStore {
     ///   back; the store then refuses further commits until reopened).
     @discardableResult
     public func commit(_ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
+        try commit(durably: true, body)
+    }
+
+    /// Makes a local change; with `durably: false` the record is appended and the call returns
+    /// without waiting for the sync: it is durable once ``durableSequence`` reaches its sequence
+    /// (see ``whenDurable(_:)``). Many such commits share one fsync (group commit).
+    /// - Parameters:
+    ///   - durably: wait for the record to be durable before returning.
+    ///   - body: the edits, as for ``commit(_:)``.
+    /// - Returns: the sequence, minted dots and delta.
+    /// - Throws: as ``commit(_:)``.
+    @discardableResult
+    public func commit(durably: Bool, _ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
         if let failed { throw failed }
         let before = replica
         var delta = Delta()
@@ -194,7 +207,10 @@ public final class ReplicaStore {
             return CommitResult(sequence: store.log.durableSequence, dots: [], delta: delta)
         }
         do {
-            let seq = try store.log.appendDurably(type: Self.localRecord, payload: delta.encoded())
+            let payload = delta.encoded()
+            let seq = durably
+                ? try store.log.appendDurably(type: Self.localRecord, payload: payload)
+                : try store.log.append(type: Self.localRecord, payload: payload)
             var dots: [Dot] = []
             for author in delta.context.replicas {
                 let previous = before.state.context.maxCounter(of: author)
@@ -283,6 +299,19 @@ public final class ReplicaStore {
 
     /// The highest durable log sequence.
     public var durableSequence: UInt64 { store.log.durableSequence }
+
+    /// The highest log sequence appended (durable or not).
+    public var appendedSequence: UInt64 { store.log.lastSequence }
+
+    /// Calls `body` once everything appended so far is durable (or with the failure), from the
+    /// log's sync thread, which is asked to sync now; never blocks. After a failure, call
+    /// ``flush()`` on the store's own thread: it records the failure so that later commits refuse.
+    /// - Parameter body: receives the durable sequence or the error.
+    public func whenDurable(_ body: @escaping @Sendable (Result<UInt64, StoreError>) -> Void) {
+        let last = store.log.lastSequence
+        guard last > 0 else { return body(.success(0)) }
+        store.log.whenDurable(upTo: last, body)
+    }
 
     /// Writes a snapshot of the current state at the durable sequence.
     /// - Returns: the snapshot's sequence.

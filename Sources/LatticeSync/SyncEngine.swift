@@ -350,7 +350,12 @@ public final class SyncEngine {
     }
 
     private func enqueue(_ seq: UInt64, _ s: inout Session) {
-        if s.rescan { return }
+        if s.rescan {
+            // A rescan will find it, unless it continues past it (a capped prefix was already
+            // queued and this record arrived out of order): start the next rescan at it.
+            if s.rescanFrom > seq { s.rescanFrom = seq }
+            return
+        }
         if s.queueLength >= config.maxQueue {
             s.queue = []
             s.queueHead = 0

@@ -20,7 +20,7 @@ struct NodeProcessTests {
             logPath = data + ".log"
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["run", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "debug"] + args
+            process.arguments = ["run", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "debug", "--no-discovery"] + args
             var env = ProcessInfo.processInfo.environment
             env["LATTICE_DATA"] = nil
             process.environment = env
@@ -185,7 +185,7 @@ struct NodeProcessTests {
         let a = try Daemon(data: dirs[0])
         defer { a.stop() }
         _ = try a.port()
-        let second = try CLI.run(["run", "--listen", "127.0.0.1:0"], data: dirs[0])
+        let second = try CLI.run(["run", "--listen", "127.0.0.1:0", "--no-discovery"], data: dirs[0])
         #expect(second.code == 69)
         #expect(second.stderr.contains("in use"))
     }

@@ -109,11 +109,17 @@ struct NodePaths {
     var config: String { root + "/config.json" }
 }
 
-/// `config.json`: name, fsync policy, creation time.
+/// `config.json`: name, fsync policy, creation time; for `lattice run`: `listen` ("HOST:PORT"),
+/// `peers` (["NODE_ID@HOST:PORT", …], static peers), `discovery` (true/false),
+/// `discovery_port` (a UDP port). Flags override the file.
 struct NodeConfig {
     var name: String
     var fsync: String
     var created: String
+    var listen: String?
+    var peers: [String] = []
+    var discovery: Bool?
+    var discoveryPort: UInt16?
 
     var policy: FsyncPolicy {
         switch fsync {
@@ -134,11 +140,39 @@ struct NodeConfig {
         guard ["always", "batch", "none"].contains(fsync) else {
             throw CLIError(message: "\(paths.config): fsync must be always, batch or none (got '\(fsync)')", code: .dataError)
         }
-        return NodeConfig(name: object["name"] as? String ?? "", fsync: fsync, created: object["created"] as? String ?? "")
+        var config = NodeConfig(name: object["name"] as? String ?? "", fsync: fsync, created: object["created"] as? String ?? "")
+        func bad(_ key: String, _ allowed: String) -> CLIError {
+            CLIError(message: "\(paths.config): \(key) must be \(allowed) (got \(object[key].map { "\($0)" } ?? "nothing"))", code: .dataError)
+        }
+        if object["listen"] != nil {
+            guard let l = object["listen"] as? String, SocketAddress(parsing: l) != nil else { throw bad("listen", "\"HOST:PORT\"") }
+            config.listen = l
+        }
+        if object["peers"] != nil {
+            guard let list = object["peers"] as? [String] else { throw bad("peers", "an array of \"NODE_ID@HOST:PORT\" strings") }
+            config.peers = list
+        }
+        if object["discovery"] != nil {
+            guard let d = object["discovery"] as? Bool else { throw bad("discovery", "true or false") }
+            config.discovery = d
+        }
+        if object["discovery_port"] != nil {
+            guard let n = object["discovery_port"] as? Int, (1...65_535).contains(n) else { throw bad("discovery_port", "a port number 1-65535") }
+            config.discoveryPort = UInt16(n)
+        }
+        return config
     }
 
+    /// Writes name, fsync and created; other keys already in the file are kept.
     func save(_ paths: NodePaths) throws(CLIError) {
-        let text = "{\"name\": \(jsonString(name)), \"fsync\": \(jsonString(fsync)), \"created\": \(jsonString(created))}\n"
+        var object = FileManager.default.contents(atPath: paths.config).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        object["name"] = name
+        object["fsync"] = fsync
+        object["created"] = created
+        guard let json = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]) else {
+            throw CLIError(message: "cannot encode \(paths.config)", code: .failure)
+        }
+        let text = String(decoding: json, as: UTF8.self) + "\n"
         guard FileManager.default.createFile(atPath: paths.config, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CLIError(message: "cannot write \(paths.config); check the directory's permissions", code: .failure)
         }

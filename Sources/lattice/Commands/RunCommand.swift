@@ -8,37 +8,41 @@ import LatticeSync
 /// `lattice run`: the foreground node.
 enum RunCommand {
     static let help = """
-        usage: lattice run [--listen HOST:PORT] [--peer NODE_ID@HOST:PORT …] [--isolated]
-                           [--log-level debug|info|warn|error] [--data DIR]
+        usage: lattice run [--listen HOST:PORT] [--peer NODE_ID@HOST:PORT …] [--no-discovery]
+                           [--discovery-port PORT] [--isolated] [--log-level debug|info|warn|error]
+                           [--data DIR]
 
-        Runs this node in the foreground: listens for peers (default 0.0.0.0:7946), dials the
-        static peers, syncs over encrypted TCP, and logs one JSON object per line on stderr.
+        Runs this node in the foreground: listens for peers (default 0.0.0.0:7946), finds peers
+        on the LAN by sealed beacons (UDP port 7946, broadcast and multicast) unless
+        --no-discovery, dials the static peers (flags and "peers" in DATA/config.json), syncs
+        over encrypted TCP, and logs one JSON object per line on stderr.
         SIGINT or SIGTERM: say goodbye to every peer, flush, exit 0.
         A second `lattice run` on the same data directory fails (exit 69).
         """
 
     static func run(_ a: [String]) throws(CLIError) {
-        let args = try Arguments("run", a, valued: ["--listen", "--peer", "--log-level"], flags: ["--isolated", "--no-discovery"])
+        let args = try Arguments("run", a, valued: ["--listen", "--peer", "--log-level", "--discovery-port"], flags: ["--isolated", "--no-discovery"])
         if args.help { return print(help) }
         try args.expect(0...0, "run [options]")
         var options = NodeOptions()
-        if let l = args.value("--listen") {
+        let config = try NodeConfig.load(NodePaths(root: args.dataDirectory))
+        if let l = args.value("--listen") ?? config.listen {
             guard let address = SocketAddress(parsing: l) else {
                 throw CLIError(message: "run: --listen must be HOST:PORT, for example 127.0.0.1:7946 (got '\(l)')")
             }
             options.listen = address
         }
-        for p in args.values["--peer"] ?? [] {
-            guard let at = p.firstIndex(of: "@"), let address = SocketAddress(parsing: String(p[p.index(after: at)...])) else {
-                throw CLIError(message: "run: --peer must be NODE_ID@HOST:PORT (got '\(p)')")
-            }
-            let idText = String(p[..<at])
-            guard let node = NodeID(idText) else {
-                throw CLIError(message: "run: '\(idText)' is not a node ID (see `lattice status` on that node)")
-            }
-            options.peers.append(StaticPeer(node: node, address: address))
-        }
+        for p in config.peers { options.peers.append(try staticPeer(p, "config.json peers")) }
+        for p in args.values["--peer"] ?? [] { options.peers.append(try staticPeer(p, "--peer")) }
         options.isolated = args.flags.contains("--isolated")
+        options.discovery = !args.flags.contains("--no-discovery") && (config.discovery ?? true)
+        if let port = config.discoveryPort { options.discoveryPort = port }
+        if let p = args.value("--discovery-port") {
+            guard let port = UInt16(p), port > 0 else {
+                throw CLIError(message: "run: --discovery-port must be a UDP port number 1-65535 (got '\(p)')")
+            }
+            options.discoveryPort = port
+        }
         var level = NodeLog.Level.info
         if let l = args.value("--log-level") {
             guard let parsed = NodeLog.Level(name: l) else { throw CLIError(message: "run: --log-level must be debug, info, warn or error (got '\(l)')") }
@@ -65,5 +69,17 @@ enum RunCommand {
         }
         node.run()
         do { try store.close() } catch { throw cliError(error) }
+    }
+
+    /// Parses `NODE_ID@HOST:PORT`.
+    static func staticPeer(_ p: String, _ source: String) throws(CLIError) -> StaticPeer {
+        guard let at = p.firstIndex(of: "@"), let address = SocketAddress(parsing: String(p[p.index(after: at)...])) else {
+            throw CLIError(message: "run: \(source) must be NODE_ID@HOST:PORT (got '\(p)')")
+        }
+        let idText = String(p[..<at])
+        guard let node = NodeID(idText) else {
+            throw CLIError(message: "run: '\(idText)' in \(source) is not a node ID (see `lattice status` on that node)")
+        }
+        return StaticPeer(node: node, address: address)
     }
 }

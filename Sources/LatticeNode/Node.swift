@@ -87,7 +87,10 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     /// Local commits appended without waiting, in log order, with their completions: they reach
     /// the engine (and peers) once durable.
     private var pendingLocal: [(result: CommitResult, done: ((any Error)?) -> Void)] = []
-    /// How long syncs took (ms, from request to durability), for `lattice bench --net` and metrics.
+    /// Called on the loop after remote changes became visible in the store's state, with the
+    /// total integrated so far (for benchmarks, and the change feed of the HTTP API).
+    public var onIntegrated: ((Int) -> Void)?
+    /// Log syncs completed off the loop (group commits), for `lattice bench --net` and metrics.
     public private(set) var syncs = 0
     private var staticPeers: Set<ReplicaID> = []
 
@@ -249,11 +252,8 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         guard k > 0 else { return }
         let ready = pendingLocal[0..<k]
         pendingLocal.removeFirst(k)
-        let now = EventLoop.now()
-        for (r, done) in ready {
-            execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: now))
-            done(nil)
-        }
+        execute(engine.localChanges(ready.map { ($0.result.sequence, $0.result.delta, $0.result.encoded) }, now: EventLoop.now()))
+        for (_, done) in ready { done(nil) }
     }
 
     /// Asks the log's sync thread for durability of everything appended so far; the loop goes on
@@ -467,7 +467,9 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                         log.info("handshake", ["peer": .string(session.peer.description), "address": .string(c.address?.description ?? "?"), "outbound": .bool(c.outbound)])
                         execute(engine.connected(c.id, peer: peer, outbound: c.outbound, now: now))
                     case .message(let bytes):
+                        let before = engine.stats.integrated
                         execute(engine.receive(bytes, on: c.id, channel: .stream, now: now))
+                        if engine.stats.integrated != before { onIntegrated?(engine.stats.integrated) }
                     }
                     if connections[c.id] == nil { return }
                 }

@@ -45,9 +45,9 @@ public final class MemoryStorage: SyncStorage {
         return (seq, delta)
     }
 
-    public func integrate(remote: Delta, now: UInt64) throws -> UInt64 {
+    public func integrate(remote: Delta, encoded: [UInt8], now: UInt64) throws -> UInt64 {
         replica.apply(remote, now: now)
-        return append(RecordType.remote, remote.encoded())
+        return append(RecordType.remote, encoded)
     }
 
     public func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {

@@ -20,6 +20,8 @@ public struct CommitResult: Sendable {
     public var dots: [Dot]
     /// The delta that was logged (ship it to peers).
     public var delta: Delta
+    /// The delta's encoding, as logged (empty when nothing changed).
+    public var encoded: [UInt8] = []
 }
 
 /// How far one peer is behind this node's log.
@@ -196,12 +198,20 @@ public final class ReplicaStore {
     @discardableResult
     public func commit(durably: Bool, _ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
         if let failed { throw failed }
-        let before = replica
+        // The body edits the replica in place: copying the state to roll back to would cost
+        // O(documents) per commit. Each edit is atomic (it checks before it changes anything),
+        // so a body that throws before its first edit took effect changed nothing; one that
+        // throws later left part of its edits in memory, and the state is rebuilt from the
+        // snapshot and the log (rare, and exact).
+        let before = replica.state.context
         var delta = Delta()
-        do {
-            var working = replica
-            try body(&working, &delta)
-            replica = working
+        do { try body(&replica, &delta) } catch {
+            if !delta.isEmpty {
+                do { try rebuild(syncingFirst: true) } catch let rebuildError {
+                    failed = rebuildError
+                }
+            }
+            throw error
         }
         if delta.isEmpty {
             return CommitResult(sequence: store.log.durableSequence, dots: [], delta: delta)
@@ -213,18 +223,45 @@ public final class ReplicaStore {
                 : try store.log.append(type: Self.localRecord, payload: payload)
             var dots: [Dot] = []
             for author in delta.context.replicas {
-                let previous = before.state.context.maxCounter(of: author)
+                let previous = before.maxCounter(of: author)
                 let upper = delta.context.maxCounter(of: author)
                 if upper > previous {
                     for c in (previous + 1)...upper where delta.context.contains(Dot(author, c)) { dots.append(Dot(author, c)) }
                 }
             }
-            return CommitResult(sequence: seq, dots: dots, delta: delta)
+            return CommitResult(sequence: seq, dots: dots, delta: delta, encoded: payload)
         } catch {
-            replica = before
+            // Not logged: the store refuses further commits until reopened, and the state is
+            // brought back to what the log holds where the log can still be read.
             failed = error
+            try? rebuild(syncingFirst: false)
             throw error
         }
+    }
+
+    /// Recovers ``replica`` from the newest snapshot and every durable log record after it.
+    /// - Parameter syncingFirst: sync everything appended first, so that the rebuilt state holds
+    ///   every logged change (after a failed edit); false after a failed write or sync: the
+    ///   state becomes exactly what was acknowledged.
+    private func rebuild(syncingFirst: Bool) throws {
+        if syncingFirst { try store.log.sync() }
+        var state = ReplicaState()
+        var from: UInt64 = 1
+        if let snap = try store.snapshots.loadNewest().snapshot {
+            state = try ReplicaState(decoding: snap.payload)
+            from = snap.sequence + 1
+        }
+        var rebuilt = Replica(id: replica.id, state: state)
+        let now = ReplicaStore.wallMilliseconds()
+        let directory = store.directory
+        try store.log.forEachRecord(from: from) { seq, type, payload in
+            switch try Self.decodeRecord(seq, type, Array(payload), directory) {
+            case .delta(let delta): rebuilt.apply(delta, now: now)
+            case .catchUp(let catchUp): rebuilt.join(catchUp, now: now)
+            }
+            return true
+        }
+        replica = rebuilt
     }
 
     /// Applies a change received from a peer and logs it durably (record type 2).
@@ -235,15 +272,14 @@ public final class ReplicaStore {
     @discardableResult
     public func apply(remote: Delta, now: UInt64? = nil) throws -> UInt64 {
         if let failed { throw failed }
-        let before = replica
-        replica.apply(remote, now: now ?? Self.wallMilliseconds())
-        do {
-            return try store.log.appendDurably(type: Self.remoteRecord, payload: remote.encoded())
-        } catch {
-            replica = before
+        // Log first, then apply (applying cannot fail): no copy of the state to roll back to.
+        let sequence: UInt64
+        do { sequence = try store.log.appendDurably(type: Self.remoteRecord, payload: remote.encoded()) } catch {
             failed = error
             throw error
         }
+        replica.apply(remote, now: now ?? Self.wallMilliseconds())
+        return sequence
     }
 
     /// Applies a change received from a peer and appends it to the log (record type 2) without
@@ -255,16 +291,28 @@ public final class ReplicaStore {
     /// - Returns: the record's sequence.
     @discardableResult
     public func integrate(remote: Delta, now: UInt64) throws -> UInt64 {
+        try integrate(remote: remote, encoded: remote.encoded(), now: now)
+    }
+
+    /// ``integrate(remote:now:)`` with the delta's encoding at hand (as it came off the wire):
+    /// logged as is, not encoded again.
+    /// - Parameters:
+    ///   - remote: the delta.
+    ///   - encoded: `remote.encoded()` (the caller guarantees they match).
+    ///   - now: wall-clock ms.
+    /// - Returns: the record's sequence.
+    @discardableResult
+    public func integrate(remote: Delta, encoded: [UInt8], now: UInt64) throws -> UInt64 {
         if let failed { throw failed }
-        let before = replica
-        replica.apply(remote, now: now)
-        do {
-            return try store.log.append(type: Self.remoteRecord, payload: remote.encoded())
-        } catch {
-            replica = before
+        // Log first, then apply (applying cannot fail): copying the state to roll back to would
+        // cost O(documents) per change.
+        let sequence: UInt64
+        do { sequence = try store.log.append(type: Self.remoteRecord, payload: encoded) } catch {
             failed = error
             throw error
         }
+        replica.apply(remote, now: now)
+        return sequence
     }
 
     /// Joins a catch-up (a peer's `delta(since:)`, or an imported state as
@@ -277,15 +325,13 @@ public final class ReplicaStore {
     @discardableResult
     public func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {
         if let failed { throw failed }
-        let before = replica
-        replica.join(catchUp, now: now)
-        do {
-            return try store.log.append(type: Self.catchUpRecord, payload: catchUp.encoded())
-        } catch {
-            replica = before
+        let sequence: UInt64
+        do { sequence = try store.log.append(type: Self.catchUpRecord, payload: catchUp.encoded()) } catch {
             failed = error
             throw error
         }
+        replica.join(catchUp, now: now)
+        return sequence
     }
 
     /// Makes every appended record durable (per the fsync policy) before returning.

@@ -31,10 +31,9 @@ struct ChangeIndex {
         for author in delta.context.replicas {
             let top = delta.context.maxCounter(of: author)
             if let single, collectionOf[author] == nil { collectionOf[author] = single }
-            var list = byAuthor[author, default: []]
-            if let last = list.last, last.counter > top { unsorted.insert(author) }
-            list.append(Entry(counter: top, sequence: sequence))
-            byAuthor[author] = list
+            // In place: copying the list out and back would make every add O(n).
+            if let last = byAuthor[author]?.last, last.counter > top { unsorted.insert(author) }
+            byAuthor[author, default: []].append(Entry(counter: top, sequence: sequence))
         }
     }
 

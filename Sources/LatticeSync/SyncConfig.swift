@@ -24,6 +24,10 @@ public struct SyncConfig: Equatable, Sendable {
     public var quarantine: UInt64 = 60_000
     /// Quarantine cap.
     public var quarantineCap: UInt64 = 3_600_000
+    /// Peers' acknowledged watermarks are written to storage at most this often (and when a
+    /// session ends). A stored watermark that lags only makes compaction keep more and a
+    /// reconnect resend more; writing one per acknowledgement would cost an fsync each.
+    public var watermarkInterval: UInt64 = 1_000
 
     /// The defaults.
     public init() {}

@@ -129,7 +129,17 @@ public final class SyncEngine {
     var sessions: [ConnectionID: Session] = [:]
     var rng: SyncRandom
     private var nextBatch: UInt64 = 1
-    private var recent: [UInt64: [UInt8]] = [:]
+    private var recent: [UInt64: Recent] = [:]
+    /// A recent change kept for pushing: its encoding, and what the pump checks without decoding.
+    struct Recent {
+        var bytes: [UInt8]
+        var context: CausalContext
+        var collections: [Key]
+    }
+    /// Peers whose acknowledged watermark changed since it was last written to storage.
+    private var dirtyWatermarks: Set<ReplicaID> = []
+    /// When watermarks were last written (nil: never, so the first change is written at once).
+    private var watermarksWritten: UInt64?
     private var recentOrder: [UInt64] = []
     private var recentHead = 0
     private var nextAntiEntropy: UInt64
@@ -284,7 +294,9 @@ public final class SyncEngine {
         info.attempts = max(info.attempts, 1)
         info.nextAttempt = max(info.nextAttempt, now + backoff(info.attempts))
         peers[s.peer] = info
-        return [.event(.disconnected(s.peer, reason: reason))]
+        var out: [SyncAction] = []
+        writeWatermarks(now: now, only: s.peer, &out)
+        return out + [.event(.disconnected(s.peer, reason: reason))]
     }
 
     private func end(_ conn: ConnectionID, reason: String, now: UInt64, goodbye: GoodbyeReason?) -> [SyncAction] {
@@ -308,6 +320,7 @@ public final class SyncEngine {
     public func shutdown(now: UInt64) -> [SyncAction] {
         var out: [SyncAction] = []
         for conn in sessions.keys.sorted() { out += end(conn, reason: "shutdown", now: now, goodbye: .shutdown) }
+        writeWatermarks(now: now, &out)
         return out
     }
 
@@ -319,11 +332,24 @@ public final class SyncEngine {
     ///   - delta: the change.
     ///   - now: current time.
     public func localChange(sequence: UInt64, delta: Delta, now: UInt64) -> [SyncAction] {
-        let bytes = delta.encoded()
-        index.add(sequence: sequence, delta: delta)
-        remember(sequence, bytes)
+        localChanges([(sequence, delta, delta.encoded())], now: now)
+    }
+
+    /// Local changes durable in the log (ascending sequences, as a group commit makes them):
+    /// pushed together, so that they share batches and acknowledgements.
+    /// - Parameters:
+    ///   - changes: log sequence, change and its encoding (`delta.encoded()`, as logged) of each.
+    ///   - now: current time.
+    public func localChanges(_ changes: [(sequence: UInt64, delta: Delta, encoded: [UInt8])], now: UInt64) -> [SyncAction] {
+        var pushed: [(UInt64, Delta, [UInt8])] = []
+        pushed.reserveCapacity(changes.count)
+        for (sequence, delta, bytes) in changes {
+            index.add(sequence: sequence, delta: delta)
+            remember(sequence, bytes, delta)
+            pushed.append((sequence, delta, bytes))
+        }
         var out: [SyncAction] = []
-        push([(sequence, delta, bytes)], except: nil, now: now, &out)
+        push(pushed, except: nil, now: now, &out)
         return out
     }
 
@@ -375,9 +401,9 @@ public final class SyncEngine {
         stats.peakQueue = max(stats.peakQueue, s.queueLength)
     }
 
-    private func remember(_ seq: UInt64, _ bytes: [UInt8]) {
+    private func remember(_ seq: UInt64, _ bytes: [UInt8], _ delta: Delta) {
         guard config.recentChanges > 0 else { return }
-        recent[seq] = bytes
+        recent[seq] = Recent(bytes: bytes, context: delta.context, collections: Array(delta.store.keys))
         recentOrder.append(seq)
         if recentOrder.count - recentHead > config.recentChanges {
             recent[recentOrder[recentHead]] = nil
@@ -443,7 +469,7 @@ public final class SyncEngine {
             s.helloReceived = true
             s.known = CausalContext(vector: hello.vector)
             sessions[conn] = s
-            recordWatermark(s.peer, hello.vector, &out)
+            recordWatermark(s.peer, hello.vector, now: now, &out)
             if !hello.watermark.isDominated(by: storage.state.versionVector) { out.append(.event(.regressed(s.peer))) }
             startCatchUp(conn, now: now, &out)
 
@@ -462,7 +488,7 @@ public final class SyncEngine {
             s.inFlightBytes -= freed
             s.known.formUnion(CausalContext(vector: vector))
             sessions[conn] = s
-            recordWatermark(s.peer, vector, &out)
+            recordWatermark(s.peer, vector, now: now, &out)
             pump(conn, now: now, &out)
 
         case .synced:
@@ -472,7 +498,7 @@ public final class SyncEngine {
         case .syncRequest(let vector):
             s.known.formUnion(CausalContext(vector: vector))
             sessions[conn] = s
-            recordWatermark(s.peer, vector, &out)
+            recordWatermark(s.peer, vector, now: now, &out)
             startCatchUp(conn, now: now, &out)
 
         case .ping(let nonce):
@@ -534,9 +560,9 @@ public final class SyncEngine {
                 continue
             }
             do {
-                let seq = try storage.integrate(remote: delta, now: now)
+                let seq = try storage.integrate(remote: delta, encoded: bytes, now: now)
                 index.add(sequence: seq, delta: delta)
-                remember(seq, bytes)
+                remember(seq, bytes, delta)
                 fresh.append((seq, delta, bytes))
                 stats.integrated += 1
             } catch {
@@ -603,13 +629,30 @@ public final class SyncEngine {
     }
 
     /// A peer said it durably holds `vector` (hello, ack, sync request: all sent after flushing).
-    private func recordWatermark(_ peer: ReplicaID, _ vector: VersionVector, _ out: inout [SyncAction]) {
+    private func recordWatermark(_ peer: ReplicaID, _ vector: VersionVector, now: UInt64, _ out: inout [SyncAction]) {
         var info = peers[peer] ?? PeerInfo(peer: peer)
         guard !vector.isDominated(by: info.acknowledged) else { return }
         info.acknowledged.formUnion(vector)
         peers[peer] = info
-        do { try storage.acknowledge(peer: peer, vector: info.acknowledged) } catch {
-            out.append(.event(.storageFailed("recording \(peer)'s watermark: \(error)")))
+        dirtyWatermarks.insert(peer)
+        if watermarksDue(now) { writeWatermarks(now: now, &out) }
+    }
+
+    private func watermarksDue(_ now: UInt64) -> Bool {
+        guard let last = watermarksWritten else { return true }
+        return now >= last + config.watermarkInterval
+    }
+
+    /// Writes the changed watermarks to storage (throttled; on session end and shutdown at once).
+    private func writeWatermarks(now: UInt64, only: ReplicaID? = nil, _ out: inout [SyncAction]) {
+        let due = only.map { dirtyWatermarks.contains($0) ? [$0] : [] } ?? dirtyWatermarks.sorted()
+        if only == nil { watermarksWritten = now }
+        for peer in due {
+            dirtyWatermarks.remove(peer)
+            guard let vector = peers[peer]?.acknowledged else { continue }
+            do { try storage.acknowledge(peer: peer, vector: vector) } catch {
+                out.append(.event(.storageFailed("recording \(peer)'s watermark: \(error)")))
+            }
         }
     }
 
@@ -750,18 +793,21 @@ public final class SyncEngine {
             }
             var changes: [[UInt8]] = []
             var size = 0
-            func consider(_ bytes: [UInt8]) {
-                guard let delta = try? Delta(decoding: bytes) else { return }
-                guard !s.known.covers(delta.context), allowed(delta, to: s.peer) else { return }
-                s.known.formUnion(delta.context)
+            func consider(_ bytes: [UInt8], _ context: CausalContext, _ collections: [Key]) {
+                guard !s.known.covers(context), collections.allSatisfy({ policy.maySend($0, to: s.peer) }) else { return }
+                s.known.formUnion(context)
                 changes.append(bytes)
                 size += bytes.count
+            }
+            func consider(_ bytes: [UInt8]) {
+                guard let delta = try? Delta(decoding: bytes) else { return }
+                consider(bytes, delta.context, Array(delta.store.keys))
             }
             // Records go strictly in queue (log) order: skipping one would break causal delivery.
             while s.queueHead < s.queue.count && size < config.batchBytes {
                 let seq = s.queue[s.queueHead]
-                if let bytes = recent[seq] {
-                    consider(bytes)
+                if let r = recent[seq] {
+                    consider(r.bytes, r.context, r.collections)
                     s.queueHead += 1
                     continue
                 }
@@ -818,6 +864,7 @@ public final class SyncEngine {
     /// Time passed: pings, timeouts, anti-entropy, reconnects.
     public func tick(now: UInt64) -> [SyncAction] {
         var out: [SyncAction] = []
+        if !dirtyWatermarks.isEmpty, watermarksDue(now) { writeWatermarks(now: now, &out) }
         for conn in sessions.keys.sorted() {
             guard var s = sessions[conn] else { continue }
             if now >= s.lastHeard + config.sessionTimeout {

@@ -13,7 +13,7 @@ public protocol SyncStorage: AnyObject {
     var state: ReplicaState { get }
     /// Applies a forwardable change from a peer and appends it (record type 2).
     /// - Returns: the record's log sequence.
-    func integrate(remote: Delta, now: UInt64) throws -> UInt64
+    func integrate(remote: Delta, encoded: [UInt8], now: UInt64) throws -> UInt64
     /// Joins a catch-up and appends it (record type 3: never forwarded as a delta).
     /// - Returns: the record's log sequence.
     func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64
@@ -26,6 +26,13 @@ public protocol SyncStorage: AnyObject {
     func acknowledge(peer: ReplicaID, vector: VersionVector) throws
     /// The watermark last recorded for `peer`.
     func watermark(of peer: ReplicaID) -> VersionVector
+}
+
+extension SyncStorage {
+    /// ``integrate(remote:encoded:now:)`` encoding the delta itself.
+    public func integrate(remote: Delta, now: UInt64) throws -> UInt64 {
+        try integrate(remote: remote, encoded: remote.encoded(), now: now)
+    }
 }
 
 /// Log record types shared by every storage.

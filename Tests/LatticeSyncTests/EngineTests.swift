@@ -207,12 +207,12 @@ struct EngineTests {
         init(_ inner: MemoryStorage) { self.inner = inner }
         var state: ReplicaState { inner.state }
         var firstSequence: UInt64 { inner.firstSequence }
-        func integrate(remote: Delta, now: UInt64) throws -> UInt64 {
+        func integrate(remote: Delta, encoded: [UInt8], now: UInt64) throws -> UInt64 {
             if failures > 0 {
                 failures -= 1
                 throw DiskFull()
             }
-            return try inner.integrate(remote: remote, now: now)
+            return try inner.integrate(remote: remote, encoded: encoded, now: now)
         }
         func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {
             if failures > 0 {

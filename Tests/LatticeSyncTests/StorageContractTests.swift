@@ -166,6 +166,9 @@ struct StorageContractTests {
         try pump([(0, ea.connected(3, peer: ReplicaID(0xB), outbound: true, now: 50)), (1, eb.connected(2, peer: ReplicaID(0xA), outbound: false, now: 50))])
         #expect(b.state == a.state)
         #expect(changesSentToB == 15, "exactly the missing changes, got \(changesSentToB)")
+        // Watermarks reach storage at most once per `watermarkInterval` (or when a session ends).
+        #expect(ea.peers[ReplicaID(0xB)]?.acknowledged == b.state.versionVector)
+        _ = ea.tick(now: 50 + SyncConfig().watermarkInterval)
         #expect(a.watermark(of: ReplicaID(0xB)) == b.state.versionVector)
         try a.close()
         try b.close()

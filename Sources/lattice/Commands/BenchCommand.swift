@@ -16,12 +16,13 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         switch arg {
         case "--json": json = true
         case "--quick": quick = true
+        case "--net": groups = ["net"]
         case "--only":
-            let allowed: Set<String> = ["crdt", "store", "crypto", "sim"]
+            let allowed: Set<String> = ["crdt", "store", "crypto", "sim", "net"]
             guard let v = it.next() else { throw CLIError(message: "--only takes a list such as crdt,store,crypto") }
             let chosen = Set(v.split(separator: ",").map(String.init))
             guard !chosen.isEmpty, chosen.isSubset(of: allowed) else {
-                throw CLIError(message: "--only takes a comma-separated list of crdt, store, crypto, sim (got '\(v)')")
+                throw CLIError(message: "--only takes a comma-separated list of crdt, store, crypto, sim, net (got '\(v)')")
             }
             groups = chosen
         case "--n":
@@ -32,7 +33,7 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         case "--help", "-h":
             print(
                 """
-                usage: lattice bench [--n N] [--only crdt,store,crypto,sim] [--quick] [--json]
+                usage: lattice bench [--n N] [--only crdt,store,crypto,sim,net] [--net] [--quick] [--json]
 
                   crdt    the workloads of shared/bench/WORKLOADS.md (W1–W6), N operations (default 100000)
                   store   durable appends/s (fsync batch and always), log bytes per record, reopen of 1M records
@@ -40,7 +41,10 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
                   sim     simulator (virtual time): time, messages and bytes to converge for N = 2…512 nodes
                           on full, ring and random topologies; bytes to reconcile a 10k-change divergence
                           (not in the default set; --quick stops at N = 32)
-                  --quick smaller store, crypto and sim runs
+                  net     two nodes in this process on 127.0.0.1, encrypted, durable on both sides:
+                          write-to-visible latency p50/p99/max, sustained replicated changes/s,
+                          wire bytes per change (not in the default set; --net = --only net)
+                  --quick smaller store, crypto, sim and net runs
                 """)
             return
         default: throw CLIError(message: "bench: unknown option '\(arg)'; see lattice bench --help")
@@ -57,6 +61,7 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
     }
     if groups.contains("crypto") { rows += cryptoBenchRows(quick: quick) }
     if groups.contains("sim") { rows += try simBenchRows(quick: quick) }
+    if groups.contains("net") { rows += try netBenchRows(quick: quick) }
     printBench(rows, n: n, json: json)
 }
 

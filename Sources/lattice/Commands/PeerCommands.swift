@@ -28,7 +28,6 @@ enum PeerCommands {
         let (store, _) = try openNode(args)
         let pending: [PeerPending]
         do { pending = try store.pending() } catch { throw cliError(error) }
-        let byName = Dictionary(pending.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
         guard let node = Hosting.node else {
             try? closeStore(store)
             if args.json {
@@ -39,9 +38,17 @@ enum PeerCommands {
             for p in pending { out("  \(p.peer): \(p.pending) pending") }
             return
         }
+        let report = livePeers(node, pending: pending)
+        if args.json { return out(JSON.object([("running", .bool(true)), ("peers", .array(report.map(\.json)))]).text) }
+        for r in report { for line in r.lines { out(line) } }
+        if report.isEmpty { out("no peers known yet (add --peer NODE_ID@HOST:PORT to lattice run, or wait for discovery)") }
+    }
+
+    /// The running node's peers: a JSON object and the text lines of each (for `peers` and `status`).
+    static func livePeers(_ node: Node, pending: [PeerPending]) -> [(json: JSON, lines: [String])] {
+        let byName = Dictionary(pending.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
         let now = EventLoop.now()
-        let wall = ReplicaStore.wallMilliseconds()
-        var items: [JSON] = []
+        var items: [(json: JSON, lines: [String])] = []
         for (info, nodeID, address) in node.peerReport {
             let p = byName[info.peer.description]
             let connected = info.connection != nil
@@ -58,22 +65,19 @@ enum PeerCommands {
                 ("quarantined_for_ms", info.quarantinedUntil > now ? .uint(info.quarantinedUntil - now) : .null),
                 ("last_error", info.lastError.map { .string($0) } ?? .null),
             ]
-            items.append(.object(fields))
-            if !args.json {
-                let id = nodeID?.description ?? info.peer.description
-                let state = connected
-                    ? "connected \(String(format: "%.1f", Double(now - min(now, info.connectedSince ?? now)) / 1000)) s\(info.synced ? ", synced" : ", syncing")"
-                    : "offline" + (info.lastSeen.map { ", last seen \(String(format: "%.1f", Double(now - min(now, $0)) / 1000)) s ago" } ?? "")
-                out("\(id)  \(address?.description ?? "-")  \(state)")
-                let lag = p?.oldestAgeMilliseconds.map { ", lag \(String(format: "%.1f", Double($0) / 1000)) s" } ?? ""
-                out("  pending \(p?.pending ?? 0)\(lag); acknowledged \(info.acknowledged.total) changes; in \(info.bytesIn) B / \(info.messagesIn) msgs, out \(info.bytesOut) B / \(info.messagesOut) msgs\(info.rtt.map { "; rtt \($0) ms" } ?? "")")
-                if info.quarantinedUntil > now { out("  quarantined for \((info.quarantinedUntil - now) / 1000) s") }
-                if let e = info.lastError { out("  last error: \(e)") }
-            }
+            var lines: [String] = []
+            let id = nodeID?.description ?? info.peer.description
+            let state = connected
+                ? "connected \(String(format: "%.1f", Double(now - min(now, info.connectedSince ?? now)) / 1000)) s\(info.synced ? ", synced" : ", syncing")"
+                : "offline" + (info.lastSeen.map { ", last seen \(String(format: "%.1f", Double(now - min(now, $0)) / 1000)) s ago" } ?? "")
+            lines.append("\(id)  \(address?.description ?? "-")  \(state)")
+            let lag = p?.oldestAgeMilliseconds.map { ", lag \(String(format: "%.1f", Double($0) / 1000)) s" } ?? ""
+            lines.append("  pending \(p?.pending ?? 0)\(lag); acknowledged \(info.acknowledged.total) changes; in \(info.bytesIn) B / \(info.messagesIn) msgs, out \(info.bytesOut) B / \(info.messagesOut) msgs\(info.rtt.map { "; rtt \($0) ms" } ?? "")")
+            if info.quarantinedUntil > now { lines.append("  quarantined for \((info.quarantinedUntil - now) / 1000) s") }
+            if let e = info.lastError { lines.append("  last error: \(e)") }
+            items.append((.object(fields), lines))
         }
-        _ = wall
-        if args.json { return out(JSON.object([("running", .bool(true)), ("peers", .array(items))]).text) }
-        if items.isEmpty { out("no peers known yet (add --peer NODE_ID@HOST:PORT to lattice run, or wait for discovery)") }
+        return items
     }
 
     static func sync(_ a: [String]) throws(CLIError) {

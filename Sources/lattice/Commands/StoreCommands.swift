@@ -88,7 +88,9 @@ enum StoreCommands {
                     ("log_segments", .int(Int64(log.segments.count))), ("last_sequence", .uint(log.lastSequence)),
                     ("snapshot_sequence", snapshot.map { .uint($0.sequence) } ?? .null),
                     ("snapshot_age_s", snapAge.map { .double($0) } ?? .null),
-                    ("peers", .array(peers)),
+                    ("peers", .array(peers)), ("running", .bool(Hosting.node != nil)),
+                    ("discovery", .bool(Hosting.node?.discovering ?? false)),
+                    ("live_peers", Hosting.node.map { .array(PeerCommands.livePeers($0, pending: pending).map(\.json)) } ?? .null),
                 ]).text)
         } else {
             out("node       \(identity.nodeID)\(config.name.isEmpty ? "" : "  (\(config.name))")")
@@ -100,8 +102,13 @@ enum StoreCommands {
             } else {
                 out("snapshot   none")
             }
-            if pending.isEmpty { out("peers      none known") }
-            for p in pending {
+            if let node = Hosting.node {
+                out("running    yes, listening on \(node.listenAddress?.description ?? "?"), discovery \(node.discovering ? "on" : "off")")
+                let live = PeerCommands.livePeers(node, pending: pending)
+                if live.isEmpty { out("peers      none known yet") }
+                for r in live { for (k, line) in r.lines.enumerated() { out((k == 0 ? "peer       " : "         ") + line) } }
+            } else if pending.isEmpty { out("peers      none known") }
+            for p in pending where Hosting.node == nil {
                 let age = p.oldestAgeMilliseconds.map { ", oldest \(String(format: "%.1f", Double($0) / 1000)) s old (#\(p.oldestSequence ?? 0))" } ?? ""
                 out("peer       \(p.peer)\(p.expired ? " (expired)" : ""): \(p.pending) pending\(age)")
             }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs Lattice on a fresh Debian machine with Swift: installs libsodium-dev if it is missing and
-# builds the release binary. With arguments it runs `lattice ARGS…`; without, it starts the node's
-# data directory (~/.lattice, or --data/LATTICE_DATA): `lattice init` on first use, then
-# `lattice status`. (`lattice run`, the networked daemon, arrives with issue 6.)
+# builds the release binary. With arguments it runs `lattice ARGS…`; without, it runs the node on
+# its data directory (~/.lattice, or LATTICE_DATA): `lattice init` on first use, `lattice status`,
+# then `lattice run` in the foreground (LAN discovery on, listening on 0.0.0.0:7946; Ctrl-C stops it).
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./.ci/deps.sh
@@ -11,4 +11,5 @@ swift build -c release --product lattice >&2
 bin=.build/release/lattice
 if [ "$#" -gt 0 ]; then exec "$bin" "$@"; fi
 if ! "$bin" status >/dev/null 2>&1; then "$bin" init; fi
-exec "$bin" status
+"$bin" status
+exec "$bin" run

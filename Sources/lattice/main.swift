@@ -99,7 +99,18 @@ func main() -> Int32 {
             fflush(nil)
             return code
         }
-        try dispatch(command, rest)
+        do { try dispatch(command, rest) } catch let error as CLIError where error.locked && Hosting.routed.contains(command) {
+            // The directory is locked but its control socket is not there yet: a node is
+            // starting. Wait for it (up to 5 s) and run the command through it.
+            for _ in 0..<100 {
+                usleep(50_000)
+                if let code = try Hosting.forward(command, rest) {
+                    fflush(nil)
+                    return code
+                }
+            }
+            throw error
+        }
         fflush(nil)
         return ExitCode.ok.rawValue
     } catch let error as CLIError {

@@ -23,6 +23,8 @@ enum ExitCode: Int32 {
 struct CLIError: Error {
     var message: String
     var code: ExitCode = .usage
+    /// The data directory is locked by another process (a node, or another command).
+    var locked = false
 }
 
 func writeError(_ line: String) {
@@ -217,7 +219,7 @@ func cliError(_ error: any Error) -> CLIError {
         return e
     case let e as StoreError:
         switch e.code {
-        case .locked: return CLIError(message: e.message, code: .unavailable)
+        case .locked: return CLIError(message: e.message, code: .unavailable, locked: true)
         case .corrupt: return CLIError(message: "\(e.message)", code: .dataError)
         case .permissionDenied: return CLIError(message: "\(e.message); check the data directory's owner and mode", code: .permission)
         case .notFound: return CLIError(message: e.message, code: .notFound)

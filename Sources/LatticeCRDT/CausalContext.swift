@@ -81,7 +81,11 @@ public struct CausalContext: Hashable, Sendable {
 
     /// Every replica mentioned, ascending.
     public var replicas: [ReplicaID] {
-        var set = Set(vector.replicas)
+        // Hot path (every change is indexed and encoded by it): most contexts hold one or two
+        // authors and no cloud; no set is built for those.
+        let fromVector = vector.replicas
+        if cloud.isEmpty { return fromVector }
+        var set = Set(fromVector)
         for dot in cloud { set.insert(dot.replica) }
         return set.sorted()
     }

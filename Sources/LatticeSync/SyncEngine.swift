@@ -129,9 +129,12 @@ public final class SyncEngine {
     var sessions: [ConnectionID: Session] = [:]
     var rng: SyncRandom
     private var nextBatch: UInt64 = 1
-    private var recent: [UInt64: Recent] = [:]
+    /// Recent changes by log sequence, in a ring of `recentChanges` slots (slot = sequence modulo
+    /// the size): no hashing on the hot path, and the newest sequences win.
+    private var recent: [Recent?] = []
     /// A recent change kept for pushing: its encoding, and what the pump checks without decoding.
     struct Recent {
+        var sequence: UInt64
         var bytes: [UInt8]
         var context: CausalContext
         var collections: [Key]
@@ -140,8 +143,6 @@ public final class SyncEngine {
     private var dirtyWatermarks: Set<ReplicaID> = []
     /// When watermarks were last written (nil: never, so the first change is written at once).
     private var watermarksWritten: UInt64?
-    private var recentOrder: [UInt64] = []
-    private var recentHead = 0
     private var nextAntiEntropy: UInt64
 
     struct Session {
@@ -403,16 +404,9 @@ public final class SyncEngine {
 
     private func remember(_ seq: UInt64, _ bytes: [UInt8], _ delta: Delta) {
         guard config.recentChanges > 0 else { return }
-        recent[seq] = Recent(bytes: bytes, context: delta.context, collections: Array(delta.store.keys))
-        recentOrder.append(seq)
-        if recentOrder.count - recentHead > config.recentChanges {
-            recent[recentOrder[recentHead]] = nil
-            recentHead += 1
-            if recentHead > 4096 {
-                recentOrder.removeFirst(recentHead)
-                recentHead = 0
-            }
-        }
+        let slots = config.recentChanges
+        if recent.count != slots { recent = Array(repeating: nil, count: slots) }
+        recent[Int(seq % UInt64(slots))] = Recent(sequence: seq, bytes: bytes, context: delta.context, collections: Array(delta.store.keys))
     }
 
     // MARK: Receiving
@@ -806,7 +800,7 @@ public final class SyncEngine {
             // Records go strictly in queue (log) order: skipping one would break causal delivery.
             while s.queueHead < s.queue.count && size < config.batchBytes {
                 let seq = s.queue[s.queueHead]
-                if let r = recent[seq] {
+                if !recent.isEmpty, let r = recent[Int(seq % UInt64(recent.count))], r.sequence == seq {
                     consider(r.bytes, r.context, r.collections)
                     s.queueHead += 1
                     continue

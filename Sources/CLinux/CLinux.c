@@ -58,29 +58,43 @@ static int clinux_usable(const struct ifaddrs *i) {
     return i->ifa_addr && (i->ifa_flags & IFF_UP) && !(i->ifa_flags & IFF_LOOPBACK) && (i->ifa_flags & IFF_MULTICAST);
 }
 
-int clinux_discovery_join(int fd, int family) {
+/// Calls `body` once per up, non-loopback, multicast-capable interface with an address of
+/// `family` (an interface with several addresses is visited once); returns the sum of what
+/// `body` returned, or -1 if the interfaces cannot be listed.
+typedef int (*clinux_interface_body)(int fd, unsigned index, const struct ifaddrs *entry, void *context);
+
+static int clinux_each_interface(int fd, int family, clinux_interface_body body, void *context) {
     struct ifaddrs *list;
     if (getifaddrs(&list) != 0) return -1;
-    int joined = 0;
+    int total = 0;
     for (struct ifaddrs *i = list; i; i = i->ifa_next) {
         if (!clinux_usable(i) || i->ifa_addr->sa_family != family) continue;
+        int seen = 0;
+        for (struct ifaddrs *j = list; j != i; j = j->ifa_next)
+            if (clinux_usable(j) && j->ifa_addr->sa_family == family && strcmp(j->ifa_name, i->ifa_name) == 0) seen = 1;
+        if (seen) continue;
         unsigned index = if_nametoindex(i->ifa_name);
-        if (index == 0) continue;
-        if (family == AF_INET) {
-            struct ip_mreqn m = {0};
-            inet_pton(AF_INET, clinux_group4, &m.imr_multiaddr);
-            m.imr_ifindex = (int)index;
-            if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) == 0 || errno == EADDRINUSE) joined++;
-        } else {
-            struct ipv6_mreq m = {0};
-            inet_pton(AF_INET6, clinux_group6, &m.ipv6mr_multiaddr);
-            m.ipv6mr_interface = index;
-            if (setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m, sizeof m) == 0 || errno == EADDRINUSE) joined++;
-        }
+        if (index != 0) total += body(fd, index, i, context);
     }
     freeifaddrs(list);
-    return joined;
+    return total;
 }
+
+static int clinux_join_one(int fd, unsigned index, const struct ifaddrs *entry, void *context) {
+    (void)context;
+    if (entry->ifa_addr->sa_family == AF_INET) {
+        struct ip_mreqn m = {0};
+        inet_pton(AF_INET, clinux_group4, &m.imr_multiaddr);
+        m.imr_ifindex = (int)index;
+        return setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &m, sizeof m) == 0 || errno == EADDRINUSE;
+    }
+    struct ipv6_mreq m = {0};
+    inet_pton(AF_INET6, clinux_group6, &m.ipv6mr_multiaddr);
+    m.ipv6mr_interface = index;
+    return setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &m, sizeof m) == 0 || errno == EADDRINUSE;
+}
+
+int clinux_discovery_join(int fd, int family) { return clinux_each_interface(fd, family, clinux_join_one, NULL); }
 
 int clinux_discovery_socket(int family, uint16_t port) {
     int fd = clinux_udp_socket(family, port);
@@ -89,46 +103,45 @@ int clinux_discovery_socket(int family, uint16_t port) {
     return fd;
 }
 
-int clinux_discovery_send(int fd, int family, const void *bytes, size_t length, uint16_t port) {
-    struct ifaddrs *list;
-    if (getifaddrs(&list) != 0) return -1;
+struct clinux_datagram {
+    const void *bytes;
+    size_t length;
+    uint16_t port;
+};
+
+static int clinux_send_one(int fd, unsigned index, const struct ifaddrs *entry, void *context) {
+    const struct clinux_datagram *d = context;
     int sent = 0;
-    for (struct ifaddrs *i = list; i; i = i->ifa_next) {
-        if (!clinux_usable(i) || i->ifa_addr->sa_family != family) continue;
-        unsigned index = if_nametoindex(i->ifa_name);
-        if (index == 0) continue;
-        if (family == AF_INET) {
-            // Multicast out of this interface, and its subnet's broadcast address.
-            struct ip_mreqn m = {0};
-            m.imr_ifindex = (int)index;
-            setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m);
-            struct sockaddr_in to = {0};
-            to.sin_family = AF_INET;
-            to.sin_port = htons(port);
-            inet_pton(AF_INET, clinux_group4, &to.sin_addr);
-            if (sendto(fd, bytes, length, MSG_NOSIGNAL, (struct sockaddr *)&to, sizeof to) == (ssize_t)length) sent++;
-            if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr) {
-                struct sockaddr_in b = *(const struct sockaddr_in *)i->ifa_broadaddr;
-                b.sin_port = htons(port);
-                if (sendto(fd, bytes, length, MSG_NOSIGNAL, (struct sockaddr *)&b, sizeof b) == (ssize_t)length) sent++;
-            }
-        } else {
-            // One link-local multicast per interface (each IPv6 address of it is listed; send once).
-            int seen = 0;
-            for (struct ifaddrs *j = list; j != i; j = j->ifa_next)
-                if (clinux_usable(j) && j->ifa_addr->sa_family == AF_INET6 && strcmp(j->ifa_name, i->ifa_name) == 0) seen = 1;
-            if (seen) continue;
-            setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index);
-            struct sockaddr_in6 to = {0};
-            to.sin6_family = AF_INET6;
-            to.sin6_port = htons(port);
-            to.sin6_scope_id = index;
-            inet_pton(AF_INET6, clinux_group6, &to.sin6_addr);
-            if (sendto(fd, bytes, length, MSG_NOSIGNAL, (struct sockaddr *)&to, sizeof to) == (ssize_t)length) sent++;
+    if (entry->ifa_addr->sa_family == AF_INET) {
+        // Multicast out of this interface, and its subnet's broadcast address.
+        struct ip_mreqn m = {0};
+        m.imr_ifindex = (int)index;
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m);
+        struct sockaddr_in to = {0};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(d->port);
+        inet_pton(AF_INET, clinux_group4, &to.sin_addr);
+        if (sendto(fd, d->bytes, d->length, MSG_NOSIGNAL, (struct sockaddr *)&to, sizeof to) == (ssize_t)d->length) sent++;
+        if ((entry->ifa_flags & IFF_BROADCAST) && entry->ifa_broadaddr) {
+            struct sockaddr_in b = *(const struct sockaddr_in *)entry->ifa_broadaddr;
+            b.sin_port = htons(d->port);
+            if (sendto(fd, d->bytes, d->length, MSG_NOSIGNAL, (struct sockaddr *)&b, sizeof b) == (ssize_t)d->length) sent++;
         }
+        return sent;
     }
-    freeifaddrs(list);
-    return sent;
+    // IPv6: the link-local group, scoped to this interface.
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index);
+    struct sockaddr_in6 to = {0};
+    to.sin6_family = AF_INET6;
+    to.sin6_port = htons(d->port);
+    to.sin6_scope_id = index;
+    inet_pton(AF_INET6, clinux_group6, &to.sin6_addr);
+    return sendto(fd, d->bytes, d->length, MSG_NOSIGNAL, (struct sockaddr *)&to, sizeof to) == (ssize_t)d->length;
+}
+
+int clinux_discovery_send(int fd, int family, const void *bytes, size_t length, uint16_t port) {
+    struct clinux_datagram d = {bytes, length, port};
+    return clinux_each_interface(fd, family, clinux_send_one, &d);
 }
 
 ssize_t clinux_recv_from(int fd, void *buffer, size_t capacity, char *host, size_t host_capacity) {

@@ -74,6 +74,46 @@ extension StateDelta {
 }
 
 /// Per-replica running values for delta-coding tags.
+/// Position of each replica in a message's sorted replica table: a binary search over the
+/// table itself (a message names a handful of replicas; a dictionary per message costs more).
+struct ReplicaIndex {
+    let replicas: [ReplicaID]
+
+    @inline(__always)
+    subscript(_ replica: ReplicaID) -> Int? {
+        var lo = 0
+        var hi = replicas.count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if replicas[mid] < replica { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < replicas.count && replicas[lo] == replica ? lo : nil
+    }
+}
+
+/// Field names already written in a message, by reference number: a linear scan while there are
+/// few (the usual message names a handful), a dictionary beyond that (snapshots).
+struct NameTable {
+    private var list: [Key] = []
+    private var map: [Key: Int]?
+
+    func reference(_ name: Key) -> Int? {
+        if let map { return map[name] }
+        return list.firstIndex(of: name)
+    }
+
+    mutating func add(_ name: Key) {
+        if var m = map {
+            map = nil
+            m[name] = m.count
+            map = m
+            return
+        }
+        list.append(name)
+        if list.count > 16 { map = Dictionary(uniqueKeysWithValues: list.enumerated().map { ($1, $0) }) }
+    }
+}
+
 struct TagCoder {
     var lastCounter: [UInt64]
     var lastStamp: [UInt64]
@@ -91,16 +131,14 @@ enum MessageEncoder {
         w.byte(Codec.version)
         w.byte(kind.rawValue)
         let replicas = context.replicas
-        var index: [ReplicaID: Int] = [:]
-        index.reserveCapacity(replicas.count)
-        for (i, r) in replicas.enumerated() { index[r] = i }
+        let index = ReplicaIndex(replicas: replicas)  // `replicas` is sorted
         w.varint(replicas.count)
         for r in replicas { w.u64le(r.rawValue) }
         for r in replicas { w.varint(context.vector[r]) }
-        var cloud: [[UInt64]] = Array(repeating: [], count: replicas.count)
+        var cloud: [[UInt64]] = context.cloud.isEmpty ? [] : Array(repeating: [], count: replicas.count)
         for dot in context.cloud { if let i = index[dot.replica] { cloud[i].append(dot.counter) } }
         for (i, r) in replicas.enumerated() {
-            let list = cloud[i].sorted()
+            let list = cloud.isEmpty ? [] : cloud[i].count > 1 ? cloud[i].sorted() : cloud[i]
             w.varint(list.count)
             var prev = context.vector[r] + 1
             for c in list {
@@ -125,7 +163,7 @@ enum MessageEncoder {
             }
         }
         var tags = TagCoder(replicas: replicas.count)
-        var names: [Key: Int] = [:]
+        var names = NameTable()
         w.varint(store.count)
         for collection in store.keys.sorted() {
             let docs = store[collection] ?? [:]
@@ -136,12 +174,12 @@ enum MessageEncoder {
                 w.lengthPrefixed(id.string)
                 w.varint(doc.fields.count)
                 for name in doc.fields.keys.sorted() {
-                    if let ref = names[name] {
+                    if let ref = names.reference(name) {
                         w.varint(ref + 1)
                     } else {
                         w.varint(0)
                         w.lengthPrefixed(name.string)
-                        names[name] = names.count
+                        names.add(name)
                     }
                     encodeField(doc.fields[name] ?? Field(), &w, &tags, index)
                 }
@@ -155,7 +193,7 @@ enum MessageEncoder {
     /// the prediction "one clock tick per dot" (0 for a burst of local writes).
     @inline(__always)
     static func encodeTag(
-        _ tag: Tag, _ w: inout ByteWriter, _ tags: inout TagCoder, _ index: [ReplicaID: Int], implicitReplica: Bool = false
+        _ tag: Tag, _ w: inout ByteWriter, _ tags: inout TagCoder, _ index: ReplicaIndex, implicitReplica: Bool = false
     ) {
         let i = index[tag.dot.replica] ?? 0
         if !implicitReplica { w.varint(i) }
@@ -193,7 +231,7 @@ enum MessageEncoder {
         }
     }
 
-    static func encodeField(_ f: Field, _ w: inout ByteWriter, _ tags: inout TagCoder, _ index: [ReplicaID: Int]) {
+    static func encodeField(_ f: Field, _ w: inout ByteWriter, _ tags: inout TagCoder, _ index: ReplicaIndex) {
         let rc = f.registers.count
         var header = UInt8(min(rc, 3))
         if !f.elements.isEmpty { header |= 4 }

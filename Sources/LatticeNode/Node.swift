@@ -86,7 +86,9 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     private var syncing = false
     /// Local commits appended without waiting, in log order, with their completions: they reach
     /// the engine (and peers) once durable.
-    private var pendingLocal: [(result: CommitResult, done: ((any Error)?) -> Void)] = []
+    private var pendingLocal: [(sequence: UInt64, delta: Delta, encoded: [UInt8])] = []
+    /// The completion of each pending local commit (same order).
+    private var pendingDone: [((any Error)?) -> Void] = []
     /// Called on the loop after remote changes became visible in the store's state, with the
     /// total integrated so far (for benchmarks, and the change feed of the HTTP API).
     public var onIntegrated: ((Int) -> Void)?
@@ -220,7 +222,8 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                 execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now()))
             } else {
                 // Earlier group-committed changes are durable too now: keep log order.
-                pendingLocal.append((r, { _ in }))
+                pendingLocal.append((r.sequence, r.delta, r.encoded))
+                pendingDone.append { _ in }
                 releaseLocal()
             }
         }
@@ -239,7 +242,8 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             done(nil)
             return r
         }
-        pendingLocal.append((r, done))
+        pendingLocal.append((r.sequence, r.delta, r.encoded))
+        pendingDone.append(done)
         requestSync()
         return r
     }
@@ -248,12 +252,22 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     private func releaseLocal() {
         let durable = store.durableSequence
         var k = 0
-        while k < pendingLocal.count, pendingLocal[k].result.sequence <= durable { k += 1 }
+        while k < pendingLocal.count, pendingLocal[k].sequence <= durable { k += 1 }
         guard k > 0 else { return }
-        let ready = pendingLocal[0..<k]
-        pendingLocal.removeFirst(k)
-        execute(engine.localChanges(ready.map { ($0.result.sequence, $0.result.delta, $0.result.encoded) }, now: EventLoop.now()))
-        for (_, done) in ready { done(nil) }
+        // Usually all of them: hand the arrays over without copying the changes.
+        var ready: [(sequence: UInt64, delta: Delta, encoded: [UInt8])] = []
+        var done: [((any Error)?) -> Void] = []
+        if k == pendingLocal.count {
+            swap(&ready, &pendingLocal)
+            swap(&done, &pendingDone)
+        } else {
+            ready = Array(pendingLocal[0..<k])
+            done = Array(pendingDone[0..<k])
+            pendingLocal.removeFirst(k)
+            pendingDone.removeFirst(k)
+        }
+        execute(engine.localChanges(ready, now: EventLoop.now()))
+        for d in done { d(nil) }
     }
 
     /// Asks the log's sync thread for durability of everything appended so far; the loop goes on
@@ -275,9 +289,10 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             log.error("storage", ["error": .string("\(failure)")])
             held.removeAll()  // nothing after an unflushed change may happen
             holding = false
-            let failed = pendingLocal
+            let failed = pendingDone
             pendingLocal.removeAll()
-            for (_, done) in failed { done(failure) }
+            pendingDone.removeAll()
+            for done in failed { done(failure) }
             return
         }
         if holding && store.durableSequence >= heldUntil {

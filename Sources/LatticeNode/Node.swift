@@ -95,6 +95,8 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     /// Log syncs completed off the loop (group commits), for `lattice bench --net` and metrics.
     public private(set) var syncs = 0
     private var staticPeers: Set<ReplicaID> = []
+    /// Peers whose beacons were heard (each logged once as `peer-discovered`).
+    private var discoveredPeers: Set<ReplicaID> = []
 
     /// This node's replica ID.
     public var replicaID: ReplicaID { ReplicaID(identity.nodeID.replicaRawValue) }
@@ -140,11 +142,15 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             return
         }
         nodeIDs[r] = beacon.nodeID
+        if discoveredPeers.insert(r).inserted {
+            log.info("peer-discovered", ["peer": .string(beacon.nodeID.description), "address": .string(address.description)])
+        }
         // A connected peer keeps the address that works (beacons come over IPv4 and IPv6 alike).
         if !staticPeers.contains(r), addresses[r] != address, engine.peers[r]?.connection == nil {
-            let known = addresses[r] != nil
+            if let old = addresses[r] {
+                log.info("peer-moved", ["peer": .string(beacon.nodeID.description), "from": .string(old.description), "address": .string(address.description)])
+            }
             addresses[r] = address
-            log.info(known ? "peer-moved" : "peer-discovered", ["peer": .string(beacon.nodeID.description), "address": .string(address.description)])
         }
         if engine.peers[r]?.wanted != true {
             discovery?.greet()

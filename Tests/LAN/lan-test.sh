@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests/LAN/lan-test.sh [LATTICE_BINARY] — three real `lattice run` nodes on a LAN made of network
 # namespaces (a bridge in its own switch namespace; nothing in the root namespace is touched):
-#   1. discovery: the nodes have no static peers and must find each other by sealed beacons;
+#   1. discovery: the nodes have no static peers and must find each other by sealed beacons; a
+#      node of another network (another key) on the same LAN drops their beacons, reaches nobody;
 #   2. a change written on one is readable on the others;
 #   3. impairments with nftables on every switch port (this kernel has no tc netem): LOSS % random
 #      loss and DUP % duplication in both directions; host 3 partitioned away (all its frames
@@ -107,7 +108,24 @@ wait_until() {
 connected_peers() { node "$1" peers --json | python3 -c 'import json,sys; print(sum(p["connected"] for p in json.load(sys.stdin)["peers"]))'; }
 all_connected() { for i in 1 2 3; do [ "$(connected_peers "$i")" = 2 ] || return 1; done; }
 wait_until 40 "every node discovered and connected to both others (no static peers)" all_connected
-for i in 1 2 3; do grep -q '"event": *"peer-discovered"' "$WORK/n$i.log" || { say "node $i logged no peer-discovered"; exit 1; }; done
+# A node may be dialed by the others before it hears their beacons: its own peer-discovered lines
+# follow within a beacon interval.
+discovered_both() { [ "$(grep -c '"event": *"peer-discovered"' "$WORK/n$1.log")" -ge 2 ]; }
+for i in 1 2 3; do wait_until 15 "node $i heard both others' beacons" discovered_both "$i"; done
+
+# --- a node of another network on the same LAN: it hears the beacons but learns nothing ---------
+"$BIN" init --name foreign --data "$WORK/foreign" >/dev/null
+ip netns exec "$P-h3" "$BIN" run --listen 0.0.0.0:7947 --log-level debug --data "$WORK/foreign" 2>"$WORK/foreign.log" &
+FOREIGN=$!
+PIDS+=("$FOREIGN")
+sleep 7  # more than one beacon interval (5 s ± 20 %)
+grep -q '"event": *"beacon-dropped"' "$WORK/foreign.log" || { say "the foreign node heard no beacon (the test would prove nothing)"; exit 1; }
+if grep -qE '"event": *"(peer-discovered|handshake)"' "$WORK/foreign.log"; then say "a node with another network key discovered or reached a member"; exit 1; fi
+for i in 1 2 3; do [ "$(connected_peers "$i")" = 2 ] || { say "node $i's peers changed when a foreign node appeared"; exit 1; }; done
+kill -TERM "$FOREIGN"
+wait "$FOREIGN" || { say "the foreign node did not exit 0 after SIGTERM"; exit 1; }
+unset 'PIDS[3]'
+say "ok: a node with another network key on the LAN dropped every beacon it heard and reached no member"
 
 # --- a change on one node is readable on the others --------------------------------------------
 MARKER="LATTICE-PLAINTEXT-MARKER-$SEED-7f3a9c"

@@ -43,6 +43,47 @@ import Testing
         try t.close()
     }
 
+    struct Refused: Error {}
+
+    /// Edits run in place (no copy of the state per commit): a body that throws after some of
+    /// its edits took effect must still leave the state as it was, the next dot unminted, and
+    /// the store usable — with a snapshot and non-durable appends around it.
+    @Test(arguments: [false, true])
+    func aBodyThatThrowsHalfwayChangesNothing(snapshotFirst: Bool) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options())
+        try write(s, 0..<10)
+        if snapshotFirst { try s.snapshot() }
+        try s.commit(durably: false) { r, d in try r.set(FieldPath("c", "pending", "v"), .int(1), now: 2_000, into: &d) }
+        let before = s.state
+        #expect(throws: Refused.self) {
+            try s.commit { r, d in
+                try r.set(FieldPath("c", "d1", "v"), .string("half"), now: 3_000, into: &d)
+                try r.increment(FieldPath("c", "d2", "n"), by: 5, now: 3_000, into: &d)
+                throw Refused()
+            }
+        }
+        #expect(s.state == before)
+        // A failing edit as the first step changes nothing either (no rebuild needed).
+        #expect(throws: EditError.self) {
+            try s.commit { r, d in try r.increment(FieldPath("c", "d1", "v"), by: 1, now: 3_001, into: &d) }
+        }
+        #expect(s.state == before)
+        // The dots of the failed body were not minted: the next change takes the next one.
+        let r = try s.commit { r, d in try r.set(FieldPath("c", "x", "v"), .null, now: 4_000, into: &d) }
+        #expect(r.dots == [Dot(Self.me.scoped(to: "c"), 22)])
+        try s.close()
+        let t = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options())
+        func register(_ path: FieldPath) -> Value? {
+            if case .register(let v, _)? = t.state.value(path) { return v }
+            return nil
+        }
+        #expect(register(FieldPath("c", "d1", "v")) == .int(1))
+        #expect(register(FieldPath("c", "pending", "v")) == .int(1))
+        try t.close()
+    }
+
     @Test func snapshotPlusTail() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

@@ -55,6 +55,7 @@ let package = Package(
         ),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeCRDT"]),
         .testTarget(name: "LatticeCLITests", dependencies: ["lattice", "LatticeStore", "LatticeCRDT"]),
+        .testTarget(name: "LatticeNodeTests", dependencies: ["LatticeNode", "LatticeSync"]),
     ]
 )
 

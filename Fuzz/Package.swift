@@ -22,6 +22,7 @@ let package = Package(
                 .product(name: "LatticeCrypto", package: parent),
                 .product(name: "LatticeStore", package: parent),
                 .product(name: "LatticeSimulation", package: parent),
+                .product(name: "LatticeNode", package: parent),
             ],
             path: "Sources/\(name)",
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]

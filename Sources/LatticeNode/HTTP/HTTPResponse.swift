@@ -1,0 +1,90 @@
+/// An HTTP/1.1 response, serialised with `Content-Length` (or as a stream head for server-sent
+/// events).
+public struct HTTPResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON error body `{"error": CODE, "message": TEXT}` (the API's error shape).
+    public static func error(_ status: Int, code: String, message: String) -> HTTPResponse {
+        let body = "{\"error\": \(jsonQuoted(code)), \"message\": \(jsonQuoted(message))}\n"
+        return HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+    }
+
+    /// The bytes to send; `keepAlive` false adds `Connection: close`.
+    public func serialized(keepAlive: Bool) -> [UInt8] {
+        var head = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
+        for (name, value) in headers {
+            // Header values are ours, but never let one split the head.
+            // (scalars, not Characters: "\r\n" is one Character.)
+            var clean = String.UnicodeScalarView()
+            clean.append(contentsOf: value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" })
+            head += "\(name): \(String(clean))\r\n"
+        }
+        head += "Content-Length: \(body.count)\r\n"
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += "\r\n"
+        return Array(head.utf8) + body
+    }
+
+    public static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
+        a.status == b.status && a.body == b.body && a.headers.map(\.name) == b.headers.map(\.name)
+            && a.headers.map(\.value) == b.headers.map(\.value)
+    }
+
+    /// The reason phrase of a status code.
+    public static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 405: "Method Not Allowed"
+        case 408: "Request Timeout"
+        case 409: "Conflict"
+        case 411: "Length Required"
+        case 413: "Content Too Large"
+        case 414: "URI Too Long"
+        case 415: "Unsupported Media Type"
+        case 422: "Unprocessable Content"
+        case 429: "Too Many Requests"
+        case 431: "Request Header Fields Too Large"
+        case 500: "Internal Server Error"
+        case 501: "Not Implemented"
+        case 503: "Service Unavailable"
+        case 505: "HTTP Version Not Supported"
+        default: "Status"
+        }
+    }
+}
+
+/// A JSON string literal for `text` (RFC 8259 escapes).
+func jsonQuoted(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out + "\""
+}

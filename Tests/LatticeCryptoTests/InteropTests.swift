@@ -167,7 +167,9 @@ struct InteropSetup {
 
 let bigInteropMessage: [UInt8] = (0..<(65_535 - 16)).map { UInt8(truncatingIfNeeded: $0 * 7) }
 
-@Test(.timeLimit(.minutes(1)))
+// The limit guards against a hang only (the suite runs in parallel on 2 cores, and a loaded
+// machine has been seen to need over a minute here): not a speed assertion.
+@Test(.timeLimit(.minutes(4)))
 func interopPythonInitiatorAgainstOurResponder() throws {
     try #require(pythonNoiseAvailable(), "python3 with noiseprotocol==0.3.1 is required (.ci/deps.sh installs it)")
     let setup = try InteropSetup()
@@ -202,7 +204,9 @@ func interopPythonInitiatorAgainstOurResponder() throws {
     #expect(result["big_ok"] as? Bool == true)
 }
 
-@Test(.timeLimit(.minutes(1)))
+// The limit guards against a hang only (the suite runs in parallel on 2 cores, and a loaded
+// machine has been seen to need over a minute here): not a speed assertion.
+@Test(.timeLimit(.minutes(4)))
 func interopOurInitiatorAgainstPythonResponder() throws {
     try #require(pythonNoiseAvailable(), "python3 with noiseprotocol==0.3.1 is required (.ci/deps.sh installs it)")
     let setup = try InteropSetup()

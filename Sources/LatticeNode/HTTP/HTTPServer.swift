@@ -1,0 +1,245 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+import CLinux
+
+/// The local HTTP/1.1 server, on the node's event loop: keep-alive, pipelining, bearer-token
+/// authentication compared in constant time, and limits on everything a client controls —
+/// request size (``HTTPLimits``), concurrent connections, idle time, time to finish a started
+/// request, and response bytes queued for a client that does not read.
+public final class HTTPServer: @unchecked Sendable {  // confined to its loop thread; close() via loop.post
+    /// How the server runs.
+    public struct Options: Sendable {
+        /// Where to listen (loopback unless the operator asked otherwise).
+        public var address = SocketAddress(host: "127.0.0.1", port: 7947)
+        /// The bearer token every request must carry (`Authorization: Bearer TOKEN`).
+        public var token: String
+        /// Paths served without a token (the status page's HTML shell, for example).
+        public var publicPaths: Set<String> = []
+        public var limits = HTTPLimits()
+        /// Connections served at once; one more is answered 503 and closed.
+        public var maxConnections = 64
+        /// A keep-alive connection with nothing to do is closed after this many ms.
+        public var idleTimeout: UInt64 = 60_000
+        /// A request that has started arriving must be complete within this many ms (else 408).
+        public var requestTimeout: UInt64 = 10_000
+        /// Reading from a client pauses while this many response bytes wait for it.
+        public var maxQueuedResponse = 4 << 20
+
+        public init(token: String) { self.token = token }
+    }
+
+    /// Answers one authenticated request (on the loop thread).
+    public typealias Handler = (HTTPRequest) -> HTTPResponse
+
+    final class Connection {
+        let fd: Int32
+        var parser: HTTPRequestParser
+        var output: [UInt8] = []
+        var written = 0
+        var closeAfterWrite = false
+        var lastActivity: UInt64
+        var requestStarted: UInt64?
+        var reading = true
+        init(fd: Int32, limits: HTTPLimits, now: UInt64) {
+            self.fd = fd
+            parser = HTTPRequestParser(limits: limits)
+            lastActivity = now
+        }
+    }
+
+    public let options: Options
+    /// The bound address (port 0 resolved).
+    public private(set) var address: SocketAddress?
+    private let loop: EventLoop
+    private let handler: Handler
+    private let log: NodeLog
+    private var listener: Int32 = -1
+    private var connections: [Int32: Connection] = [:]
+    private let expected: [UInt8]
+    private var closed = false
+    /// Requests refused, by status (for metrics and tests).
+    public private(set) var refusals: [Int: Int] = [:]
+
+    /// Binds the listener and starts serving on `loop`.
+    public init(options: Options, loop: EventLoop, log: NodeLog, handler: @escaping Handler) throws {
+        self.options = options
+        self.loop = loop
+        self.log = log
+        self.handler = handler
+        expected = Array("Bearer \(options.token)".utf8)
+        listener = try Socket.listen(options.address)
+        address = Socket.localAddress(listener)
+        try loop.register(listener, events: UInt32(EPOLLIN.rawValue)) { [unowned self] _ in self.acceptAll() }
+        scheduleSweep()
+    }
+
+    /// Stops listening and closes every connection.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        loop.unregister(listener)
+        Glibc.close(listener)
+        for fd in Array(connections.keys) { drop(fd) }
+    }
+
+    /// Open connections.
+    public var connectionCount: Int { connections.count }
+
+    // MARK: Connections
+
+    private func acceptAll() {
+        while !closed {
+            let accepted: (Int32, SocketAddress?)?
+            do { accepted = try Socket.accept(listener) } catch {
+                log.warn("http-accept", ["error": .string("\(error)")])
+                return
+            }
+            guard let (fd, _) = accepted else { return }
+            let now = EventLoop.now()
+            if connections.count >= options.maxConnections {
+                count(503)
+                let bytes = HTTPResponse.error(503, code: "busy", message: "too many connections; retry later").serialized(keepAlive: false)
+                _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                Glibc.close(fd)
+                continue
+            }
+            let c = Connection(fd: fd, limits: options.limits, now: now)
+            connections[fd] = c
+            do {
+                try loop.register(fd, events: UInt32(EPOLLIN.rawValue)) { [unowned self] bits in self.ready(fd, bits) }
+            } catch {
+                connections[fd] = nil
+                Glibc.close(fd)
+            }
+        }
+    }
+
+    private func ready(_ fd: Int32, _ bits: UInt32) {
+        guard let c = connections[fd] else { return }
+        if bits & UInt32(EPOLLOUT.rawValue) != 0 {
+            flush(c)
+            // Reading resumed after backpressure: answer what was already buffered.
+            if connections[fd] != nil, c.reading, c.parser.buffered > 0 { serve(c) }
+        }
+        guard connections[fd] != nil else { return }
+        if bits & (UInt32(EPOLLIN.rawValue) | UInt32(EPOLLHUP.rawValue) | UInt32(EPOLLERR.rawValue)) != 0, c.reading { readAll(c) }
+    }
+
+    private func readAll(_ c: Connection) {
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while connections[c.fd] != nil, c.reading, !c.closeAfterWrite {
+            let n = buffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 {
+                drop(c.fd)
+                return
+            }
+            if n < 0 {
+                if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
+                drop(c.fd)
+                return
+            }
+            let now = EventLoop.now()
+            c.lastActivity = now
+            if c.requestStarted == nil { c.requestStarted = now }
+            c.parser.feed(buffer[0..<n])
+            serve(c)
+        }
+    }
+
+    /// Answers every complete request buffered, in order (pipelining).
+    private func serve(_ c: Connection) {
+        while !c.closeAfterWrite, c.reading, connections[c.fd] != nil {
+            let request: HTTPRequest
+            do {
+                guard let r = try c.parser.next() else { break }
+                request = r
+            } catch {
+                count(error.status)
+                respond(c, HTTPResponse.error(error.status, code: "bad_request", message: error.message), keepAlive: false)
+                break
+            }
+            c.requestStarted = c.parser.buffered > 0 ? EventLoop.now() : nil
+            let response: HTTPResponse
+            if options.publicPaths.contains(String(request.path)) || authorized(request) {
+                response = handler(request)
+            } else {
+                count(401)
+                var r = HTTPResponse.error(401, code: "unauthorized", message: "missing or wrong bearer token (Authorization: Bearer TOKEN; the token is in DATA/api.token)")
+                r.headers.append(("WWW-Authenticate", "Bearer realm=\"lattice\""))
+                response = r
+            }
+            respond(c, request.method == "HEAD" ? HTTPResponse(status: response.status, headers: response.headers) : response, keepAlive: request.keepAlive)
+        }
+    }
+
+    /// Constant-time comparison of the Authorization header with the expected value.
+    private func authorized(_ request: HTTPRequest) -> Bool {
+        guard let value = request.header("authorization") else { return false }
+        let given = Array(value.utf8)
+        var difference = UInt8(given.count == expected.count ? 0 : 1)
+        for i in 0..<expected.count { difference |= expected[i] ^ (i < given.count ? given[i] : 0) }
+        return difference == 0
+    }
+
+    private func respond(_ c: Connection, _ response: HTTPResponse, keepAlive: Bool) {
+        c.output += response.serialized(keepAlive: keepAlive)
+        if !keepAlive { c.closeAfterWrite = true }
+        flush(c)
+    }
+
+    private func flush(_ c: Connection) {
+        guard connections[c.fd] != nil else { return }
+        while c.written < c.output.count {
+            let n = c.output.withUnsafeBytes { p in send(c.fd, p.baseAddress! + c.written, p.count - c.written, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { break }
+                drop(c.fd)
+                return
+            }
+            c.written += n
+        }
+        if c.written == c.output.count {
+            c.output.removeAll(keepingCapacity: true)
+            c.written = 0
+            if c.closeAfterWrite {
+                drop(c.fd)
+                return
+            }
+        }
+        // Backpressure: stop reading while too much waits for this client.
+        let pending = c.output.count - c.written
+        c.reading = pending < options.maxQueuedResponse
+        var events = UInt32(0)
+        if c.reading { events |= UInt32(EPOLLIN.rawValue) }
+        if pending > 0 { events |= UInt32(EPOLLOUT.rawValue) }
+        try? loop.modify(c.fd, events: events)
+    }
+
+    private func drop(_ fd: Int32) {
+        guard connections.removeValue(forKey: fd) != nil else { return }
+        loop.unregister(fd)
+        Glibc.close(fd)
+    }
+
+    private func count(_ status: Int) { refusals[status, default: 0] += 1 }
+
+    /// Once a second: a started request that is not complete within `requestTimeout` gets 408;
+    /// an idle keep-alive connection is closed after `idleTimeout`.
+    private func scheduleSweep() {
+        loop.schedule(after: 1_000) { [weak self] in
+            guard let self, !self.closed else { return }
+            let now = EventLoop.now()
+            for c in Array(self.connections.values) {
+                if let started = c.requestStarted, now >= started + self.options.requestTimeout, !c.closeAfterWrite {
+                    self.count(408)
+                    self.respond(c, HTTPResponse.error(408, code: "timeout", message: "request not completed within \(self.options.requestTimeout) ms"), keepAlive: false)
+                } else if now >= c.lastActivity + self.options.idleTimeout {
+                    self.drop(c.fd)
+                }
+            }
+            self.scheduleSweep()
+        }
+    }
+}

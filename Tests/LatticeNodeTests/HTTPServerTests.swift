@@ -1,0 +1,165 @@
+import Foundation
+import Glibc
+import LatticeNode
+import Testing
+
+/// The local HTTP server over real loopback sockets: authentication, keep-alive, pipelining,
+/// and hostile clients (oversized headers, half-sent requests left idle, too many connections).
+@Suite("HTTP server", .serialized)
+struct HTTPServerTests {
+    final class Running: @unchecked Sendable {
+        let loop: EventLoop
+        var server: HTTPServer!
+        var thread: Thread!
+        init(_ configure: (inout HTTPServer.Options) -> Void) throws {
+            loop = try EventLoop()
+            var options = HTTPServer.Options(token: "s3cret-token")
+            options.address = SocketAddress(host: "127.0.0.1", port: 0)
+            configure(&options)
+            server = try HTTPServer(options: options, loop: loop, log: NodeLog(level: .error)) { request in
+                HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("you asked for \(request.target) with \(request.body.count) bytes".utf8))
+            }
+            let loop = self.loop
+            thread = Thread { loop.run() }
+            thread.start()
+        }
+        var port: UInt16 { server.address?.port ?? 0 }
+        func stop() {
+            let loop = self.loop
+            let server = self.server!
+            loop.post { server.close() }
+            loop.stop()
+            while !thread.isFinished { usleep(1_000) }
+        }
+    }
+
+    /// A blocking client socket with a 5 s receive timeout.
+    struct Client {
+        let fd: Int32
+        init(port: UInt16) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var tv = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+            var a = sockaddr_in()
+            a.sin_family = sa_family_t(AF_INET)
+            a.sin_port = port.bigEndian
+            a.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let ok = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard ok == 0 else { throw POSIXError(.ECONNREFUSED) }
+        }
+        func send(_ text: String) {
+            let bytes = Array(text.utf8)
+            _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        /// Everything until the server closes (or 5 s pass).
+        func readToEnd() -> String {
+            var out: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { break }
+                out += buffer[0..<n]
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        /// Reads `count` responses (head + Content-Length body).
+        func responses(_ count: Int) -> [(status: Int, head: String, body: String)] {
+            var data: [UInt8] = []
+            var out: [(Int, String, String)] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while out.count < count {
+                if let end = data.firstRange(of: Array("\r\n\r\n".utf8)) {
+                    let head = String(decoding: data[..<end.lowerBound], as: UTF8.self)
+                    let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                        .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                    if data.count - end.upperBound >= length {
+                        let body = String(decoding: data[end.upperBound..<(end.upperBound + length)], as: UTF8.self)
+                        let status = Int(head.split(separator: " ")[1]) ?? 0
+                        out.append((status, head, body))
+                        data.removeFirst(end.upperBound + length)
+                        continue
+                    }
+                }
+                let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { break }
+                data += buffer[0..<n]
+            }
+            return out
+        }
+        func close() { Glibc.close(fd) }
+    }
+
+    @Test func authenticatedKeepAliveAndPipelinedRequests() throws {
+        let s = try Running { _ in }
+        defer { s.stop() }
+        let c = try Client(port: s.port)
+        defer { c.close() }
+        c.send("GET /v1/status HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n")
+        let first = c.responses(1)
+        #expect(first.first?.status == 200 && first.first?.body == "you asked for /v1/status with 0 bytes")
+        // The same connection, three pipelined requests in one write, answered in order.
+        c.send("POST /a HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\nContent-Length: 3\r\n\r\nabc"
+            + "GET /b HTTP/1.1\r\nAuthorization: Bearer wrong\r\n\r\n"
+            + "GET /c HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\nConnection: close\r\n\r\n")
+        let rest = c.responses(3)
+        #expect(rest.map(\.status) == [200, 401, 200])
+        #expect(rest.first?.body == "you asked for /a with 3 bytes")
+        #expect(rest[1].body.contains("\"error\": \"unauthorized\"") && rest[1].head.contains("WWW-Authenticate"))
+        #expect(rest.last?.head.contains("Connection: close") == true)
+        #expect(c.readToEnd().isEmpty)  // closed after the Connection: close response
+    }
+
+    @Test func missingTokenIsRefusedUnlessThePathIsPublic() throws {
+        let s = try Running { $0.publicPaths = ["/"] }
+        defer { s.stop() }
+        let c = try Client(port: s.port)
+        defer { c.close() }
+        c.send("GET /v1/docs HTTP/1.1\r\n\r\nGET /?x=1 HTTP/1.1\r\n\r\n")
+        #expect(c.responses(2).map(\.status) == [401, 200])
+    }
+
+    @Test func malformedAndOversizedRequestsGetAStatusAndAClose() throws {
+        let s = try Running { $0.limits.headerBytes = 256 }
+        defer { s.stop() }
+        for (text, status) in [
+            ("GET / HTTP/1.1\r\nX: " + String(repeating: "y", count: 400) + "\r\n\r\n", "431"),
+            ("NOT HTTP AT ALL\r\n\r\n", "400"),
+            ("GET / HTTP/3\r\n\r\n", "505"),
+        ] {
+            let c = try Client(port: s.port)
+            c.send(text)
+            let reply = c.readToEnd()  // the server answers, then closes
+            #expect(reply.hasPrefix("HTTP/1.1 \(status) "), "\(reply.prefix(80))")
+            #expect(reply.contains("Connection: close"))
+            c.close()
+        }
+    }
+
+    @Test func aHalfSentRequestIsTimedOut() throws {
+        let s = try Running { $0.requestTimeout = 300 }
+        defer { s.stop() }
+        let c = try Client(port: s.port)
+        defer { c.close() }
+        c.send("GET /slow HTTP/1.1\r\nAuthorization: Bearer s3")
+        let reply = c.readToEnd()
+        #expect(reply.hasPrefix("HTTP/1.1 408 "), "\(reply.prefix(80))")
+    }
+
+    @Test func connectionsBeyondTheLimitAreTurnedAway() throws {
+        let s = try Running { $0.maxConnections = 2 }
+        defer { s.stop() }
+        let a = try Client(port: s.port)
+        let b = try Client(port: s.port)
+        defer {
+            a.close()
+            b.close()
+        }
+        // Make sure both were accepted before the third arrives.
+        a.send("GET /1 HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n")
+        b.send("GET /2 HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n")
+        #expect(a.responses(1).first?.status == 200 && b.responses(1).first?.status == 200)
+        let third = try Client(port: s.port)
+        defer { third.close() }
+        #expect(third.readToEnd().hasPrefix("HTTP/1.1 503 "))
+    }
+}

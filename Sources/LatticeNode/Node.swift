@@ -189,6 +189,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             execute(engine.shutdown(now: EventLoop.now()))
             for c in connections.values { flushWrites(c) }
             control?.close()
+            for body in stopHooks { body() }
             loop.stop()
         }
     }
@@ -200,6 +201,12 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             self.scheduleTick()
         }
     }
+
+    private var stopHooks: [() -> Void] = []
+
+    /// Runs `body` on the loop when the node shuts down (before the loop stops): servers that
+    /// share the loop close there.
+    public func onStop(_ body: @escaping () -> Void) { stopHooks.append(body) }
 
     /// Serves the local control channel on a Unix socket (0600); `handler` runs on the loop.
     public func serveControl(at path: String, handler: @escaping ([UInt8]) -> [UInt8]) throws {

@@ -20,7 +20,7 @@ struct NodeProcessTests {
             logPath = data + ".log"
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["run", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "debug", "--no-discovery"] + args
+            process.arguments = ["run", "--data", data, "--listen", "127.0.0.1:0", "--log-level", "debug", "--no-discovery", "--api", "127.0.0.1:0"] + args
             var env = ProcessInfo.processInfo.environment
             env["LATTICE_DATA"] = nil
             process.environment = env
@@ -188,5 +188,68 @@ struct NodeProcessTests {
         let second = try CLI.run(["run", "--listen", "127.0.0.1:0", "--no-discovery"], data: dirs[0])
         #expect(second.code == 69)
         #expect(second.stderr.contains("in use"))
+    }
+
+    /// One HTTP/1.1 request over a fresh loopback connection; the status and body.
+    static func http(_ port: Int, _ method: String, _ target: String, token: String?) -> (status: Int, body: String) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(port).bigEndian
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { return (0, "connect failed") }
+        let request = "\(method) \(target) HTTP/1.1\r\nHost: localhost\r\n" + (token.map { "Authorization: Bearer \($0)\r\n" } ?? "")
+            + "Connection: close\r\nContent-Length: 0\r\n\r\n"
+        _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            reply += buffer[0..<n]
+        }
+        let text = String(decoding: reply, as: UTF8.self)
+        let status = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        return (status, body)
+    }
+
+    /// The node serves the local HTTP API on loopback with the token from `DATA/api.token`
+    /// (0600): documents written through the CLI read back over HTTP; no token, a wrong token,
+    /// a wrong method and an unknown path get JSON errors with the right status.
+    @Test func theLocalHTTPAPIServesWithTheTokenOnly() throws {
+        let scratch = Scratch()
+        defer { scratch.cleanup() }
+        let dirs = try Self.network(scratch, 1)
+        let node = try Daemon(data: dirs[0])
+        defer { node.stop() }
+        _ = try node.port()
+        var api = 0
+        try Self.waitFor("the api log line") {
+            for line in node.log.split(separator: "\n") where line.contains("\"event\": \"api\"") {
+                if let r = line.range(of: "127.0.0.1:"), let end = line[r.upperBound...].firstIndex(of: "\"") { api = Int(line[r.upperBound..<end]) ?? 0 }
+            }
+            return api != 0
+        }
+        var info = stat()
+        #expect(stat(dirs[0] + "/api.token", &info) == 0 && info.st_mode & 0o777 == 0o600)
+        let token = try String(contentsOfFile: dirs[0] + "/api.token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try CLI.run(["put", "memories", "m 1", "note=prefers short answers"], data: dirs[0]).code == 0)
+        let doc = Self.http(api, "GET", "/v1/docs/memories/m%201", token: token)
+        #expect(doc.status == 200 && doc.body.contains("prefers short answers"), "\(doc)")
+        #expect(Self.http(api, "GET", "/v1/docs/memories?prefix=m", token: token).body.contains("m 1"))
+        let status = Self.http(api, "GET", "/v1/status", token: token)
+        #expect(status.status == 200 && status.body.contains("\"running\": true"))
+        #expect(Self.http(api, "GET", "/v1/status", token: nil).status == 401)
+        #expect(Self.http(api, "GET", "/v1/status", token: String(token.reversed())).status == 401)
+        #expect(Self.http(api, "DELETE", "/v1/status", token: token).status == 405)
+        let missing = Self.http(api, "GET", "/v1/docs/memories/nope", token: token)
+        #expect(missing.status == 404 && missing.body.contains("\"error\": \"not_found\""))
+        #expect(Self.http(api, "GET", "/nothing", token: token).status == 404)
+        #expect(Self.http(api, "POST", "/v1/sync", token: token).status == 200)
     }
 }

@@ -109,6 +109,30 @@ struct NodePaths {
     var networkKey: String { root + "/network.key" }
     var trust: String { root + "/trust" }
     var config: String { root + "/config.json" }
+    var apiToken: String { root + "/api.token" }
+}
+
+/// The HTTP API's bearer token (`DATA/api.token`, 0600): read, or created with 32 random bytes
+/// (hex) when missing. A file readable by group or others is refused.
+func apiToken(_ paths: NodePaths) throws(CLIError) -> String {
+    let path = paths.apiToken
+    if let data = FileManager.default.contents(atPath: path) {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
+            throw CLIError(message: "\(path) is readable by group or others; chmod 600 it (it grants full access to the API)", code: .permission)
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard token.count >= 32, token.allSatisfy({ $0.isHexDigit }) else {
+            throw CLIError(message: "\(path) does not hold a token (64 hex digits); delete it to get a new one", code: .dataError)
+        }
+        return token
+    }
+    var generator = SystemRandomNumberGenerator()  // getrandom(2)
+    let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        throw CLIError(message: "cannot write \(path); check the directory's permissions", code: .failure)
+    }
+    return token
 }
 
 /// `config.json`: name, fsync policy, creation time; for `lattice run`: `listen` ("HOST:PORT"),

@@ -103,32 +103,40 @@ enum Hosting {
 
     /// Runs one forwarded command inside the node (on its loop thread).
     static func serve(_ request: [UInt8]) -> [UInt8] {
+        let code: Int32
+        let stdout: String
+        let stderr: String
+        if let object = (try? JSONSerialization.jsonObject(with: Data(request))) as? [String: Any], let argv = object["argv"] as? [String], !argv.isEmpty {
+            (code, stdout, stderr) = run(argv, stdin: (object["stdin"] as? String).flatMap { Data(base64Encoded: $0) })
+        } else {
+            (code, stdout, stderr) = (ExitCode.usage.rawValue, "", "lattice: the node cannot run this request\n")
+        }
+        let reply: [String: Any] = ["code": Int(code), "stdout": stdout, "stderr": stderr]
+        return [UInt8]((try? JSONSerialization.data(withJSONObject: reply)) ?? Data("{\"code\": 1}".utf8))
+    }
+
+    /// Runs a routed command inside the node (on its loop thread) with its output captured:
+    /// the exit code, stdout and stderr. Used by the control socket and the HTTP API.
+    static func run(_ argv: [String], stdin input: Data? = nil) -> (code: Int32, stdout: String, stderr: String) {
+        guard let command = argv.first, routed.contains(command) else {
+            return (ExitCode.usage.rawValue, "", "lattice: the node cannot run this request\n")
+        }
         var code = ExitCode.ok.rawValue
         var stderr = ""
         captured = []
-        stdin = nil
+        stdin = input
         defer {
             captured = nil
             stdin = nil
         }
-        if let object = (try? JSONSerialization.jsonObject(with: Data(request))) as? [String: Any], let argv = object["argv"] as? [String], let command = argv.first,
-            routed.contains(command)
-        {
-            if let b64 = object["stdin"] as? String { stdin = Data(base64Encoded: b64) }
-            do { try dispatch(command, Array(argv.dropFirst())) } catch let e as CLIError {
-                code = e.code.rawValue
-                stderr = "lattice: \(e.message)\n"
-            } catch {
-                let e = cliError(error)
-                code = e.code.rawValue
-                stderr = "lattice: \(e.message)\n"
-            }
-        } else {
-            code = ExitCode.usage.rawValue
-            stderr = "lattice: the node cannot run this request\n"
+        do { try dispatch(command, Array(argv.dropFirst())) } catch let e as CLIError {
+            code = e.code.rawValue
+            stderr = "lattice: \(e.message)\n"
+        } catch {
+            let e = cliError(error)
+            code = e.code.rawValue
+            stderr = "lattice: \(e.message)\n"
         }
-        let stdout = (captured ?? []).map { $0 + "\n" }.joined()
-        let reply: [String: Any] = ["code": Int(code), "stdout": stdout, "stderr": stderr]
-        return [UInt8]((try? JSONSerialization.data(withJSONObject: reply)) ?? Data("{\"code\": 1}".utf8))
+        return (code, (captured ?? []).map { $0 + "\n" }.joined(), stderr)
     }
 }

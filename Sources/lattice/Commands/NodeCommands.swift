@@ -77,6 +77,7 @@ enum NodeCommands {
             try policy.save(to: paths.trust)
             let created = ISO8601DateFormatter().string(from: Date())
             try NodeConfig(name: args.value("--name") ?? "", fsync: fsync, created: created).save(paths)
+            _ = try apiToken(paths)
             // The identity last: its presence marks an initialised node.
             try KeyFile.save(identity, to: paths.identity)
         } catch {

@@ -8,7 +8,7 @@ import LatticeSync
 /// `lattice run`: the foreground node.
 enum RunCommand {
     static let help = """
-        usage: lattice run [--listen HOST:PORT] [--peer NODE_ID@HOST:PORT …] [--no-discovery]
+        usage: lattice run [--listen HOST:PORT] [--peer NODE_ID@HOST:PORT …] [--no-discovery] [--api HOST:PORT | --no-api] [--api-public]
                            [--discovery-port PORT] [--isolated] [--log-level debug|info|warn|error]
                            [--data DIR]
 
@@ -21,7 +21,7 @@ enum RunCommand {
         """
 
     static func run(_ a: [String]) throws(CLIError) {
-        let args = try Arguments("run", a, valued: ["--listen", "--peer", "--log-level", "--discovery-port"], flags: ["--isolated", "--no-discovery"])
+        let args = try Arguments("run", a, valued: ["--listen", "--peer", "--log-level", "--discovery-port", "--api"], flags: ["--isolated", "--no-discovery", "--no-api", "--api-public"])
         if args.help { return print(help) }
         try args.expect(0...0, "run [options]")
         var options = NodeOptions()
@@ -58,14 +58,40 @@ enum RunCommand {
             ring = try KeyFile.loadKeyRing(from: paths.networkKey)
             trust = try TrustPolicy.load(from: paths.trust)
         } catch { throw cliError(error) }
+        var api: HTTPServer.Options?
+        if !args.flags.contains("--no-api") {
+            let text = args.value("--api") ?? "127.0.0.1:7947"
+            guard let address = SocketAddress(parsing: text) else {
+                throw CLIError(message: "run: --api must be HOST:PORT, for example 127.0.0.1:7947 (got '\(text)')")
+            }
+            let loopback = address.host == "127.0.0.1" || address.host == "::1" || address.host == "localhost"
+            guard loopback || args.flags.contains("--api-public") else {
+                throw CLIError(message: "run: --api \(text) is not a loopback address; add --api-public to expose the API beyond this machine")
+            }
+            var o = HTTPServer.Options(token: try apiToken(paths))
+            o.address = address.host == "localhost" ? SocketAddress(host: "127.0.0.1", port: address.port) : address
+            api = o
+        }
         let node: Node
+        let server: HTTPServer?
         do {
             node = try Node(identity: identity, keyRing: ring, trust: trust, store: store, options: options, log: NodeLog(level: level))
             try node.handleTerminationSignals()
             Hosting.node = node
             try node.serveControl(at: Hosting.socketPath(paths.root)) { Hosting.serve($0) }
+            let root = paths.root
+            server = try api.map { o in
+                try HTTPServer(options: o, loop: node.loop, log: node.log) { APIRoutes.handle($0, dataDirectory: root) }
+            }
         } catch {
             throw CLIError(message: "run: \(error)", code: .unavailable)
+        }
+        if let server, let address = server.address {
+            node.log.info("api", ["listen": .string(address.description), "token_file": .string(paths.apiToken)])
+            if let o = api, !["127.0.0.1", "::1"].contains(o.address.host) {
+                node.log.warn("api-public", ["listen": .string(address.description), "note": .string("the API is reachable from other machines; anyone with the token has full access")])
+            }
+            node.onStop { server.close() }
         }
         node.run()
         do { try store.close() } catch { throw cliError(error) }

@@ -115,7 +115,7 @@ for i in 1 2 3; do wait_until 15 "node $i heard both others' beacons" discovered
 
 # --- a node of another network on the same LAN: it hears the beacons but learns nothing ---------
 "$BIN" init --name foreign --data "$WORK/foreign" >/dev/null
-ip netns exec "$P-h3" "$BIN" run --listen 0.0.0.0:7947 --log-level debug --data "$WORK/foreign" 2>"$WORK/foreign.log" &
+ip netns exec "$P-h3" "$BIN" run --listen 0.0.0.0:7948 --no-api --log-level debug --data "$WORK/foreign" 2>"$WORK/foreign.log" &
 FOREIGN=$!
 PIDS+=("$FOREIGN")
 sleep 7  # more than one beacon interval (5 s ± 20 %)

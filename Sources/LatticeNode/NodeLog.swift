@@ -64,6 +64,7 @@ public final class NodeLog: @unchecked Sendable {
         sink(line + "}")
     }
 
+    /// A JSON string literal (RFC 8259 escapes); also used for the HTTP API's error bodies.
     static func quote(_ s: String) -> String {
         var r = "\""
         for u in s.unicodeScalars {

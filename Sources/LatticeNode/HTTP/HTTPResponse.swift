@@ -13,7 +13,7 @@ public struct HTTPResponse: Sendable, Equatable {
 
     /// A JSON error body `{"error": CODE, "message": TEXT}` (the API's error shape).
     public static func error(_ status: Int, code: String, message: String) -> HTTPResponse {
-        let body = "{\"error\": \(jsonQuoted(code)), \"message\": \(jsonQuoted(message))}\n"
+        let body = "{\"error\": \(NodeLog.quote(code)), \"message\": \(NodeLog.quote(message))}\n"
         return HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
     }
 
@@ -65,26 +65,4 @@ public struct HTTPResponse: Sendable, Equatable {
         default: "Status"
         }
     }
-}
-
-/// A JSON string literal for `text` (RFC 8259 escapes).
-func jsonQuoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
 }

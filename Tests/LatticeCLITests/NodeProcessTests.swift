@@ -191,7 +191,7 @@ struct NodeProcessTests {
     }
 
     /// One HTTP/1.1 request over a fresh loopback connection; the status and body.
-    static func http(_ port: Int, _ method: String, _ target: String, token: String?) -> (status: Int, body: String) {
+    static func http(_ port: Int, _ method: String, _ target: String, token: String?, body: String = "") -> (status: Int, body: String) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var tv = timeval(tv_sec: 10, tv_usec: 0)
@@ -203,7 +203,7 @@ struct NodeProcessTests {
         let ok = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard ok == 0 else { return (0, "connect failed") }
         let request = "\(method) \(target) HTTP/1.1\r\nHost: localhost\r\n" + (token.map { "Authorization: Bearer \($0)\r\n" } ?? "")
-            + "Connection: close\r\nContent-Length: 0\r\n\r\n"
+            + "Connection: close\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body
         _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var reply: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -251,5 +251,20 @@ struct NodeProcessTests {
         #expect(missing.status == 404 && missing.body.contains("\"error\": \"not_found\""))
         #expect(Self.http(api, "GET", "/nothing", token: token).status == 404)
         #expect(Self.http(api, "POST", "/v1/sync", token: token).status == 200)
+        // Writes: every field kind, through the same code as the CLI; then read back by the CLI.
+        let doc2 = "/v1/docs/knowledge/k1"
+        #expect(Self.http(api, "PUT", doc2, token: token, body: #"{"title": "Actors", "confidence": 0.8}"#).status == 200)
+        #expect(Self.http(api, "POST", doc2 + "/tags/add", token: token, body: #"["swift", "-3"]"#).status == 200)
+        #expect(Self.http(api, "POST", doc2 + "/tags/remove", token: token, body: #"["swift"]"#).status == 200)
+        #expect(Self.http(api, "POST", doc2 + "/uses/increment", token: token, body: #"{"by": -3}"#).status == 200)
+        #expect(Self.http(api, "POST", doc2 + "/title/resolve", token: token, body: #"{"value": "Actors isolate"}"#).status == 200)
+        #expect(Self.http(api, "PUT", doc2, token: token, body: #"{"nested": {"no": 1}}"#).status == 400)
+        #expect(Self.http(api, "PUT", doc2, token: token, body: "not json").status == 400)
+        #expect(Self.http(api, "POST", doc2 + "/title/increment", token: token).status == 422)  // a register is not a counter
+        let read = try CLI.run(["get", "knowledge", "k1", "--json"], data: dirs[0])
+        #expect(read.stdout.contains("\"Actors isolate\"") && read.stdout.contains("0.8") && read.stdout.contains("[\"-3\"]"), "\(read.stdout)")
+        #expect(read.stdout.contains("\"kind\": \"counter\", \"value\": -3"), "\(read.stdout)")
+        #expect(Self.http(api, "DELETE", doc2, token: token).status == 200)
+        #expect(Self.http(api, "GET", doc2, token: token).status == 404)
     }
 }

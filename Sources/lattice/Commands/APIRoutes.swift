@@ -10,40 +10,44 @@ enum APIRoutes {
         guard parts.count >= 2, parts[0] == "v1", parts.allSatisfy({ $0 != nil }) else {
             return .error(404, code: "not_found", message: "no such endpoint: \(request.path) (see Docs/API.md)")
         }
-        let route = parts.compactMap { $0 }.dropFirst()
+        let route = Array(parts.compactMap { $0 }.dropFirst())
         let query = queryItems(request.target)
-        var argv: [String]
-        let allowed: String
-        switch Array(route) {
-        case ["status"]:
-            allowed = "GET"
-            argv = ["status"]
-        case ["peers"]:
-            allowed = "GET"
-            argv = ["peers"]
-        case ["sync"]:
-            allowed = "POST"
-            argv = ["sync"]
-        case ["conflicts"]:
-            allowed = "GET"
-            argv = ["conflicts"]
-        case let r where r.count == 2 && r[r.startIndex] == "docs":
-            allowed = "GET"
-            argv = ["ls", r[r.startIndex + 1]]
-            if let prefix = query["prefix"] { argv += ["--prefix", prefix] }
-        case let r where r.count == 3 && r[r.startIndex] == "docs":
-            allowed = "GET"
-            argv = ["get", r[r.startIndex + 1], r[r.startIndex + 2]]
+        let method = request.method == "HEAD" ? "GET" : request.method
+        // (command, options, positionals) per method this path takes.
+        var table: [String: (String, [String], [String])] = [:]
+        switch route.count {
+        case 1 where route[0] == "status": table["GET"] = ("status", [], [])
+        case 1 where route[0] == "peers": table["GET"] = ("peers", [], [])
+        case 1 where route[0] == "sync": table["POST"] = ("sync", [], [])
+        case 1 where route[0] == "conflicts": table["GET"] = ("conflicts", [], [])
+        case 2 where route[0] == "docs":
+            table["GET"] = ("ls", query["prefix"].map { ["--prefix", $0] } ?? [], [route[1]])
+        case 3 where route[0] == "docs":
+            table["GET"] = ("get", [], [route[1], route[2]])
+            table["DELETE"] = ("rm", [], [route[1], route[2]])
+            table["PUT"] = ("put", [], [route[1], route[2]])
+        case 5 where route[0] == "docs" && ["add", "remove", "increment", "resolve"].contains(route[4]):
+            let command = ["add": "set", "remove": "set", "increment": "incr", "resolve": "resolve"][route[4]] ?? ""
+            let head = route[4] == "add" ? ["add"] : route[4] == "remove" ? ["rm"] : []
+            table["POST"] = (command, [], head + [route[1], route[2], route[3]])
         default:
             return .error(404, code: "not_found", message: "no such endpoint: \(request.path) (see Docs/API.md)")
         }
-        let method = request.method == "HEAD" ? "GET" : request.method
-        guard method == allowed else {
+        guard let (command, options, given) = table[method] else {
+            let allowed = table.keys.sorted().joined(separator: ", ")
             var r = HTTPResponse.error(405, code: "method_not_allowed", message: "\(request.path) takes \(allowed)")
-            r.headers.append(("Allow", allowed == "GET" ? "GET, HEAD" : allowed))
+            r.headers.append(("Allow", table["GET"] == nil ? allowed : allowed + ", HEAD"))
             return r
         }
-        let (code, stdout, stderr) = Hosting.run(argv + ["--json", "--data", dataDirectory])
+        var positionals = given
+        if ["PUT", "POST"].contains(method), command != "sync" {
+            switch bodyArguments(command: command, action: route.count == 5 ? route[4] : "", request.body) {
+            case .success(let extra): positionals += extra
+            case .failure(let message): return .error(400, code: "bad_request", message: message)
+            }
+        }
+        // Options before `--`, then positionals: a value such as "-3" is never taken for a flag.
+        let (code, stdout, stderr) = Hosting.run([command] + options + ["--json", "--data", dataDirectory, "--"] + positionals)
         guard code == ExitCode.ok.rawValue else {
             let message = stderr.hasPrefix("lattice: ") ? String(stderr.dropFirst(9)).trimmingCharacters(in: .newlines) : stderr
             let (status, name): (Int, String) =
@@ -57,6 +61,63 @@ enum APIRoutes {
             return .error(status, code: name, message: message)
         }
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(stdout.utf8))
+    }
+
+    enum BodyResult {
+        case success([String])
+        case failure(String)
+    }
+
+    /// The CLI arguments a write's JSON body stands for: `PUT` a document = `{"field": scalar, …}`
+    /// (`field:=JSON` each); `add`/`remove` = `[scalar, …]`; `increment` = `{"by": N}` (default
+    /// 1); `resolve` = `{"value": scalar}`.
+    static func bodyArguments(command: String, action: String, _ body: [UInt8]) -> BodyResult {
+        let object: Any
+        if body.isEmpty && action == "increment" {
+            object = [String: Any]()
+        } else {
+            guard let parsed = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else {
+                return .failure("the body is not valid JSON")
+            }
+            object = parsed
+        }
+        func scalar(_ v: Any) -> String? {
+            if v is [Any] || v is [String: Any] { return nil }
+            return (try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) }
+        }
+        switch action {
+        case "":
+            guard let fields = object as? [String: Any], !fields.isEmpty else {
+                return .failure("PUT takes a JSON object of fields, for example {\"title\": \"x\", \"confidence\": 0.8}")
+            }
+            var out: [String] = []
+            for name in fields.keys.sorted() {
+                guard !name.isEmpty, !name.contains("="), !name.contains(":"), let json = fields[name].flatMap(scalar) else {
+                    return .failure("field \"\(name)\": a register holds a string, number, boolean or null (no '=' or ':' in names; sets: POST …/FIELD/add)")
+                }
+                out.append("\(name):=\(json)")
+            }
+            return .success(out)
+        case "add", "remove":
+            guard let list = object as? [Any], !list.isEmpty else { return .failure("\(action) takes a JSON array of elements, for example [\"swift\"]") }
+            var out: [String] = []
+            for v in list {
+                guard let json = scalar(v) else { return .failure("set elements are strings, numbers, booleans or null") }
+                out.append(":=" + json)
+            }
+            return .success(out)
+        case "increment":
+            guard let o = object as? [String: Any] else { return .failure("increment takes {\"by\": N}") }
+            guard let by = o["by"] ?? Optional(1), let n = (by as? NSNumber).flatMap({ Int64(exactly: $0.doubleValue) }), !(by is Bool) else {
+                return .failure("\"by\" must be a whole number")
+            }
+            return .success([String(n)])
+        default:  // resolve
+            guard let o = object as? [String: Any], let v = o["value"], let json = scalar(v) else {
+                return .failure("resolve takes {\"value\": scalar}")
+            }
+            return .success([":=" + json])
+        }
     }
 
     /// `%XX` decoding of one path segment; nil for a malformed escape or invalid UTF-8.

@@ -94,6 +94,19 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     public var onIntegrated: ((Int) -> Void)?
     /// Log syncs completed off the loop (group commits), for `lattice bench --net` and metrics.
     public private(set) var syncs = 0
+    /// Local changes committed through this node (CLI, API, `submit`).
+    public private(set) var localCommits = 0
+    /// Connections whose handshake or session failed, by reason (for metrics).
+    public private(set) var connectionFailures: [String: Int] = [:]
+
+    /// Discovery's counters: beacons sent, received, accepted, own, and dropped by reason.
+    public var beaconCounts: [String: Int] {
+        guard let c = discovery?.counters else { return [:] }
+        return [
+            "sent": c.sent, "received": c.received, "accepted": c.accepted, "own": c.own,
+            "unauthenticated": c.unauthenticated, "malformed": c.malformed, "stale": c.stale, "replayed": c.replayed,
+        ]
+    }
     private var staticPeers: Set<ReplicaID> = []
     /// Peers whose beacons were heard (each logged once as `peer-discovered`).
     private var discoveredPeers: Set<ReplicaID> = []
@@ -231,6 +244,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     public func commit(_ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
         let r = try store.commit(body)
         if !r.delta.isEmpty {
+            localCommits += 1
             if pendingLocal.isEmpty {
                 execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now()))
             } else {
@@ -255,6 +269,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             done(nil)
             return r
         }
+        localCommits += 1
         pendingLocal.append((r.sequence, r.delta, r.encoded))
         pendingDone.append(done)
         requestSync()
@@ -503,6 +518,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                 }
             } catch {
                 log.warn("connection-refused", ["address": .string(c.address?.description ?? "?"), "error": .string("\(error)")])
+                connectionFailures[Self.failureReason(error), default: 0] += 1
                 drop(c, reason: "\(error)")
                 return
             }
@@ -547,6 +563,12 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
 }
 
 extension Node {
+    /// A short, bounded label for a failed connection (metrics must not grow with free text).
+    static func failureReason(_ error: any Error) -> String {
+        if let e = error as? CryptoError { return "\(e.code)" }
+        return "other"
+    }
+
     /// Blocks SIGINT and SIGTERM for the process and handles them on the loop through a
     /// signalfd: the first one shuts down gracefully.
     /// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts later: call

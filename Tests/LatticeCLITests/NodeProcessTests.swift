@@ -266,5 +266,16 @@ struct NodeProcessTests {
         #expect(read.stdout.contains("\"kind\": \"counter\", \"value\": -3"), "\(read.stdout)")
         #expect(Self.http(api, "DELETE", doc2, token: token).status == 200)
         #expect(Self.http(api, "GET", doc2, token: token).status == 404)
+        // Prometheus text: every sample line well-formed; the writes above are counted.
+        let metrics = Self.http(api, "GET", "/metrics", token: token)
+        #expect(metrics.status == 200)
+        let sample = try Regex(#"^lattice_[a-z_]+(\{[a-z_]+="[^"\n]*"(,[a-z_]+="[^"\n]*")*\})? -?[0-9][0-9.e+-]*$"#)
+        for line in metrics.body.split(separator: "\n") where !line.hasPrefix("#") {
+            #expect(line.wholeMatch(of: sample) != nil, "malformed sample: \(line)")
+        }
+        let local = metrics.body.split(separator: "\n").first { $0.hasPrefix("lattice_changes_local_total ") }
+        #expect(local.flatMap { Int($0.split(separator: " ")[1]) }.map { $0 >= 7 } == true, "\(local ?? "none")")
+        #expect(metrics.body.contains("# TYPE lattice_conflicts gauge"))
+        #expect(Self.http(api, "GET", "/metrics", token: nil).status == 401)
     }
 }

@@ -1,11 +1,24 @@
 import Foundation
+import LatticeCRDT
+import LatticeCrypto
 import LatticeNode
+import LatticeStore
+import LatticeSync
 
 /// The first endpoints of the local HTTP/JSON API (`Docs/API.md`), answered inside the running
 /// node by the same code as the CLI's `--json` output, so both always agree.
 enum APIRoutes {
     /// Answers one authenticated request (on the node's loop thread).
     static func handle(_ request: HTTPRequest, dataDirectory: String) -> HTTPResponse {
+        if request.path == "/metrics" {
+            guard request.method == "GET" || request.method == "HEAD" else {
+                var r = HTTPResponse.error(405, code: "method_not_allowed", message: "/metrics takes GET")
+                r.headers.append(("Allow", "GET, HEAD"))
+                return r
+            }
+            guard let node = Hosting.node else { return .error(503, code: "unavailable", message: "no node") }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metrics(node).utf8))
+        }
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map { percentDecoded($0) }
         guard parts.count >= 2, parts[0] == "v1", parts.allSatisfy({ $0 != nil }) else {
             return .error(404, code: "not_found", message: "no such endpoint: \(request.path) (see Docs/API.md)")
@@ -118,6 +131,56 @@ enum APIRoutes {
             }
             return .success([":=" + json])
         }
+    }
+
+    /// The Prometheus text exposition of the node's counters and gauges.
+    static func metrics(_ node: Node) -> String {
+        var out = ""
+        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Double)]) {
+            out += "# HELP lattice_\(name) \(help)\n# TYPE lattice_\(name) \(type)\n"
+            for (labels, value) in samples {
+                let v = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+                out += "lattice_\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(v)\n"
+            }
+        }
+        func label(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") }
+        let stats = node.engine.stats
+        let store = node.store
+        metric("changes_local_total", "counter", "Local changes committed through this node.", [("", Double(node.localCommits))])
+        metric("changes_remote_total", "counter", "Remote changes integrated (new to this node).", [("", Double(stats.integrated))])
+        metric("changes_duplicate_total", "counter", "Remote changes that were already here.", [("", Double(stats.duplicates))])
+        metric("changes_forbidden_total", "counter", "Remote changes refused by selective sync.", [("", Double(stats.forbidden))])
+        metric("changes_sent_total", "counter", "Changes sent to peers.", [("", Double(stats.changesSent))])
+        metric("catchups_total", "counter", "State catch-ups sent and received.", [
+            ("direction=\"sent\"", Double(stats.catchUpsSent)), ("direction=\"received\"", Double(stats.catchUpsReceived)),
+        ])
+        metric("anti_entropy_rounds_total", "counter", "Anti-entropy rounds started.", [("", Double(stats.antiEntropyRounds))])
+        metric("protocol_violations_total", "counter", "Peers' protocol violations (each quarantines the peer).", [("", Double(stats.violations))])
+        metric("conflicts", "gauge", "Fields holding concurrent values now.", [("", Double(store.state.conflicts().count))])
+        metric("documents", "gauge", "Documents in the replica.", [("", Double(store.state.documentCount))])
+        metric("log_bytes", "gauge", "Bytes in the log's segments.", [("", Double(store.store.log.byteCount))])
+        metric("log_syncs_total", "counter", "Group commits (fsyncs) requested by the node.", [("", Double(node.syncs))])
+        let pending = Dictionary(((try? store.pending()) ?? []).map { ($0.peer, $0.pending) }, uniquingKeysWith: { a, _ in a })
+        var bytes: [(String, Double)] = []
+        var messages: [(String, Double)] = []
+        var queued: [(String, Double)] = []
+        var connected: [(String, Double)] = []
+        for (info, nodeID, _) in node.peerReport {
+            let peer = "peer=\"\(label(nodeID?.description ?? info.peer.description))\""
+            bytes += [(peer + ",direction=\"in\"", Double(info.bytesIn)), (peer + ",direction=\"out\"", Double(info.bytesOut))]
+            messages += [(peer + ",direction=\"in\"", Double(info.messagesIn)), (peer + ",direction=\"out\"", Double(info.messagesOut))]
+            queued.append((peer, Double(pending[info.peer.description] ?? 0)))
+            connected.append((peer, info.connection == nil ? 0 : 1))
+        }
+        metric("peer_bytes_total", "counter", "Sync message bytes per peer and direction.", bytes)
+        metric("peer_messages_total", "counter", "Sync messages per peer and direction.", messages)
+        metric("peer_pending_changes", "gauge", "Changes the peer has not acknowledged.", queued)
+        metric("peer_connected", "gauge", "1 while a session with the peer is up.", connected)
+        metric("connection_failures_total", "counter", "Connections refused or failed in the handshake, by reason.",
+            node.connectionFailures.sorted { $0.key < $1.key }.map { ("reason=\"\(label($0.key))\"", Double($0.value)) })
+        metric("beacons_total", "counter", "LAN discovery beacons by outcome.",
+            node.beaconCounts.sorted { $0.key < $1.key }.map { ("outcome=\"\($0.key)\"", Double($0.value)) })
+        return out
     }
 
     /// `%XX` decoding of one path segment; nil for a malformed escape or invalid UTF-8.

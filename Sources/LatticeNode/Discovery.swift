@@ -3,6 +3,7 @@
 #endif
 import CLinux
 import LatticeCrypto
+import LatticeStore
 
 /// LAN discovery: sealed beacons (`Docs/SECURITY.md`, "Beacons") over UDP to the IPv4 discovery
 /// multicast group and each subnet's broadcast address, and to the IPv6 link-local group where the
@@ -85,7 +86,7 @@ final class Discovery {
 
     /// Seals a fresh beacon and sends it on every interface.
     private func announce() {
-        let beacon = Beacon(nodeID: node, tcpPort: tcpPort, udpPort: port, instance: instance, timestamp: Self.wallMilliseconds())
+        let beacon = Beacon(nodeID: node, tcpPort: tcpPort, udpPort: port, instance: instance, timestamp: ReplicaStore.wallMilliseconds())
         guard let sealed = try? sealer.seal(beacon) else {
             log.error("discovery", ["error": .string("cannot seal a beacon")])
             return
@@ -129,7 +130,7 @@ final class Discovery {
             counters.own += 1
             return
         }
-        switch filter.admit(beacon, now: Self.wallMilliseconds()) {
+        switch filter.admit(beacon, now: ReplicaStore.wallMilliseconds()) {
         case .accept: break
         case .stale:
             counters.stale += 1
@@ -150,11 +151,5 @@ final class Discovery {
         guard now >= lastReply + 1_000 else { return }
         lastReply = now
         announce()
-    }
-
-    static func wallMilliseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return UInt64(ts.tv_sec) * 1_000 + UInt64(ts.tv_nsec) / 1_000_000
     }
 }

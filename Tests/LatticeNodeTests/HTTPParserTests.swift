@@ -88,6 +88,9 @@ struct HTTPParserTests {
             ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, HTTPLimits()),
             ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX", 400, HTTPLimits()),
             ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFF\r\n", 413, HTTPLimits()),
+            // 16 hex digits: would wrap an Int negative (a trap before the per-digit check).
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\nab\r\n", 413, HTTPLimits()),
+            ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8000000000000000\r\nab\r\n", 413, HTTPLimits()),
             ("GET /" + String(repeating: "a", count: 100) + " HTTP/1.1\r\n\r\n", 414, small),
             ("GET / HTTP/1.1\r\nX-Big: " + String(repeating: "b", count: 200) + "\r\n\r\n", 431, small),
             ("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431, small),

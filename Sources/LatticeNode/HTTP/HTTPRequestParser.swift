@@ -274,8 +274,13 @@ public struct HTTPRequestParser: Sendable {
             for b in sizeText where b != 0x20 && b != 0x09 {
                 guard let d = Self.hexValue(b) else { throw HTTPParseError(400, "invalid chunk size") }
                 digits += 1
-                guard digits <= 16 else { throw HTTPParseError(413, "chunk too large") }
-                size = size << 4 | d
+                // Checked per digit: the size can never overflow (16 hex digits would wrap an Int
+                // negative and a later slice would trap).
+                let (scaled, overflow) = size.multipliedReportingOverflow(by: 16)
+                guard !overflow, scaled <= limits.body - body.count - d else {
+                    throw HTTPParseError(413, "body larger than \(limits.body) bytes")
+                }
+                size = scaled + d
             }
             guard digits > 0 else { throw HTTPParseError(400, "invalid chunk size") }
             guard size <= limits.body - body.count else { throw HTTPParseError(413, "body larger than \(limits.body) bytes") }

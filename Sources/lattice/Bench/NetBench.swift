@@ -97,12 +97,6 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
         _ = system("rm -rf '\(directory)'")
     }
 
-    static func nowNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
-
     /// One write at a time: A writes, B's integration posts the next write to A.
     func latency(samples: Int, warmup: Int) -> (p50: Double, p99: Double, max: Double) {
         let probe = LatencyProbe(total: samples + warmup)
@@ -112,7 +106,7 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
         @Sendable func write(_ i: Int) {
             a.loop.post {
                 let wall = ReplicaStore.wallMilliseconds()
-                probe.t0.value.store(NetBench.nowNanoseconds(), ordering: .releasing)
+                probe.t0.value.store(benchNow(), ordering: .releasing)
                 _ = try? a.submit({ r, d in try r.set(FieldPath("bench", "latency", "v"), .int(Int64(i)), now: wall, into: &d) }, done: { _ in })
             }
         }
@@ -121,7 +115,7 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
                 integrated.value.store(total, ordering: .releasing)
                 let i = total - start
                 guard i >= 1, i <= probe.total, probe.samples.count < i else { return }
-                probe.samples.append(NetBench.nowNanoseconds() - probe.t0.value.load(ordering: .acquiring))
+                probe.samples.append(benchNow() - probe.t0.value.load(ordering: .acquiring))
                 if i < probe.total { write(i) } else { probe.done.signal() }
             }
         }
@@ -159,7 +153,7 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
         let integrated = self.integrated
         // Document keys made before the clock starts: the bench measures the node, not formatting.
         let documents = (0..<4_096).map { Key("d\($0)") }
-        let start = NetBench.nowNanoseconds()
+        let start = benchNow()
         @Sendable func writeChunk() {
             let visible = integrated.value.load(ordering: .acquiring) - base
             guard state.written < changes else { return }
@@ -192,7 +186,7 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
             check()
         }
         finished.wait()
-        let seconds = Double(NetBench.nowNanoseconds() - start) / 1e9
+        let seconds = Double(benchNow() - start) / 1e9
         a.loop.post { [a] in
             state.bytes = a.engine.peers.values.reduce(0) { $0 + $1.bytesOut } - state.bytesBefore
             state.syncsA = a.syncs - state.syncsA

@@ -173,7 +173,8 @@ func storeBenchRows(quick: Bool, directory: String) -> [BenchRow] {
     return rows
 }
 
-private func benchNow() -> UInt64 {
+/// Nanoseconds on the monotonic clock (every bench's stopwatch).
+func benchNow() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

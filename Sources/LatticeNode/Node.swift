@@ -67,8 +67,8 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     public let loop: EventLoop
     public let log: NodeLog
     public private(set) var listenAddress: SocketAddress?
-    private let keyRing: KeyRing
-    private let trust: TrustPolicy
+    private var keyRing: KeyRing
+    private var trust: TrustPolicy
     private let options: NodeOptions
     private var listener: Int32 = -1
     private var connections: [ConnectionID: Connection] = [:]
@@ -98,14 +98,25 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     public private(set) var localCommits = 0
     /// Connections whose handshake or session failed, by reason (for metrics).
     public private(set) var connectionFailures: [String: Int] = [:]
+    /// Stream frames refused after the handshake, by reason (`auth`, `replay`, `malformed`, …):
+    /// each also ends its connection.
+    public private(set) var droppedFrames: [String: Int] = [:]
+    /// From a remote change's HLC time on its origin to its integration here (clocks of the
+    /// two machines included: NTP-level skew shows up as latency, clamped at 0).
+    public private(set) var replicationLatency = Histogram()
+    /// Whether the node is in isolation mode now (no peer traffic, no beacons).
+    public var isolated: Bool { engine.isolated }
+    private var retiredBeacons: [String: Int] = [:]
+    private var durableHooks: [() -> Void] = []
 
     /// Discovery's counters: beacons sent, received, accepted, own, and dropped by reason.
     public var beaconCounts: [String: Int] {
-        guard let c = discovery?.counters else { return [:] }
-        return [
+        guard let c = discovery?.counters else { return retiredBeacons }
+        let current = [
             "sent": c.sent, "received": c.received, "accepted": c.accepted, "own": c.own,
             "unauthenticated": c.unauthenticated, "malformed": c.malformed, "stale": c.stale, "replayed": c.replayed,
         ]
+        return current.merging(retiredBeacons, uniquingKeysWith: +)
     }
     private var staticPeers: Set<ReplicaID> = []
     /// Peers whose beacons were heard (each logged once as `peer-discovered`).
@@ -135,13 +146,65 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             nodeIDs[r] = p.node
             staticPeers.insert(r)
         }
-        if options.discovery && !options.isolated {
-            discovery = try Discovery(
-                loop: loop, keyRing: keyRing, node: identity.nodeID, tcpPort: listenAddress?.port ?? options.listen.port,
-                port: options.discoveryPort, interval: options.beaconInterval, log: log
-            ) { [unowned self] beacon, address in self.discovered(beacon, at: address) }
+        if options.discovery && !options.isolated { try startDiscovery() }
+        store.onRemote = { [unowned self] stamp, now in
+            guard let stamp else { return }
+            self.replicationLatency.observe(Double(now > stamp.milliseconds ? now - stamp.milliseconds : 0) / 1_000)
         }
     }
+
+    private func startDiscovery() throws {
+        discovery = try Discovery(
+            loop: loop, keyRing: keyRing, node: identity.nodeID, tcpPort: listenAddress?.port ?? options.listen.port,
+            port: options.discoveryPort, interval: options.beaconInterval, log: log
+        ) { [unowned self] beacon, address in self.discovered(beacon, at: address) }
+    }
+
+    private func stopDiscovery() {
+        guard let d = discovery else { return }
+        retiredBeacons = beaconCounts
+        d.close()
+        discovery = nil
+    }
+
+    // MARK: Runtime control (on the loop thread)
+
+    /// Isolation mode on or off at runtime: on ends every session with a goodbye, stops
+    /// beacons and refuses connections; off starts discovery again (if configured) and dials.
+    public func setIsolated(_ on: Bool) throws {
+        guard on != engine.isolated else { return }
+        log.info("isolation", ["on": .bool(on)])
+        if on {
+            stopDiscovery()
+            execute(engine.setIsolated(true, now: EventLoop.now()))
+            // Sessions still in their handshake have no engine session yet: drop them here.
+            for c in connections.values where c.peer == nil { drop(c, reason: "isolation mode") }
+        } else {
+            execute(engine.setIsolated(false, now: EventLoop.now()))
+            if options.discovery && discovery == nil {
+                try startDiscovery()
+                discovery?.start()
+            }
+        }
+    }
+
+    /// New network keys or trust policy (after `lattice keys …` on a running node): later
+    /// handshakes use them; sessions with peers the policy now refuses are ended.
+    public func reload(keyRing: KeyRing, trust: TrustPolicy) {
+        self.keyRing = keyRing
+        self.trust = trust
+        for c in connections.values {
+            guard let id = c.nodeID, case .refused(let why) = trust.decide(id) else { continue }
+            log.warn("peer-refused", ["peer": .string(id.description), "reason": .string("\(why)")])
+            drop(c, reason: "refused by the trust policy: \(why)")
+        }
+    }
+
+    /// Runs `body` on the loop whenever more of the log became durable (local commits, remote
+    /// changes, imports): the change feed's wake-up.
+    public func onDurable(_ body: @escaping () -> Void) { durableHooks.append(body) }
+
+    private func notifyDurable() { for h in durableHooks { h() } }
 
     /// Whether LAN discovery is running.
     public var discovering: Bool { discovery != nil }
@@ -244,6 +307,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     public func commit(_ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
         let r = try store.commit(body)
         if !r.delta.isEmpty {
+            defer { notifyDurable() }
             localCommits += 1
             if pendingLocal.isEmpty {
                 execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now()))
@@ -323,6 +387,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             for done in failed { done(failure) }
             return
         }
+        defer { notifyDurable() }
         if holding && store.durableSequence >= heldUntil {
             holding = false
             let resume = held
@@ -337,6 +402,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     /// An import was joined into the store (a catch-up record): peers lacking it get it.
     public func imported(_ catchUp: StateDelta, before: CausalContext) {
         execute(engine.localCatchUp(catchUp, before: before, now: EventLoop.now()))
+        notifyDurable()
     }
 
     // MARK: Actions
@@ -430,6 +496,10 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                 return
             }
             guard let (fd, address) = accepted else { return }
+            if engine.isolated {
+                close(fd)  // isolation mode: no handshake, not a byte
+                continue
+            }
             do {
                 let now = EventLoop.now()
                 let driver = HandshakeDriver(responder: identity, keyRing: keyRing, trust: trust, deadline: (now + options.handshakeTimeout) * 1_000_000)
@@ -450,6 +520,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     private func armHandshakeTimeout(_ c: Connection) {
         loop.schedule(after: options.handshakeTimeout) { [weak self, weak c] in
             guard let self, let c, self.connections[c.id] != nil, c.peer == nil else { return }
+            self.connectionFailures["timeout", default: 0] += 1
             self.drop(c, reason: "handshake timed out")
         }
     }
@@ -517,8 +588,13 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                     if connections[c.id] == nil { return }
                 }
             } catch {
-                log.warn("connection-refused", ["address": .string(c.address?.description ?? "?"), "error": .string("\(error)")])
-                connectionFailures[Self.failureReason(error), default: 0] += 1
+                if c.peer == nil {
+                    log.warn("connection-refused", ["address": .string(c.address?.description ?? "?"), "error": .string("\(error)")])
+                    connectionFailures[Self.failureReason(error), default: 0] += 1
+                } else {
+                    log.warn("frame-dropped", ["peer": .string(c.nodeID?.description ?? "?"), "error": .string("\(error)")])
+                    droppedFrames[Self.frameReason(error), default: 0] += 1
+                }
                 drop(c, reason: "\(error)")
                 return
             }
@@ -567,6 +643,18 @@ extension Node {
     static func failureReason(_ error: any Error) -> String {
         if let e = error as? CryptoError { return "\(e.code)" }
         return "other"
+    }
+
+    /// Why a frame of an established session was refused: `auth`, `replay`, `malformed` or
+    /// `other` (bounded: metric labels).
+    static func frameReason(_ error: any Error) -> String {
+        guard let e = error as? CryptoError else { return "other" }
+        switch e.code {
+        case .authenticationFailed: return "auth"
+        case .replayed: return "replay"
+        case .malformedMessage, .invalidArgument: return "malformed"
+        default: return "\(e.code)"
+        }
     }
 
     /// Blocks SIGINT and SIGTERM for the process and handles them on the loop through a

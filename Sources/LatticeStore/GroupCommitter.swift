@@ -1,3 +1,5 @@
+import Glibc
+
 /// When appended records are made durable.
 public struct FsyncPolicy: Sendable, Equatable, CustomStringConvertible {
     enum Kind: Sendable, Equatable { case always, batch, none }
@@ -100,6 +102,8 @@ final class GroupCommitter: @unchecked Sendable {
     private var flushRequested = false
     private var callbacks: [(sequence: UInt64, body: @Sendable (Result<UInt64, StoreError>) -> Void)] = []
     var segments: [SegmentEntry]
+    /// How long each fdatasync took.
+    var fsyncLatency = Histogram()
 
     // Guarded by `ioLock`.
     private var spare = WriteBuffer(capacity: 1 << 20)
@@ -284,7 +288,15 @@ final class GroupCommitter: @unchecked Sendable {
             try active.file.pwriteAll(bytes, at: active.size)
             active.size += Int64(bytes.count)
         }
-        if policy.kind != .none { try active.file.fdatasync() }
+        if policy.kind != .none {
+            var start = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &start)
+            try active.file.fdatasync()
+            var end = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &end)
+            let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+            lock.withLock { fsyncLatency.observe(seconds) }
+        }
         active.durableSize = active.size
     }
 

@@ -280,6 +280,9 @@ public final class Log: Sendable {
         core.lock.withLock { core.segments.map { ($0.path, $0.firstSequence, $0.lastSequence, $0.bytes) } }
     }
 
+    /// How long the log's fdatasyncs took (none under the `none` policy).
+    public var fsyncLatency: Histogram { core.lock.withLock { core.fsyncLatency } }
+
     /// Total bytes of all segment files (durable part).
     public var byteCount: Int64 { core.lock.withLock { core.segments.reduce(0) { $0 + $1.bytes } } }
 

@@ -80,6 +80,7 @@ public final class ReplicaStore {
     /// The number of log records replayed on open (those after the snapshot).
     public let replayedRecords: Int
     private var failed: (any Error)?
+    private var remoteHook: ((Timestamp?, UInt64) -> Void)?
 
     private init(store: Store, replica: Replica, replayed: Int) {
         self.store = store
@@ -312,7 +313,15 @@ public final class ReplicaStore {
             throw error
         }
         replica.apply(remote, now: now)
+        if let hook = onRemote { hook(Self.maxStamp(remote), now) }
         return sequence
+    }
+
+    /// Called after each remote change is integrated with its newest HLC stamp (nil for
+    /// removals) and the wall-clock ms it was integrated at: the node's replication latency.
+    public var onRemote: ((Timestamp?, UInt64) -> Void)? {
+        get { remoteHook }
+        set { remoteHook = newValue }
     }
 
     /// Joins a catch-up (a peer's `delta(since:)`, or an imported state as

@@ -35,6 +35,8 @@ let usage = """
                                          run this node in the foreground (Docs/NODE.md)
       peers                              the running node's peers: state, lag, traffic, errors
       sync                               start an anti-entropy round with every peer now
+      isolation [on|off]                 no network at all (saved; switches a running node)
+      config [set KEY VALUE]             effective configuration and its sources (Docs/CONFIG.md)
     other:
       simulate [--nodes N] [--seed S] [--loss P] [--partitions K] [--crashes K] …
                                          a deterministic cluster simulation (Docs/SIMULATION.md)
@@ -78,6 +80,8 @@ func dispatch(_ command: String, _ rest: [String]) throws {
     case "status": try StoreCommands.status(rest)
     case "peers": try PeerCommands.peers(rest)
     case "sync": try PeerCommands.sync(rest)
+    case "isolation": try ConfigCommands.isolation(rest)
+    case "config": try ConfigCommands.config(rest)
     case "verify": try StoreCommands.verify(rest)
     case "repair": try StoreCommands.repair(rest)
     case "compact": try StoreCommands.compact(rest)

@@ -4,6 +4,11 @@ public struct HTTPResponse: Sendable, Equatable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
+    /// A streamed response (server-sent events): the head and `body` go out without a
+    /// `Content-Length`, the connection stays open and serves no further request, and `stream`
+    /// is called (on the loop) with the ``HTTPStream`` that writes the rest. The body ends when
+    /// either side closes.
+    public var stream: (@Sendable (HTTPStream) -> Void)?
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.status = status
@@ -27,14 +32,14 @@ public struct HTTPResponse: Sendable, Equatable {
             clean.append(contentsOf: value.unicodeScalars.filter { $0 != "\r" && $0 != "\n" })
             head += "\(name): \(String(clean))\r\n"
         }
-        head += "Content-Length: \(body.count)\r\n"
-        if !keepAlive { head += "Connection: close\r\n" }
+        if stream == nil { head += "Content-Length: \(body.count)\r\n" }
+        if !keepAlive || stream != nil { head += "Connection: close\r\n" }
         head += "\r\n"
         return Array(head.utf8) + body
     }
 
     public static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
-        a.status == b.status && a.body == b.body && a.headers.map(\.name) == b.headers.map(\.name)
+        a.status == b.status && a.body == b.body && (a.stream == nil) == (b.stream == nil) && a.headers.map(\.name) == b.headers.map(\.name)
             && a.headers.map(\.value) == b.headers.map(\.value)
     }
 

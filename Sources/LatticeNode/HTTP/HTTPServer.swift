@@ -41,6 +41,8 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
         var lastActivity: UInt64
         var requestStarted: UInt64?
         var reading = true
+        /// Set once a streamed response started: the connection serves nothing else.
+        var stream: HTTPStream?
         init(fd: Int32, limits: HTTPLimits, now: UInt64) {
             self.fd = fd
             parser = HTTPRequestParser(limits: limits)
@@ -142,6 +144,7 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
             let now = EventLoop.now()
             c.lastActivity = now
             if c.requestStarted == nil { c.requestStarted = now }
+            if c.stream != nil { continue }  // a streaming client has nothing more to say
             c.parser.feed(buffer[0..<n])
             serve(c)
         }
@@ -149,7 +152,7 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
 
     /// Answers every complete request buffered, in order (pipelining).
     private func serve(_ c: Connection) {
-        while !c.closeAfterWrite, c.reading, connections[c.fd] != nil {
+        while !c.closeAfterWrite, c.reading, c.stream == nil, connections[c.fd] != nil {
             let request: HTTPRequest
             do {
                 guard let r = try c.parser.next() else { break }
@@ -169,7 +172,17 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
                 r.headers.append(("WWW-Authenticate", "Bearer realm=\"lattice\""))
                 response = r
             }
-            respond(c, request.method == "HEAD" ? HTTPResponse(status: response.status, headers: response.headers) : response, keepAlive: request.keepAlive)
+            if request.method == "HEAD" {
+                respond(c, HTTPResponse(status: response.status, headers: response.headers), keepAlive: request.keepAlive)
+            } else if let start = response.stream {
+                let stream = HTTPStream(server: self, fd: c.fd)
+                c.stream = stream
+                c.requestStarted = nil
+                respond(c, response, keepAlive: true)
+                if stream.isOpen { start(stream) }
+            } else {
+                respond(c, response, keepAlive: request.keepAlive)
+            }
         }
     }
 
@@ -218,9 +231,39 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
     }
 
     private func drop(_ fd: Int32) {
-        guard connections.removeValue(forKey: fd) != nil else { return }
+        guard let c = connections.removeValue(forKey: fd) else { return }
         loop.unregister(fd)
         Glibc.close(fd)
+        c.stream?.ended()
+    }
+
+    // MARK: Streams
+
+    /// Bytes queued for a streaming connection (0 once it is closed).
+    func queued(_ fd: Int32) -> Int {
+        guard let c = connections[fd] else { return 0 }
+        return c.output.count - c.written
+    }
+
+    /// Queues bytes on a streaming connection; a client that lets more than
+    /// 4 × `maxQueuedResponse` pile up is disconnected.
+    func streamSend(_ fd: Int32, _ bytes: [UInt8]) {
+        guard let c = connections[fd], !c.closeAfterWrite else { return }
+        c.output += bytes
+        c.lastActivity = EventLoop.now()
+        if c.output.count - c.written > 4 * options.maxQueuedResponse {
+            log.warn("http-stream-dropped", ["reason": .string("client does not read"), "queued": .int(Int64(c.output.count - c.written))])
+            drop(fd)
+            return
+        }
+        flush(c)
+    }
+
+    /// Ends a streaming response once what is queued has been written.
+    func streamClose(_ fd: Int32) {
+        guard let c = connections[fd] else { return }
+        c.closeAfterWrite = true
+        flush(c)
     }
 
     private func count(_ status: Int) { refusals[status, default: 0] += 1 }
@@ -232,7 +275,9 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
             guard let self, !self.closed else { return }
             let now = EventLoop.now()
             for c in Array(self.connections.values) {
-                if let started = c.requestStarted, now >= started + self.options.requestTimeout, !c.closeAfterWrite {
+                if c.stream != nil {
+                    continue  // the stream's producer keeps it alive (heartbeats); a dead peer fails a send
+                } else if let started = c.requestStarted, now >= started + self.options.requestTimeout, !c.closeAfterWrite {
                     self.count(408)
                     self.respond(c, HTTPResponse.error(408, code: "timeout", message: "request not completed within \(self.options.requestTimeout) ms"), keepAlive: false)
                 } else if now >= c.lastActivity + self.options.idleTimeout {
@@ -241,5 +286,43 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
             }
             self.scheduleSweep()
         }
+    }
+}
+
+/// The open end of a streamed response (server-sent events): confined to the server's loop.
+public final class HTTPStream: @unchecked Sendable {
+    private weak var server: HTTPServer?
+    private let fd: Int32
+    /// False once the client went away or ``close()`` finished.
+    public private(set) var isOpen = true
+    /// Called once (on the loop) when the connection ends, whichever side ended it.
+    public var onClose: (() -> Void)?
+
+    init(server: HTTPServer, fd: Int32) {
+        self.server = server
+        self.fd = fd
+    }
+
+    /// Response bytes waiting for the client: a producer pauses while this is large.
+    public var queuedBytes: Int { isOpen ? server?.queued(fd) ?? 0 : 0 }
+
+    /// Queues bytes for the client (dropped after the stream closed).
+    public func send(_ bytes: [UInt8]) {
+        guard isOpen else { return }
+        server?.streamSend(fd, bytes)
+    }
+
+    /// Ends the response after what is queued is written.
+    public func close() {
+        guard isOpen else { return }
+        server?.streamClose(fd)
+    }
+
+    func ended() {
+        guard isOpen else { return }
+        isOpen = false
+        let body = onClose
+        onClose = nil
+        body?()
     }
 }

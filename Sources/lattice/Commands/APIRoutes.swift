@@ -121,7 +121,7 @@ enum APIRoutes {
             return .success(out)
         case "increment":
             guard let o = object as? [String: Any] else { return .failure("increment takes {\"by\": N}") }
-            guard let by = o["by"] ?? Optional(1), let n = (by as? NSNumber).flatMap({ Int64(exactly: $0.doubleValue) }), !(by is Bool) else {
+            guard let by = o["by"] ?? Optional(1), let number = by as? NSNumber, !NodeConfig.isJSONBoolean(number), let n = Int64(exactly: number.doubleValue) else {
                 return .failure("\"by\" must be a whole number")
             }
             return .success([String(n)])

@@ -22,7 +22,7 @@ enum Hosting {
     /// Commands that go through a running node.
     static let routed: Set<String> = [
         "put", "get", "ls", "rm", "set", "incr", "conflicts", "resolve", "history", "export", "import", "status",
-        "compact", "peers", "sync",
+        "compact", "peers", "sync", "isolation", "invite", "keys", "join",
     ]
     /// Commands that need the store to themselves.
     static let exclusive: Set<String> = ["verify", "repair", "crash-writer"]

@@ -155,6 +155,7 @@ enum NodeCommands {
         } catch {
             throw cliError(error)
         }
+        try ConfigCommands.reloadRunningNode(paths)
         if args.json {
             return out(
                 JSON.object([("trusted", .string(invite.inviter.description)), ("network_key", .string(invite.networkKey.id.description))]).text)
@@ -179,6 +180,7 @@ enum NodeCommands {
                 policy.revoke(id)
                 try policy.save(to: paths.trust)
             } catch { throw cliError(error) }
+            try ConfigCommands.reloadRunningNode(paths)
             if args.json { return out(JSON.object([("revoked", .string(id.description))]).text) }
             return out("revoked \(id)")
         }
@@ -248,6 +250,7 @@ enum NodeCommands {
                 }
             }
             try KeyFile.save(ring, to: paths.networkKey)
+            try ConfigCommands.reloadRunningNode(paths)
         } catch let e as CLIError {
             throw e
         } catch let e as CryptoError where e.code == .invalidArgument {

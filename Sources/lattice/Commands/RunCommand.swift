@@ -24,31 +24,37 @@ enum RunCommand {
         let args = try Arguments("run", a, valued: ["--listen", "--peer", "--log-level", "--discovery-port", "--api"], flags: ["--isolated", "--no-discovery", "--no-api", "--api-public"])
         if args.help { return print(help) }
         try args.expect(0...0, "run [options]")
-        var options = NodeOptions()
-        let config = try NodeConfig.load(NodePaths(root: args.dataDirectory))
-        if let l = args.value("--listen") ?? config.listen {
-            guard let address = SocketAddress(parsing: l) else {
-                throw CLIError(message: "run: --listen must be HOST:PORT, for example 127.0.0.1:7946 (got '\(l)')")
-            }
-            options.listen = address
-        }
-        for p in config.peers { options.peers.append(try staticPeer(p, "config.json peers")) }
-        for p in args.values["--peer"] ?? [] { options.peers.append(try staticPeer(p, "--peer")) }
-        options.isolated = args.flags.contains("--isolated")
-        options.discovery = !args.flags.contains("--no-discovery") && (config.discovery ?? true)
-        if let port = config.discoveryPort { options.discoveryPort = port }
-        if let p = args.value("--discovery-port") {
-            guard let port = UInt16(p), port > 0 else {
-                throw CLIError(message: "run: --discovery-port must be a UDP port number 1-65535 (got '\(p)')")
-            }
-            options.discoveryPort = port
-        }
-        var level = NodeLog.Level.info
-        if let l = args.value("--log-level") {
-            guard let parsed = NodeLog.Level(name: l) else { throw CLIError(message: "run: --log-level must be debug, info, warn or error (got '\(l)')") }
-            level = parsed
-        }
         let paths = NodePaths(root: args.dataDirectory)
+        var config = try NodeConfig.load(paths)
+        // Flags override the file and the environment.
+        func flag(_ name: String, _ key: String, _ value: Any, _ allowed: String) throws(CLIError) {
+            guard let s = NodeConfig.settings.first(where: { $0.key == key }), s.apply(&config, value) else {
+                throw CLIError(message: "run: \(name) must be \(allowed) (got '\(value)')")
+            }
+            config.sources[key] = .flag
+        }
+        if let l = args.value("--listen") { try flag("--listen", "listen", l, "HOST:PORT, for example 127.0.0.1:7946") }
+        if let p = args.values["--peer"] {
+            for one in p { _ = try staticPeer(one, "--peer") }
+            try flag("--peer", "peers", config.peers + p, "NODE_ID@HOST:PORT")
+        }
+        if args.flags.contains("--isolated") { try flag("--isolated", "isolated", true, "a flag") }
+        if args.flags.contains("--no-discovery") { try flag("--no-discovery", "discovery", false, "a flag") }
+        if let p = args.value("--discovery-port") { try flag("--discovery-port", "discovery_port", p, "a UDP port number 1-65535") }
+        if let l = args.value("--log-level") { try flag("--log-level", "log_level", l, "debug, info, warn or error") }
+        if let a = args.value("--api") { try flag("--api", "api", a, "HOST:PORT, for example 127.0.0.1:7947") }
+        if args.flags.contains("--no-api") { try flag("--no-api", "api", "off", "a flag") }
+        if args.flags.contains("--api-public") { try flag("--api-public", "api_public", true, "a flag") }
+
+        var options = NodeOptions()
+        guard let listen = SocketAddress(parsing: config.listen) else { throw CLIError(message: "run: listen must be HOST:PORT") }
+        options.listen = listen
+        for p in config.peers { options.peers.append(try staticPeer(p, config.sources["peers"] == .flag ? "--peer" : "peers")) }
+        options.isolated = config.isolated
+        options.discovery = config.discovery
+        options.discoveryPort = config.discoveryPort
+        options.policy = config.syncPolicy
+        let level = NodeLog.Level(name: config.logLevel) ?? .info
         // Before the store starts its sync thread, so that only the loop sees the signals.
         do { try Node.blockTerminationSignals() } catch { throw CLIError(message: "run: \(error)", code: .failure) }
         let (store, identity) = try openNode(args)
@@ -59,14 +65,13 @@ enum RunCommand {
             trust = try TrustPolicy.load(from: paths.trust)
         } catch { throw cliError(error) }
         var api: HTTPServer.Options?
-        if !args.flags.contains("--no-api") {
-            let text = args.value("--api") ?? "127.0.0.1:7947"
+        if let text = config.api {
             guard let address = SocketAddress(parsing: text) else {
                 throw CLIError(message: "run: --api must be HOST:PORT, for example 127.0.0.1:7947 (got '\(text)')")
             }
             let loopback = address.host == "127.0.0.1" || address.host == "::1" || address.host == "localhost"
-            guard loopback || args.flags.contains("--api-public") else {
-                throw CLIError(message: "run: --api \(text) is not a loopback address; add --api-public to expose the API beyond this machine")
+            guard loopback || config.apiPublic else {
+                throw CLIError(message: "run: api \(text) is not a loopback address; add --api-public (or \"api_public\": true) to expose the API beyond this machine")
             }
             var o = HTTPServer.Options(token: try apiToken(paths))
             o.address = address.host == "localhost" ? SocketAddress(host: "127.0.0.1", port: address.port) : address

@@ -1,0 +1,109 @@
+public import LatticeCRDT
+
+/// One durable log record as an application sees it: which documents and fields it touched.
+/// The change feed (`GET /v1/changes`, `/v1/events`) is the log read from a cursor.
+public struct ChangeEntry: Sendable, Equatable {
+    /// How the change reached this node.
+    public enum Origin: String, Sendable {
+        /// Made on this node.
+        case local
+        /// Received from a peer.
+        case remote
+        /// A state catch-up or an import: documents with new entries are listed, but removals it
+        /// carried are not itemised — re-read the listed collections.
+        case catchUp = "catch-up"
+    }
+
+    /// One document a change touched.
+    public struct DocumentChange: Sendable, Equatable {
+        public var collection: Key
+        public var id: Key
+        /// The fields the change wrote or removed, sorted.
+        public var fields: [Key]
+        /// `true` when the change only removed entries (a delete or a field removal).
+        public var removal: Bool
+    }
+
+    /// The log sequence: the feed's cursor (resume after it).
+    public var sequence: UInt64
+    public var origin: Origin
+    /// The replica whose edit this is, when the record shows it (remote removals do not).
+    public var author: ReplicaID?
+    /// The newest HLC time of the change's entries (nil for removals).
+    public var stamp: Timestamp?
+    /// Touched documents, by collection then ID.
+    public var documents: [DocumentChange]
+}
+
+/// A page of the change feed.
+public struct ChangePage: Sendable, Equatable {
+    /// The changes after the cursor asked for, oldest first.
+    public var changes: [ChangeEntry]
+    /// The cursor to ask with next (the last change's sequence, or the one given).
+    public var next: UInt64
+    /// Whether more durable changes follow `next` now.
+    public var more: Bool
+}
+
+/// The change feed asked for changes that compaction removed: the application re-reads the
+/// documents and follows from ``resume``.
+public struct ChangeCursorExpired: Error, Sendable, Equatable {
+    /// The oldest change still in the log is `oldest`; a cursor below `oldest - 1` is gone.
+    public var oldest: UInt64
+    /// Where to resume after re-reading every document: the newest durable change.
+    public var resume: UInt64
+}
+
+extension ReplicaStore {
+    /// The newest change an application may see: changes are listed once durable.
+    public var feedCursor: UInt64 { durableSequence }
+
+    /// Durable changes after `cursor`, at most `limit`, oldest first. Only the log's records are
+    /// read (O(records returned) after seeking to the segment).
+    /// - Throws: ``ChangeCursorExpired`` when records after `cursor` were compacted away;
+    ///   a ``ReplicaStoreError`` for a record that does not decode; `StoreError` for I/O.
+    public func changes(after cursor: UInt64, limit: Int) throws -> ChangePage {
+        let durable = durableSequence
+        guard cursor < durable else { return ChangePage(changes: [], next: max(cursor, 0), more: false) }
+        let first = store.log.firstSequence
+        if cursor + 1 < first { throw ChangeCursorExpired(oldest: first, resume: durable) }
+        var out: [ChangeEntry] = []
+        let wanted = max(1, limit)
+        let dir = store.directory
+        do {
+            try store.log.forEachRecord(from: cursor + 1) { seq, type, payload in
+                let record = try Self.decodeRecord(seq, type, Array(payload), dir)
+                out.append(changeEntry(seq, type, record))
+                return out.count < wanted
+            }
+        } catch let e as StoreError where e.code == .notFound {
+            throw ChangeCursorExpired(oldest: store.log.firstSequence, resume: durable)
+        }
+        let next = out.last?.sequence ?? cursor
+        return ChangePage(changes: out, next: next, more: next < durableSequence)
+    }
+
+    func changeEntry(_ seq: UInt64, _ type: UInt8, _ record: Record) -> ChangeEntry {
+        let delta = record.inspection
+        let origin: ChangeEntry.Origin = type == Self.localRecord ? .local : type == Self.remoteRecord ? .remote : .catchUp
+        var author: ReplicaID? = origin == .local ? replica.id : nil
+        var newest: Timestamp?
+        var documents: [ChangeEntry.DocumentChange] = []
+        for collection in delta.store.keys.sorted() {
+            guard let docs = delta.store[collection] else { continue }
+            for id in docs.keys.sorted() {
+                guard let doc = docs[id] else { continue }
+                var entries = 0
+                for f in doc.fields.values {
+                    entries += f.entryCount
+                    f.forEachTag { tag in
+                        if newest.map({ tag.stamp > $0 }) ?? true { newest = tag.stamp }
+                        if author == nil, origin == .remote { author = ReplicaID.node(ofScoped: tag.dot.replica, in: collection) }
+                    }
+                }
+                documents.append(.init(collection: collection, id: id, fields: doc.fields.keys.sorted(), removal: entries == 0))
+            }
+        }
+        return ChangeEntry(sequence: seq, origin: origin, author: author, stamp: newest, documents: documents)
+    }
+}

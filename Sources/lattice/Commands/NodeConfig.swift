@@ -1,0 +1,296 @@
+import Foundation
+import LatticeCRDT
+import LatticeCrypto
+import LatticeNode
+import LatticeStore
+import LatticeSync
+
+/// The node's configuration: `DATA/config.json`, overridden by `LATTICE_*` environment
+/// variables, overridden by `lattice run` flags (Docs/CONFIG.md). Every value is validated; an
+/// error names the key, where it came from, and the allowed values.
+struct NodeConfig {
+    /// Where a value came from.
+    enum Source: String { case defaults = "default", file, environment = "env", flag }
+
+    /// A collection's sync rule: with every peer, with listed peers only, or none (local).
+    enum Scope: Equatable {
+        case all
+        case peers([NodeID])
+        case local
+
+        var json: Any {
+            switch self {
+            case .all: "all"
+            case .local: "local"
+            case .peers(let ids): ids.map(\.description)
+            }
+        }
+
+        var syncScope: SyncPolicy.Scope {
+            switch self {
+            case .all: .all
+            case .local: .none
+            case .peers(let ids): .peers(Set(ids.map { ReplicaID($0.replicaRawValue) }))
+            }
+        }
+    }
+
+    var name = ""
+    var fsync = "batch"
+    var created = ""
+    var listen = "0.0.0.0:7946"
+    var peers: [String] = []
+    var discovery = true
+    var discoveryPort: UInt16 = 7946
+    /// The HTTP API's address; nil = off.
+    var api: String? = "127.0.0.1:7947"
+    var apiPublic = false
+    var logLevel = "info"
+    var isolated = false
+    /// The rule for collections without their own.
+    var syncDefault = Scope.all
+    /// Per-collection rules.
+    var syncCollections: [String: Scope] = [:]
+    /// Where each key's value came from (keys absent here are defaults).
+    var sources: [String: Source] = [:]
+
+    var policy: FsyncPolicy {
+        switch fsync {
+        case "always": .always
+        case "none": .none
+        default: .batch
+        }
+    }
+
+    /// The engine's selective-sync policy: each collection's rule for both directions (a
+    /// collection sent only to some peers is accepted only from them).
+    var syncPolicy: SyncPolicy {
+        var p = SyncPolicy(fallback: syncDefault.syncScope)
+        for (c, scope) in syncCollections {
+            p.send[Key(c)] = scope.syncScope
+            p.accept[Key(c)] = scope.syncScope
+        }
+        return p
+    }
+
+    // MARK: Keys
+
+    /// One configuration key: its file name, environment variable, what it allows, and how a
+    /// value (JSON from the file; a string from the environment) is applied.
+    struct Setting: Sendable {
+        let key: String
+        let allowed: String
+        let apply: @Sendable (inout NodeConfig, Any) -> Bool
+        var env: String { "LATTICE_" + key.uppercased() }
+    }
+
+    static let settings: [Setting] = [
+        Setting(key: "name", allowed: "a string") { c, v in
+            guard let s = v as? String else { return false }
+            c.name = s
+            return true
+        },
+        Setting(key: "fsync", allowed: "\"always\", \"batch\" or \"none\"") { c, v in
+            guard let s = v as? String, ["always", "batch", "none"].contains(s) else { return false }
+            c.fsync = s
+            return true
+        },
+        Setting(key: "created", allowed: "a string (set by init)") { c, v in
+            guard let s = v as? String else { return false }
+            c.created = s
+            return true
+        },
+        Setting(key: "listen", allowed: "\"HOST:PORT\", for example \"0.0.0.0:7946\"") { c, v in
+            guard let s = v as? String, SocketAddress(parsing: s) != nil else { return false }
+            c.listen = s
+            return true
+        },
+        Setting(key: "peers", allowed: "a list of \"NODE_ID@HOST:PORT\" (environment: comma-separated)") { c, v in
+            let list: [String]
+            if let s = v as? String {
+                list = s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            } else if let a = v as? [String] {
+                list = a
+            } else {
+                return false
+            }
+            guard list.allSatisfy({ (try? RunCommand.staticPeer($0, "")) != nil }) else { return false }
+            c.peers = list
+            return true
+        },
+        Setting(key: "discovery", allowed: "true or false") { c, v in
+            guard let b = boolean(v) else { return false }
+            c.discovery = b
+            return true
+        },
+        Setting(key: "discovery_port", allowed: "a UDP port number 1-65535") { c, v in
+            guard let n = integer(v), (1...65_535).contains(n) else { return false }
+            c.discoveryPort = UInt16(n)
+            return true
+        },
+        Setting(key: "api", allowed: "\"HOST:PORT\" (loopback unless api_public) or \"off\"") { c, v in
+            guard let s = v as? String else { return false }
+            if s == "off" {
+                c.api = nil
+                return true
+            }
+            guard SocketAddress(parsing: s) != nil else { return false }
+            c.api = s
+            return true
+        },
+        Setting(key: "api_public", allowed: "true or false (true lets the API listen beyond loopback)") { c, v in
+            guard let b = boolean(v) else { return false }
+            c.apiPublic = b
+            return true
+        },
+        Setting(key: "log_level", allowed: "\"debug\", \"info\", \"warn\" or \"error\"") { c, v in
+            guard let s = v as? String, NodeLog.Level(name: s) != nil else { return false }
+            c.logLevel = s
+            return true
+        },
+        Setting(key: "isolated", allowed: "true or false (isolation mode: no network at all)") { c, v in
+            guard let b = boolean(v) else { return false }
+            c.isolated = b
+            return true
+        },
+        Setting(
+            key: "sync",
+            allowed:
+                "{\"default\": RULE, \"collections\": {\"NAME\": RULE, …}} where RULE is \"all\", \"local\" or a list of node IDs (environment: the JSON text)"
+        ) { c, v in
+            var object = v as? [String: Any]
+            if let s = v as? String { object = (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any] }
+            guard let object, Set(object.keys).isSubset(of: ["default", "collections"]) else { return false }
+            if let d = object["default"] {
+                guard let scope = scope(d) else { return false }
+                c.syncDefault = scope
+            }
+            if let cs = object["collections"] {
+                guard let map = cs as? [String: Any] else { return false }
+                var out: [String: Scope] = [:]
+                for (name, rule) in map {
+                    guard !name.isEmpty, let scope = scope(rule) else { return false }
+                    out[name] = scope
+                }
+                c.syncCollections = out
+            }
+            return true
+        },
+    ]
+
+    static func boolean(_ v: Any) -> Bool? {
+        if let n = v as? NSNumber, isJSONBoolean(n) { return n.boolValue }
+        guard let s = v as? String else { return nil }
+        switch s.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: return nil
+        }
+    }
+
+    /// JSONSerialization's booleans are NSNumbers of type `c` (on Linux `1 is Bool` holds too).
+    static func isJSONBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    static func integer(_ v: Any) -> Int? {
+        if let s = v as? String { return Int(s) }
+        guard let n = v as? NSNumber, !isJSONBoolean(n), let i = Int(exactly: n.doubleValue) else { return nil }
+        return i
+    }
+
+    static func scope(_ v: Any) -> Scope? {
+        if let s = v as? String {
+            return s == "all" ? .all : s == "local" || s == "none" ? .local : nil
+        }
+        guard let list = v as? [String] else { return nil }
+        var ids: [NodeID] = []
+        for text in list {
+            guard let id = NodeID(text) else { return nil }
+            ids.append(id)
+        }
+        return .peers(ids)
+    }
+
+    // MARK: Loading and saving
+
+    /// The file's values (validated), then the environment's.
+    static func load(_ paths: NodePaths, environment: [String: String] = ProcessInfo.processInfo.environment) throws(CLIError) -> NodeConfig {
+        var config = NodeConfig()
+        let object = try fileObject(paths)
+        let known = Set(settings.map(\.key))
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw CLIError(
+                message: "\(paths.config): unknown key \"\(unknown)\"; the keys are \(settings.map(\.key).joined(separator: ", ")) (Docs/CONFIG.md)",
+                code: .dataError)
+        }
+        for s in settings {
+            guard let v = object[s.key] else { continue }
+            guard s.apply(&config, v) else {
+                throw CLIError(message: "\(paths.config): \(s.key) must be \(s.allowed) (got \(describe(v)))", code: .dataError)
+            }
+            config.sources[s.key] = .file
+        }
+        for s in settings where s.key != "created" {
+            guard let v = environment[s.env] else { continue }
+            guard s.apply(&config, v) else {
+                throw CLIError(message: "environment \(s.env) must be \(s.allowed) (got \"\(v)\")", code: .usage)
+            }
+            config.sources[s.key] = .environment
+        }
+        return config
+    }
+
+    static func fileObject(_ paths: NodePaths) throws(CLIError) -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: paths.config) else { return [:] }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw CLIError(message: "\(paths.config) is not a JSON object; fix or delete it (defaults are used without it)", code: .dataError)
+        }
+        return object
+    }
+
+    static func describe(_ v: Any) -> String {
+        if let s = v as? String { return "\"\(s)\"" }
+        if let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .sortedKeys]) {
+            return String(decoding: d, as: UTF8.self)
+        }
+        return "\(v)"
+    }
+
+    /// Sets keys in the file (validated first), keeping every other key; written atomically.
+    static func update(_ paths: NodePaths, _ values: [String: Any]) throws(CLIError) {
+        var object = try fileObject(paths)
+        var check = NodeConfig()
+        for (key, value) in values {
+            guard let s = settings.first(where: { $0.key == key }) else {
+                throw CLIError(message: "unknown configuration key \"\(key)\"; the keys are \(settings.map(\.key).joined(separator: ", "))")
+            }
+            guard s.apply(&check, value) else { throw CLIError(message: "\(key) must be \(s.allowed) (got \(describe(value)))", code: .dataError) }
+            object[key] = value
+        }
+        guard let json = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]) else {
+            throw CLIError(message: "cannot encode \(paths.config)", code: .failure)
+        }
+        let temp = paths.config + ".tmp"
+        let text = String(decoding: json, as: UTF8.self) + "\n"
+        guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]),
+            rename(temp, paths.config) == 0
+        else {
+            throw CLIError(message: "cannot write \(paths.config); check the directory's permissions", code: .failure)
+        }
+    }
+
+    /// Writes name, fsync and created (by `init`).
+    func save(_ paths: NodePaths) throws(CLIError) {
+        try Self.update(paths, ["name": name, "fsync": fsync, "created": created])
+    }
+
+    /// Every key's effective value and source, for `lattice config`.
+    var effective: [(key: String, value: Any, source: Source)] {
+        let values: [String: Any] = [
+            "name": name, "fsync": fsync, "created": created, "listen": listen, "peers": peers, "discovery": discovery,
+            "discovery_port": Int(discoveryPort), "api": api ?? "off", "api_public": apiPublic, "log_level": logLevel,
+            "isolated": isolated,
+            "sync": ["default": syncDefault.json, "collections": syncCollections.mapValues(\.json)] as [String: Any],
+        ]
+        return Self.settings.map { ($0.key, values[$0.key] ?? NSNull(), sources[$0.key] ?? .defaults) }
+    }
+}

@@ -82,7 +82,7 @@ public struct SocketAddress: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Thin non-blocking socket calls.
-enum Socket {
+public enum Socket {
     static func setNonBlocking(_ fd: Int32) throws {
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw SystemError("fcntl(O_NONBLOCK)") }
@@ -141,6 +141,21 @@ enum Socket {
         do {
             try address.withSockaddr { sa, len in
                 if Glibc.connect(fd, sa, len) != 0 && errno != EINPROGRESS { throw SystemError("connect(\(address))") }
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// A blocking TCP connection (for command-line clients such as `lattice watch`).
+    public static func connectBlocking(_ address: SocketAddress) throws -> Int32 {
+        let fd = socket(address.isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SystemError("socket") }
+        do {
+            try address.withSockaddr { sa, len in
+                if Glibc.connect(fd, sa, len) != 0 { throw SystemError("connect(\(address))") }
             }
         } catch {
             close(fd)

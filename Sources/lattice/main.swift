@@ -37,6 +37,7 @@ let usage = """
       sync                               start an anti-entropy round with every peer now
       isolation [on|off]                 no network at all (saved; switches a running node)
       config [set KEY VALUE]             effective configuration and its sources (Docs/CONFIG.md)
+      watch [--since C] [--documents]    stream the running node's changes (local and remote)
     other:
       simulate [--nodes N] [--seed S] [--loss P] [--partitions K] [--crashes K] …
                                          a deterministic cluster simulation (Docs/SIMULATION.md)
@@ -82,6 +83,7 @@ func dispatch(_ command: String, _ rest: [String]) throws {
     case "sync": try PeerCommands.sync(rest)
     case "isolation": try ConfigCommands.isolation(rest)
     case "config": try ConfigCommands.config(rest)
+    case "watch": try WatchCommand.run(rest)
     case "verify": try StoreCommands.verify(rest)
     case "repair": try StoreCommands.repair(rest)
     case "compact": try StoreCommands.compact(rest)

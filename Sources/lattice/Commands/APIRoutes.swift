@@ -10,14 +10,10 @@ import LatticeSync
 enum APIRoutes {
     /// Answers one authenticated request (on the node's loop thread).
     static func handle(_ request: HTTPRequest, dataDirectory: String) -> HTTPResponse {
+        guard let node = Hosting.node else { return .error(503, code: "unavailable", message: "no node") }
         if request.path == "/metrics" {
-            guard request.method == "GET" || request.method == "HEAD" else {
-                var r = HTTPResponse.error(405, code: "method_not_allowed", message: "/metrics takes GET")
-                r.headers.append(("Allow", "GET, HEAD"))
-                return r
-            }
-            guard let node = Hosting.node else { return .error(503, code: "unavailable", message: "no node") }
-            return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(metrics(node).utf8))
+            guard request.method == "GET" || request.method == "HEAD" else { return notAllowed(request, ["GET"]) }
+            return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4")], body: Array(APIMetrics.render(node).utf8))
         }
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: true).map { percentDecoded($0) }
         guard parts.count >= 2, parts[0] == "v1", parts.allSatisfy({ $0 != nil }) else {
@@ -26,15 +22,39 @@ enum APIRoutes {
         let route = Array(parts.compactMap { $0 }.dropFirst())
         let query = queryItems(request.target)
         let method = request.method == "HEAD" ? "GET" : request.method
-        // (command, options, positionals) per method this path takes.
+        // The change feed is answered here; everything else by the CLI's command code.
+        if route == ["changes"] || route == ["events"] {
+            guard method == "GET" else { return notAllowed(request, ["GET"]) }
+            return route[0] == "changes" ? APIFeed.changes(request, node: node) : APIFeed.events(request, node: node)
+        }
+        // (command, options, positionals) per method this path takes; a JSON body adds more.
         var table: [String: (String, [String], [String])] = [:]
+        var action = ""
+        var createdID: String?
         switch route.count {
-        case 1 where route[0] == "status": table["GET"] = ("status", [], [])
-        case 1 where route[0] == "peers": table["GET"] = ("peers", [], [])
+        case 1 where ["status", "peers", "conflicts", "keys"].contains(route[0]): table["GET"] = (route[0], [], [])
         case 1 where route[0] == "sync": table["POST"] = ("sync", [], [])
-        case 1 where route[0] == "conflicts": table["GET"] = ("conflicts", [], [])
+        case 1 where route[0] == "isolation":
+            table["GET"] = ("isolation", [], [])
+            table["PUT"] = ("isolation", [], [])
+            action = "isolation"
+        case 1 where route[0] == "invite":
+            table["POST"] = ("invite", [], [])
+            action = "invite"
+        case 1 where route[0] == "join":
+            table["POST"] = ("join", [], [])
+            action = "join"
+        case 2 where route[0] == "keys" && ["revoke", "new", "install", "use", "remove"].contains(route[1]):
+            table["POST"] = ("keys", [], [route[1]])
+            action = "keys-" + route[1]
         case 2 where route[0] == "docs":
-            table["GET"] = ("ls", query["prefix"].map { ["--prefix", $0] } ?? [], [route[1]])
+            var options: [String] = []
+            for name in ["prefix", "after", "limit"] { if let v = query[name] { options += ["--\(name)", v] } }
+            table["GET"] = ("ls", options, [route[1]])
+            // POST creates a document with a fresh, time-ordered ID.
+            let id = newDocumentID()
+            table["POST"] = ("put", [], [route[1], id])
+            if method == "POST" { createdID = id }
         case 3 where route[0] == "docs":
             table["GET"] = ("get", [], [route[1], route[2]])
             table["DELETE"] = ("rm", [], [route[1], route[2]])
@@ -43,19 +63,18 @@ enum APIRoutes {
             let command = ["add": "set", "remove": "set", "increment": "incr", "resolve": "resolve"][route[4]] ?? ""
             let head = route[4] == "add" ? ["add"] : route[4] == "remove" ? ["rm"] : []
             table["POST"] = (command, [], head + [route[1], route[2], route[3]])
+            action = route[4]
         default:
             return .error(404, code: "not_found", message: "no such endpoint: \(request.path) (see Docs/API.md)")
         }
-        guard let (command, options, given) = table[method] else {
-            let allowed = table.keys.sorted().joined(separator: ", ")
-            var r = HTTPResponse.error(405, code: "method_not_allowed", message: "\(request.path) takes \(allowed)")
-            r.headers.append(("Allow", table["GET"] == nil ? allowed : allowed + ", HEAD"))
-            return r
-        }
-        var positionals = given
-        if ["PUT", "POST"].contains(method), command != "sync" {
-            switch bodyArguments(command: command, action: route.count == 5 ? route[4] : "", request.body) {
-            case .success(let extra): positionals += extra
+        guard let (command, given, head) = table[method] else { return notAllowed(request, table.keys.sorted()) }
+        var options = given
+        var positionals = head
+        if ["PUT", "POST"].contains(method), command != "sync", action != "keys-new" {
+            switch bodyArguments(command: command, action: action, request.body) {
+            case .success(let extra, let flags):
+                positionals += extra
+                options += flags
             case .failure(let message): return .error(400, code: "bad_request", message: message)
             }
         }
@@ -69,24 +88,57 @@ enum APIRoutes {
                 case ExitCode.usage.rawValue: (400, "bad_request")
                 case ExitCode.dataError.rawValue: (422, "invalid")
                 case ExitCode.unavailable.rawValue: (503, "unavailable")
+                case ExitCode.permission.rawValue: (403, "forbidden")
                 default: (500, "internal")
                 }
             return .error(status, code: name, message: message)
         }
-        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(stdout.utf8))
+        var body = Array(stdout.utf8)
+        var status = 200
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+        if let createdID {
+            // The put's result with the new ID in front.
+            let rest = stdout.drop { $0 != "{" }.dropFirst()
+            body = Array("{\"id\": \(JSON.string(createdID).text), \(rest)".utf8)
+            status = 201
+            headers.append(("Location", "/v1/docs/\(percentEncoded(route[1]))/\(createdID)"))
+        }
+        return HTTPResponse(status: status, headers: headers, body: body)
+    }
+
+    static func notAllowed(_ request: HTTPRequest, _ methods: [String]) -> HTTPResponse {
+        let allowed = methods.joined(separator: ", ")
+        var r = HTTPResponse.error(405, code: "method_not_allowed", message: "\(request.path) takes \(allowed)")
+        r.headers.append(("Allow", methods.contains("GET") ? allowed + ", HEAD" : allowed))
+        return r
+    }
+
+    /// A fresh document ID: 12 hex digits of milliseconds then 8 random ones (sorts by time).
+    static func newDocumentID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(format: "%012llx%08x", ReplicaStore.wallMilliseconds(), UInt32.random(in: 0...UInt32.max, using: &generator))
+    }
+
+    static func percentEncoded(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? s
     }
 
     enum BodyResult {
-        case success([String])
+        /// Positionals, then options, that the body stands for.
+        case success([String], [String])
         case failure(String)
+
+        static func success(_ positionals: [String]) -> BodyResult { .success(positionals, []) }
     }
 
     /// The CLI arguments a write's JSON body stands for: `PUT` a document = `{"field": scalar, …}`
     /// (`field:=JSON` each); `add`/`remove` = `[scalar, …]`; `increment` = `{"by": N}` (default
-    /// 1); `resolve` = `{"value": scalar}`.
+    /// 1); `resolve` = `{"value": scalar}`; `isolation` = `{"isolated": bool}`; `invite` =
+    /// `{"addresses": ["HOST:PORT", …]}` (optional); `join`/`keys install` = `{"invite": TEXT}`;
+    /// `keys revoke` = `{"node_id": ID}`; `keys use|remove` = `{"fingerprint": FP}`.
     static func bodyArguments(command: String, action: String, _ body: [UInt8]) -> BodyResult {
         let object: Any
-        if body.isEmpty && action == "increment" {
+        if body.isEmpty && (action == "increment" || action == "invite") {
             object = [String: Any]()
         } else {
             guard let parsed = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else {
@@ -98,7 +150,25 @@ enum APIRoutes {
             if v is [Any] || v is [String: Any] { return nil }
             return (try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) }
         }
+        func string(_ key: String) -> BodyResult {
+            guard let o = object as? [String: Any], let v = o[key] as? String, !v.isEmpty else {
+                return .failure("this endpoint takes {\"\(key)\": \"…\"}")
+            }
+            return .success([v])
+        }
         switch action {
+        case "isolation":
+            guard let o = object as? [String: Any], let n = o["isolated"] as? NSNumber, NodeConfig.isJSONBoolean(n) else {
+                return .failure("PUT /v1/isolation takes {\"isolated\": true} or {\"isolated\": false}")
+            }
+            return .success([n.boolValue ? "on" : "off"])
+        case "invite":
+            guard let o = object as? [String: Any] else { return .failure("invite takes {\"addresses\": [\"HOST:PORT\", …]} (optional)") }
+            guard let list = (o["addresses"] ?? [String]()) as? [String] else { return .failure("addresses must be a list of \"HOST:PORT\" strings") }
+            return .success([], list.flatMap { ["--address", $0] })
+        case "join", "keys-install": return string("invite")
+        case "keys-revoke": return string("node_id")
+        case "keys-use", "keys-remove": return string("fingerprint")
         case "":
             guard let fields = object as? [String: Any], !fields.isEmpty else {
                 return .failure("PUT takes a JSON object of fields, for example {\"title\": \"x\", \"confidence\": 0.8}")
@@ -131,56 +201,6 @@ enum APIRoutes {
             }
             return .success([":=" + json])
         }
-    }
-
-    /// The Prometheus text exposition of the node's counters and gauges.
-    static func metrics(_ node: Node) -> String {
-        var out = ""
-        func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Double)]) {
-            out += "# HELP lattice_\(name) \(help)\n# TYPE lattice_\(name) \(type)\n"
-            for (labels, value) in samples {
-                let v = value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
-                out += "lattice_\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(v)\n"
-            }
-        }
-        func label(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n") }
-        let stats = node.engine.stats
-        let store = node.store
-        metric("changes_local_total", "counter", "Local changes committed through this node.", [("", Double(node.localCommits))])
-        metric("changes_remote_total", "counter", "Remote changes integrated (new to this node).", [("", Double(stats.integrated))])
-        metric("changes_duplicate_total", "counter", "Remote changes that were already here.", [("", Double(stats.duplicates))])
-        metric("changes_forbidden_total", "counter", "Remote changes refused by selective sync.", [("", Double(stats.forbidden))])
-        metric("changes_sent_total", "counter", "Changes sent to peers.", [("", Double(stats.changesSent))])
-        metric("catchups_total", "counter", "State catch-ups sent and received.", [
-            ("direction=\"sent\"", Double(stats.catchUpsSent)), ("direction=\"received\"", Double(stats.catchUpsReceived)),
-        ])
-        metric("anti_entropy_rounds_total", "counter", "Anti-entropy rounds started.", [("", Double(stats.antiEntropyRounds))])
-        metric("protocol_violations_total", "counter", "Peers' protocol violations (each quarantines the peer).", [("", Double(stats.violations))])
-        metric("conflicts", "gauge", "Fields holding concurrent values now.", [("", Double(store.state.conflicts().count))])
-        metric("documents", "gauge", "Documents in the replica.", [("", Double(store.state.documentCount))])
-        metric("log_bytes", "gauge", "Bytes in the log's segments.", [("", Double(store.store.log.byteCount))])
-        metric("log_syncs_total", "counter", "Group commits (fsyncs) requested by the node.", [("", Double(node.syncs))])
-        let pending = Dictionary(((try? store.pending()) ?? []).map { ($0.peer, $0.pending) }, uniquingKeysWith: { a, _ in a })
-        var bytes: [(String, Double)] = []
-        var messages: [(String, Double)] = []
-        var queued: [(String, Double)] = []
-        var connected: [(String, Double)] = []
-        for (info, nodeID, _) in node.peerReport {
-            let peer = "peer=\"\(label(nodeID?.description ?? info.peer.description))\""
-            bytes += [(peer + ",direction=\"in\"", Double(info.bytesIn)), (peer + ",direction=\"out\"", Double(info.bytesOut))]
-            messages += [(peer + ",direction=\"in\"", Double(info.messagesIn)), (peer + ",direction=\"out\"", Double(info.messagesOut))]
-            queued.append((peer, Double(pending[info.peer.description] ?? 0)))
-            connected.append((peer, info.connection == nil ? 0 : 1))
-        }
-        metric("peer_bytes_total", "counter", "Sync message bytes per peer and direction.", bytes)
-        metric("peer_messages_total", "counter", "Sync messages per peer and direction.", messages)
-        metric("peer_pending_changes", "gauge", "Changes the peer has not acknowledged.", queued)
-        metric("peer_connected", "gauge", "1 while a session with the peer is up.", connected)
-        metric("connection_failures_total", "counter", "Connections refused or failed in the handshake, by reason.",
-            node.connectionFailures.sorted { $0.key < $1.key }.map { ("reason=\"\(label($0.key))\"", Double($0.value)) })
-        metric("beacons_total", "counter", "LAN discovery beacons by outcome.",
-            node.beaconCounts.sorted { $0.key < $1.key }.map { ("outcome=\"\($0.key)\"", Double($0.value)) })
-        return out
     }
 
     /// `%XX` decoding of one path segment; nil for a malformed escape or invalid UTF-8.

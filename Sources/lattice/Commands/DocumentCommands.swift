@@ -24,9 +24,10 @@ enum DocumentCommands {
         """
 
     static let lsHelp = """
-        usage: lattice ls COLLECTION [--prefix P] [--data DIR] [--json]
+        usage: lattice ls COLLECTION [--prefix P] [--after ID] [--limit N] [--data DIR] [--json]
 
         Lists the document IDs of a collection (byte order); --prefix keeps IDs starting with P.
+        Paging: --limit N lists at most N; --after ID starts after ID (pass the last ID listed).
         """
 
     static let rmHelp = """
@@ -120,11 +121,21 @@ enum DocumentCommands {
     }
 
     static func ls(_ a: [String]) throws(CLIError) {
-        let args = try Arguments("ls", a, valued: ["--prefix"])
+        let args = try Arguments("ls", a, valued: ["--prefix", "--after", "--limit"])
         if args.help { return out(lsHelp) }
-        try args.expect(1...1, "ls COLLECTION [--prefix P]")
+        try args.expect(1...1, "ls COLLECTION [--prefix P] [--after ID] [--limit N]")
+        var limit = Int.max
+        if let l = args.value("--limit") {
+            guard let n = Int(l), n > 0 else { throw CLIError(message: "ls: --limit must be a positive whole number (got '\(l)')") }
+            limit = n
+        }
         let (store, _) = try openNode(args)
-        let ids = store.state.documentIDs(in: Key(args.positional[0]), prefix: args.value("--prefix") ?? "")
+        var ids = store.state.documentIDs(in: Key(args.positional[0]), prefix: args.value("--prefix") ?? "")
+        if let after = args.value("--after") {
+            let key = Key(after)
+            ids = Array(ids[(ids.firstIndex(where: { $0 > key }) ?? ids.endIndex)...])
+        }
+        if ids.count > limit { ids = Array(ids.prefix(limit)) }
         if args.json { return out(JSON.array(ids.map { .string($0.string) }).text) }
         for id in ids { out(id.string) }
     }

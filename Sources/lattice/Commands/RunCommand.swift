@@ -93,6 +93,10 @@ enum RunCommand {
         }
         if let server, let address = server.address {
             node.log.info("api", ["listen": .string(address.description), "token_file": .string(paths.apiToken)])
+            // Where clients of this data directory (`lattice watch`, scripts) find the API.
+            let file = paths.root + "/api.address"
+            _ = FileManager.default.createFile(atPath: file, contents: Data((address.description + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            node.onStop { try? FileManager.default.removeItem(atPath: file) }
             if let o = api, !["127.0.0.1", "::1"].contains(o.address.host) {
                 node.log.warn("api-public", ["listen": .string(address.description), "note": .string("the API is reachable from other machines; anyone with the token has full access")])
             }

@@ -1,0 +1,206 @@
+import Foundation
+import LatticeCRDT
+import LatticeNode
+import LatticeStore
+
+/// The change feed: `GET /v1/changes?since=CURSOR` (paged) and `GET /v1/events` (server-sent
+/// events, resumable with `Last-Event-ID`). Both read the log, so a client that went away — or
+/// one too slow to keep up — resumes exactly where it stopped; a cursor is a log sequence.
+enum APIFeed {
+    static let defaultLimit = 100
+    static let maxLimit = 1_000
+
+    /// `GET /v1/changes?since=N&limit=L&documents=1`.
+    static func changes(_ request: HTTPRequest, node: Node) -> HTTPResponse {
+        let query = APIRoutes.queryItems(request.target)
+        guard let since = cursor(query["since"] ?? "0") else {
+            return .error(400, code: "bad_request", message: "since must be a cursor (a whole number from an earlier page or event; 0 = from the start)")
+        }
+        var limit = defaultLimit
+        if let l = query["limit"] {
+            guard let n = Int(l), n > 0 else { return .error(400, code: "bad_request", message: "limit must be a positive whole number (at most \(maxLimit))") }
+            limit = min(n, maxLimit)
+        }
+        let documents = query["documents"].map { NodeConfig.boolean($0) ?? false } ?? false
+        let page: ChangePage
+        do {
+            page = try node.store.changes(after: since, limit: limit)
+        } catch let e as ChangeCursorExpired {
+            return expired(e)
+        } catch {
+            return .error(500, code: "internal", message: "\(error)")
+        }
+        let body = JSON.object([
+            ("changes", .array(page.changes.map { changeJSON($0, node: documents ? node : nil) })),
+            ("next", .uint(page.next)), ("more", .bool(page.more)),
+        ])
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array((body.text + "\n").utf8))
+    }
+
+    /// `GET /v1/events[?since=N][&documents=1]` (or `Last-Event-ID: N`): every durable change
+    /// after the cursor, then live ones; without a cursor, from now.
+    static func events(_ request: HTTPRequest, node: Node) -> HTTPResponse {
+        let query = APIRoutes.queryItems(request.target)
+        let given = request.header("last-event-id") ?? query["since"]
+        var start = node.store.feedCursor
+        if let given {
+            guard let c = cursor(given) else {
+                return .error(400, code: "bad_request", message: "Last-Event-ID / since must be a cursor (a whole number from an earlier event)")
+            }
+            start = c
+        }
+        let documents = query["documents"].map { NodeConfig.boolean($0) ?? false } ?? false
+        let from = start
+        var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")])
+        response.stream = { stream in
+            let hub = EventHub.shared(for: node)
+            hub.subscribe(stream, from: from, documents: documents)
+        }
+        return response
+    }
+
+    static func cursor(_ text: String) -> UInt64? { UInt64(text.trimmingCharacters(in: .whitespaces)) }
+
+    static func expired(_ e: ChangeCursorExpired) -> HTTPResponse {
+        let body = JSON.object([
+            ("error", .string("cursor_expired")),
+            ("message", .string("changes before \(e.oldest) were compacted into a snapshot; re-read the documents (GET /v1/docs/…) and follow from cursor \(e.resume)")),
+            ("oldest", .uint(e.oldest)), ("resume", .uint(e.resume)),
+        ])
+        return HTTPResponse(status: 410, headers: [("Content-Type", "application/json")], body: Array((body.text + "\n").utf8))
+    }
+
+    /// One change as JSON; with `node`, each touched document as it is now (null if deleted).
+    static func changeJSON(_ c: ChangeEntry, node: Node?) -> JSON {
+        let docs: [JSON] = c.documents.map { d in
+            var fields: [(String, JSON)] = [
+                ("collection", .string(d.collection.string)), ("id", .string(d.id.string)),
+                ("fields", .array(d.fields.map { .string($0.string) })), ("removal", .bool(d.removal)),
+            ]
+            if let node {
+                let doc = node.store.state.document(d.collection, d.id)
+                fields.append(("document", doc.flatMap { $0.isEmpty ? nil : documentJSON(d.collection, d.id, $0) } ?? .null))
+            }
+            return .object(fields)
+        }
+        return .object([
+            ("cursor", .uint(c.sequence)), ("origin", .string(c.origin.rawValue)),
+            ("author", c.author.map { .string(replicaHex($0)) } ?? .null),
+            ("time", c.stamp.map { .string(stampText($0)) } ?? .null),
+            ("documents", .array(docs)),
+        ])
+    }
+}
+
+/// The live `/v1/events` streams of one node (on its loop). Woken when the log becomes durable
+/// further, and once a second (heartbeats, and subscribers that were paused for backpressure).
+final class EventHub: @unchecked Sendable {  // confined to the node's loop
+    nonisolated(unsafe) private static var instance: EventHub?
+
+    static func shared(for node: Node) -> EventHub {
+        if let h = instance, h.node === node { return h }
+        let h = EventHub(node: node)
+        instance = h
+        return h
+    }
+
+    final class Subscriber {
+        let stream: HTTPStream
+        var cursor: UInt64
+        let documents: Bool
+        var lastWrite: UInt64
+        init(stream: HTTPStream, cursor: UInt64, documents: Bool, now: UInt64) {
+            self.stream = stream
+            self.cursor = cursor
+            self.documents = documents
+            lastWrite = now
+        }
+    }
+
+    /// A subscriber with this much unread output is skipped until it reads.
+    static let pauseBytes = 1 << 20
+    /// Records per subscriber per wake-up (then the loop serves others first).
+    static let batch = 256
+    static let heartbeatMilliseconds: UInt64 = 15_000
+
+    let node: Node
+    private var subscribers: [ObjectIdentifier: Subscriber] = [:]
+    private var ticking = false
+    private var pumpPosted = false
+
+    private init(node: Node) {
+        self.node = node
+        node.onDurable { [unowned self] in self.pump() }
+    }
+
+    /// Live streams now.
+    var count: Int { subscribers.count }
+
+    func subscribe(_ stream: HTTPStream, from cursor: UInt64, documents: Bool) {
+        let s = Subscriber(stream: stream, cursor: cursor, documents: documents, now: EventLoop.now())
+        let key = ObjectIdentifier(stream)
+        subscribers[key] = s
+        stream.onClose = { [weak self] in self?.subscribers[key] = nil }
+        stream.send(Array("retry: 2000\nid: \(cursor)\nevent: ready\ndata: {\"cursor\": \(cursor)}\n\n".utf8))
+        pump()
+        startTicking()
+    }
+
+    /// Sends every subscriber what the log holds after its cursor (bounded per call).
+    func pump() {
+        let durable = node.store.feedCursor
+        var more = false
+        for s in Array(subscribers.values) where s.stream.isOpen && s.cursor < durable && s.stream.queuedBytes < Self.pauseBytes {
+            var out: [UInt8] = []
+            do {
+                let page = try node.store.changes(after: s.cursor, limit: Self.batch)
+                for c in page.changes {
+                    out += Array("id: \(c.sequence)\nevent: change\ndata: \(APIFeed.changeJSON(c, node: s.documents ? node : nil).text)\n\n".utf8)
+                }
+                s.cursor = page.next
+                more = more || page.more
+            } catch let e as ChangeCursorExpired {
+                let data = JSON.object([
+                    ("error", .string("cursor_expired")), ("oldest", .uint(e.oldest)), ("resume", .uint(e.resume)),
+                    ("message", .string("changes were compacted away: re-read the documents; events go on from cursor \(e.resume)")),
+                ])
+                out += Array("id: \(e.resume)\nevent: reset\ndata: \(data.text)\n\n".utf8)
+                s.cursor = e.resume
+            } catch {
+                let data = JSON.object([("error", .string("internal")), ("message", .string("\(error)"))])
+                s.stream.send(Array("event: error\ndata: \(data.text)\n\n".utf8))
+                s.stream.close()
+                continue
+            }
+            if !out.isEmpty {
+                s.stream.send(out)
+                s.lastWrite = EventLoop.now()
+            }
+        }
+        if more && !pumpPosted {
+            pumpPosted = true
+            node.loop.post { [self] in
+                pumpPosted = false
+                pump()
+            }
+        }
+    }
+
+    private func startTicking() {
+        guard !ticking else { return }
+        ticking = true
+        _ = node.loop.schedule(after: 1_000) { [weak self] in self?.tick() }
+    }
+
+    private func tick() {
+        ticking = false
+        guard !subscribers.isEmpty else { return }
+        let now = EventLoop.now()
+        for s in subscribers.values where now >= s.lastWrite + Self.heartbeatMilliseconds {
+            s.stream.send(Array(": keep-alive\n\n".utf8))
+            s.lastWrite = now
+        }
+        pump()
+        startTicking()
+    }
+}

@@ -22,6 +22,13 @@ public struct ChangeEntry: Sendable, Equatable {
         public var fields: [Key]
         /// `true` when the change only removed entries (a delete or a field removal).
         public var removal: Bool
+
+        public init(collection: Key, id: Key, fields: [Key], removal: Bool) {
+            self.collection = collection
+            self.id = id
+            self.fields = fields
+            self.removal = removal
+        }
     }
 
     /// The log sequence: the feed's cursor (resume after it).

@@ -11,13 +11,14 @@ struct HTTPServerTests {
         let loop: EventLoop
         var server: HTTPServer!
         var thread: Thread!
-        init(_ configure: (inout HTTPServer.Options) -> Void) throws {
+        init(_ configure: (inout HTTPServer.Options) -> Void, handler: HTTPServer.Handler? = nil) throws {
             loop = try EventLoop()
             var options = HTTPServer.Options(token: "s3cret-token")
             options.address = SocketAddress(host: "127.0.0.1", port: 0)
             configure(&options)
             server = try HTTPServer(options: options, loop: loop, log: NodeLog(level: .error)) { request in
-                HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("you asked for \(request.target) with \(request.body.count) bytes".utf8))
+                if let handler { return handler(request) }
+                return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("you asked for \(request.target) with \(request.body.count) bytes".utf8))
             }
             let loop = self.loop
             thread = Thread { loop.run() }
@@ -161,5 +162,70 @@ struct HTTPServerTests {
         let third = try Client(port: s.port)
         defer { third.close() }
         #expect(third.readToEnd().hasPrefix("HTTP/1.1 503 "))
+    }
+
+    /// The open end of a streamed response, handed from the loop to the test.
+    final class StreamBox: @unchecked Sendable {
+        var stream: HTTPStream?
+        var closed = false
+    }
+
+    /// A streamed response (server-sent events): head without Content-Length, data pushed
+    /// later from the loop, the end when the server closes it; the connection serves nothing
+    /// else and is not closed as idle.
+    @Test func streamedResponsesPushDataUntilClosed() throws {
+        let box = StreamBox()
+        let running = try Running({ $0.idleTimeout = 1_000 }) { _ in
+            var r = HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream")], body: Array("first\n".utf8))
+            r.stream = { stream in
+                box.stream = stream
+                stream.onClose = { box.closed = true }
+            }
+            return r
+        }
+        defer { running.stop() }
+        let client = try Client(port: running.port)
+        defer { close(client.fd) }
+        client.send("GET /events HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\nGET /again HTTP/1.1\r\n\r\n")
+        // Longer than the idle timeout: a stream is kept.
+        usleep(2_500_000)
+        running.loop.post {
+            box.stream?.send(Array("second\n".utf8))
+            box.stream?.close()
+        }
+        let all = client.readToEnd()
+        #expect(all.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(!all.contains("Content-Length"))
+        #expect(all.contains("Connection: close"))
+        #expect(all.hasSuffix("\r\n\r\nfirst\nsecond\n"))
+        #expect(!all.contains("/again"))  // the pipelined request was not served
+        usleep(100_000)
+        #expect(box.closed)
+    }
+
+    @Test func aClientThatLeavesEndsItsStream() throws {
+        let box = StreamBox()
+        let running = try Running({ _ in }) { _ in
+            var r = HTTPResponse(status: 200)
+            r.stream = { stream in
+                box.stream = stream
+                stream.onClose = { box.closed = true }
+            }
+            return r
+        }
+        defer { running.stop() }
+        let client = try Client(port: running.port)
+        client.send("GET /events HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n")
+        usleep(200_000)
+        #expect(box.stream?.isOpen == true)
+        close(client.fd)
+        var waited = 0
+        while !box.closed && waited < 50 {
+            usleep(100_000)
+            waited += 1
+        }
+        #expect(box.closed)
+        #expect(box.stream?.isOpen == false)
+        #expect(running.server.connectionCount == 0)
     }
 }

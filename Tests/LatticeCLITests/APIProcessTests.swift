@@ -151,6 +151,16 @@ struct APIProcessTests {
         #expect(watch.code == 0)
         #expect(watch.lines.count == 2 && watch.lines.last?.contains(newID) == true, "\(watch.stdout)")
 
+        // The rest of the CLI's data commands: history, export, import, compact.
+        let history = Self.http(apiA, "GET", "/v1/docs/knowledge/k1/history")
+        #expect(history.status == 200 && history.body.contains("\"local\": false"), "\(history)")
+        let export = Self.http(apiA, "GET", "/v1/export?collection=memories")
+        #expect(export.status == 200 && export.body.contains(newID) && !export.body.contains("knowledge"))
+        let imported = Self.http(apiA, "POST", "/v1/import", body: export.body)
+        #expect(imported.status == 200 && imported.body.contains("\"documents\": 1"), "\(imported)")
+        #expect(Self.http(apiA, "POST", "/v1/import", body: "not an export").status == 422)
+        #expect(Self.http(apiA, "POST", "/v1/compact").status == 200)
+
         // The remote change's replication latency and the fsyncs are in the histograms.
         let metrics = Self.http(apiA, "GET", "/metrics").body
         let count = metrics.split(separator: "\n").first { $0.hasPrefix("lattice_replication_latency_seconds_count ") }

@@ -33,7 +33,12 @@ enum APIRoutes {
         var createdID: String?
         switch route.count {
         case 1 where ["status", "peers", "conflicts", "keys"].contains(route[0]): table["GET"] = (route[0], [], [])
-        case 1 where route[0] == "sync": table["POST"] = ("sync", [], [])
+        case 1 where route[0] == "sync" || route[0] == "compact": table["POST"] = (route[0], [], [])
+        case 1 where route[0] == "export":
+            table["GET"] = ("export", query["collection"].map { ["--collection", $0] } ?? [], [])
+        case 1 where route[0] == "import":
+            table["POST"] = ("import", [], ["-"])
+            action = "import"
         case 1 where route[0] == "isolation":
             table["GET"] = ("isolation", [], [])
             table["PUT"] = ("isolation", [], [])
@@ -59,6 +64,8 @@ enum APIRoutes {
             table["GET"] = ("get", [], [route[1], route[2]])
             table["DELETE"] = ("rm", [], [route[1], route[2]])
             table["PUT"] = ("put", [], [route[1], route[2]])
+        case 4 where route[0] == "docs" && route[3] == "history":
+            table["GET"] = ("history", [], [route[1], route[2]])
         case 5 where route[0] == "docs" && ["add", "remove", "increment", "resolve"].contains(route[4]):
             let command = ["add": "set", "remove": "set", "increment": "incr", "resolve": "resolve"][route[4]] ?? ""
             let head = route[4] == "add" ? ["add"] : route[4] == "remove" ? ["rm"] : []
@@ -70,7 +77,7 @@ enum APIRoutes {
         guard let (command, given, head) = table[method] else { return notAllowed(request, table.keys.sorted()) }
         var options = given
         var positionals = head
-        if ["PUT", "POST"].contains(method), command != "sync", action != "keys-new" {
+        if ["PUT", "POST"].contains(method), !["sync", "compact", "import"].contains(command), action != "keys-new" {
             switch bodyArguments(command: command, action: action, request.body) {
             case .success(let extra, let flags):
                 positionals += extra
@@ -79,7 +86,8 @@ enum APIRoutes {
             }
         }
         // Options before `--`, then positionals: a value such as "-3" is never taken for a flag.
-        let (code, stdout, stderr) = Hosting.run([command] + options + ["--json", "--data", dataDirectory, "--"] + positionals)
+        let input = command == "import" ? Data(request.body) : nil
+        let (code, stdout, stderr) = Hosting.run([command] + options + ["--json", "--data", dataDirectory, "--"] + positionals, stdin: input)
         guard code == ExitCode.ok.rawValue else {
             let message = stderr.hasPrefix("lattice: ") ? String(stderr.dropFirst(9)).trimmingCharacters(in: .newlines) : stderr
             let (status, name): (Int, String) =
@@ -95,7 +103,7 @@ enum APIRoutes {
         }
         var body = Array(stdout.utf8)
         var status = 200
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json")]
+        var headers: [(name: String, value: String)] = [("Content-Type", command == "export" ? "application/x-ndjson" : "application/json")]
         if let createdID {
             // The put's result with the new ID in front.
             let rest = stdout.drop { $0 != "{" }.dropFirst()

@@ -139,6 +139,8 @@ struct APIProcessTests {
         #expect(listed.count == 2 && listed.map(Self.touched) == [["knowledge/k1"], ["memories/\(newID)"]])
         #expect(Self.http(apiA, "GET", "/v1/changes?since=abc").status == 400)
         #expect(Self.http(apiA, "POST", "/v1/changes").status == 405)
+        #expect(Self.http(apiA, "GET", "/v1/changes?since=999999").status == 409)
+        #expect(Self.http(apiA, "GET", "/v1/changes?since=0&limit=0").status == 400)
 
         // Resuming after the first change replays exactly what followed it.
         let firstCursor = (listed.first?["cursor"] as? NSNumber)?.stringValue ?? "0"

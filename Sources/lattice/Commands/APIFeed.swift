@@ -21,6 +21,7 @@ enum APIFeed {
             guard let n = Int(l), n > 0 else { return .error(400, code: "bad_request", message: "limit must be a positive whole number (at most \(maxLimit))") }
             limit = min(n, maxLimit)
         }
+        if let r = ahead(since, node) { return r }
         let documents = query["documents"].map { NodeConfig.boolean($0) ?? false } ?? false
         let page: ChangePage
         do {
@@ -48,6 +49,7 @@ enum APIFeed {
                 return .error(400, code: "bad_request", message: "Last-Event-ID / since must be a cursor (a whole number from an earlier event)")
             }
             start = c
+            if let r = ahead(c, node) { return r }
         }
         let documents = query["documents"].map { NodeConfig.boolean($0) ?? false } ?? false
         let from = start
@@ -60,6 +62,14 @@ enum APIFeed {
     }
 
     static func cursor(_ text: String) -> UInt64? { UInt64(text.trimmingCharacters(in: .whitespaces)) }
+
+    /// A cursor past this node's log comes from another node (or a data directory that was
+    /// replaced): following it would silently skip changes, so it is refused.
+    static func ahead(_ cursor: UInt64, _ node: Node) -> HTTPResponse? {
+        let now = node.store.feedCursor
+        guard cursor > now else { return nil }
+        return .error(409, code: "cursor_ahead", message: "cursor \(cursor) is past this node's newest change (\(now)); it belongs to another node or an older data directory: re-read the documents and follow from \(now)")
+    }
 
     static func expired(_ e: ChangeCursorExpired) -> HTTPResponse {
         let body = JSON.object([

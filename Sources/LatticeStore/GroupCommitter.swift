@@ -104,6 +104,13 @@ final class GroupCommitter: @unchecked Sendable {
     var segments: [SegmentEntry]
     /// How long each fdatasync took.
     var fsyncLatency = Histogram()
+    /// Where every `seekStride`-th record appended by this process starts, per segment (keyed
+    /// by the segment's first sequence): a reader seeks there instead of scanning the segment
+    /// from its start (the change feed reads from a cursor many times a second).
+    private var seekPoints: [UInt64: [(sequence: UInt64, offset: Int64)]] = [:]
+    /// The first sequence of the segment `append` is filling.
+    private var appendSegment: UInt64
+    static let seekStride: UInt64 = 64
 
     // Guarded by `ioLock`.
     private var spare = WriteBuffer(capacity: 1 << 20)
@@ -134,6 +141,7 @@ final class GroupCommitter: @unchecked Sendable {
         durableSequence = last
         logicalSegmentBytes = active.size
         logicalSegmentRecords = activeRecords
+        appendSegment = active.firstSequence
         if policy.kind != .always {
             thread = try SyncThread(name: "lattice-fsync") { [self] in self.run() }
         }
@@ -164,7 +172,9 @@ final class GroupCommitter: @unchecked Sendable {
             pendingBreaks.append((pending.count, sequence))
             logicalSegmentBytes = Int64(SegmentHeader.size)
             logicalSegmentRecords = 0
+            appendSegment = sequence
         }
+        if sequence % Self.seekStride == 0 { seekPoints[appendSegment, default: []].append((sequence, logicalSegmentBytes)) }
         RecordFrame.encode(into: pending.reserve(frameSize), type: type, sequence: sequence, payload: payload)
         pending.commit(frameSize)
         nextSequence += 1
@@ -435,6 +445,21 @@ final class GroupCommitter: @unchecked Sendable {
         if let flushError { throw flushError }
     }
 
+    /// The nearest known record start at or before `sequence` in the segment starting at
+    /// `segment`: (its sequence, its offset), or nil (read from the segment's start).
+    func seekPoint(segment: UInt64, atOrBefore sequence: UInt64) -> (sequence: UInt64, offset: Int64)? {
+        lock.withLock {
+            guard let points = seekPoints[segment], let first = points.first, first.sequence <= sequence else { return nil }
+            var lo = 0
+            var hi = points.count - 1
+            while lo < hi {  // the last point ≤ sequence
+                let mid = (lo + hi + 1) / 2
+                if points[mid].sequence <= sequence { lo = mid } else { hi = mid - 1 }
+            }
+            return points[lo]
+        }
+    }
+
     // MARK: Compaction
 
     /// Removes whole non-active segments whose last record is at or below `sequence`.
@@ -446,6 +471,7 @@ final class GroupCommitter: @unchecked Sendable {
                 while n < segments.count - 1 && segments[n].lastSequence <= limit { n += 1 }
                 let removed = Array(segments[..<n])
                 segments.removeFirst(n)
+                for entry in removed { seekPoints[entry.firstSequence] = nil }
                 return removed
             }
             for entry in removed { try fs.unlink(entry.path) }

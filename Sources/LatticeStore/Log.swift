@@ -315,6 +315,10 @@ public final class Log: Sendable {
             var reader = SegmentReader(file: file, fileSize: try file.size())
             var offset = Int64(SegmentHeader.size)
             var expected = entry.firstSequence
+            if sequence > entry.firstSequence, let point = core.seekPoint(segment: entry.firstSequence, atOrBefore: sequence) {
+                offset = point.offset
+                expected = point.sequence
+            }
             while expected <= limit && expected <= entry.lastSequence {
                 switch try reader.frame(at: offset, expectedSequence: expected) {
                 case .record(let h, let payload):

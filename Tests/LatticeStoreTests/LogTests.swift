@@ -36,6 +36,37 @@ import Testing
         try store.close()
     }
 
+    /// Reading from a sequence seeks to the nearest indexed record of its segment (records
+    /// appended by this process); across segments, after a reopen (no index for the old
+    /// segments) and after compaction, every start gives exactly the records from there.
+    @Test func readingFromAnySequenceSeeksToIt() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        var rng = SeededRandom(seed: 11)
+        do {
+            let store = try Store.open(at: dir.path, options: options(.none, segmentSize: 8_192))
+            for i in 1...700 { _ = try store.log.append(type: 1, payload: payload(i, size: Int(rng.next() % 200))) }
+            try store.log.sync()
+            try store.close()
+        }
+        let store = try Store.open(at: dir.path, options: options(.none, segmentSize: 8_192))
+        defer { try? store.close() }
+        for i in 701...1_500 { _ = try store.log.append(type: 1, payload: payload(i, size: Int(rng.next() % 200))) }
+        try store.log.sync()
+        #expect(store.log.segments.count > 10)
+        for start in [1, 2, 63, 64, 65, 127, 128, 699, 700, 701, 702, 767, 768, 769, 1_000, 1_499, 1_500] + (0..<40).map({ _ in Int(rng.next() % 1_500) + 1 }) {
+            let got = try store.log.records(from: UInt64(start), limit: 3)
+            let want = (start...min(start + 2, 1_500)).map { UInt64($0) }
+            #expect(got.map(\.sequence) == want, "from \(start)")
+            #expect(got.first?.payload.prefix(4) == payload(start, size: 200).prefix(4), "from \(start)")
+        }
+        _ = try store.log.compact(through: 900)
+        let first = store.log.firstSequence
+        #expect(first > 1)
+        #expect(try store.log.records(from: first + 70, limit: 1).map(\.sequence) == [first + 70])
+        #expect(try store.log.records(from: 1_450).count == 51)
+    }
+
     @Test func rotationAndCompaction() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

@@ -36,6 +36,8 @@ let usage = """
       peers                              the running node's peers: state, lag, traffic, errors
       sync                               start an anti-entropy round with every peer now
     other:
+      demo [--keep] [--dir DIR]          three nodes on loopback: writes, one offline, concurrent
+                                         edits, sync, the converged state and the conflict (start here)
       simulate [--nodes N] [--seed S] [--loss P] [--partitions K] [--crashes K] …
                                          a deterministic cluster simulation (Docs/SIMULATION.md)
       bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
@@ -54,6 +56,7 @@ func dispatch(_ command: String, _ rest: [String]) throws {
     case "help", "--help", "-h": print(usage)
     case "version", "--version": print("lattice 0.1.0")
     case "bench": try runBench(rest[...])
+    case "demo": try DemoCommand.run(rest)
     case "simulate": try SimulateCommand.run(rest)
     case "run": try RunCommand.run(rest)
     case "bench-w6":

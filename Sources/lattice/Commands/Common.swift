@@ -17,6 +17,7 @@ enum ExitCode: Int32 {
     case dataError = 65  // EX_DATAERR
     case unavailable = 69  // EX_UNAVAILABLE
     case permission = 77  // EX_NOPERM
+    case interrupted = 130  // 128 + SIGINT: `demo` stopped by a signal (its nodes stopped)
 }
 
 /// A command-line error: one line that says what to do, and an exit code.

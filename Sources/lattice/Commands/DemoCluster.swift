@@ -18,11 +18,15 @@ enum DemoSignals {
         return s == 0 ? nil : s
     }
 
-    /// Installs the recording handler (reset to the default in children at `exec`).
-    /// - Throws: `CLIError` when `sigaction` fails.
+    /// Installs the recording handler (reset to the default in children at `exec`) and unblocks
+    /// the signals on this thread (a parent may have left them blocked: a mask survives `exec`).
+    /// - Throws: `CLIError` when `sigaction` or `pthread_sigmask` fails.
     static func install() throws(CLIError) {
         _ = pending  // initialise the static before a handler can touch it
+        var mask = sigset_t()
+        sigemptyset(&mask)
         for signal in [SIGINT, SIGTERM, SIGHUP] {
+            sigaddset(&mask, signal)
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { DemoSignals.received.store($0, ordering: .relaxed) }
             sigemptyset(&action.sa_mask)
@@ -31,6 +35,17 @@ enum DemoSignals {
                 throw CLIError(message: "demo: sigaction(\(signal)) failed (errno \(errno))", code: .failure)
             }
         }
+        // A closed stdout (`lattice demo | head`) must not kill the demo before it stops its
+        // nodes: a handler (not SIG_IGN, which children would inherit) makes writes fail instead.
+        var pipe = sigaction()
+        pipe.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&pipe.sa_mask)
+        pipe.sa_flags = 0
+        guard sigaction(SIGPIPE, &pipe, nil) == 0 else {
+            throw CLIError(message: "demo: sigaction(SIGPIPE) failed (errno \(errno))", code: .failure)
+        }
+        let error = pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        guard error == 0 else { throw CLIError(message: "demo: pthread_sigmask failed (error \(error))", code: .failure) }
     }
 }
 
@@ -239,27 +254,38 @@ final class DemoCluster {
     /// - Returns: its exit status, or nil when it was not running or had to be killed.
     @discardableResult
     func stop(_ name: String, timeout: Double = 10) -> Int32? {
-        guard let i = members.firstIndex(where: { $0.name == name }), let process = members[i].process else { return nil }
-        members[i].process = nil
-        if process.isRunning { process.terminate() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(2_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
-        process.waitUntilExit()
-        return process.terminationReason == .exit ? process.terminationStatus : nil
+        stop([name], timeout: timeout)[name] ?? nil
     }
 
-    /// Stops every running node (in parallel: SIGTERM to all, then wait for each).
-    /// - Returns: each stopped node's exit status (nil: killed or not running).
+    /// Stops every running node: SIGTERM to all at once, then waits for each.
+    /// - Returns: each stopped node's exit status (nil: killed).
     @discardableResult
-    func stopAll() -> [String: Int32?] {
-        for m in members where m.process?.isRunning == true { m.process?.terminate() }
+    func stopAll(timeout: Double = 10) -> [String: Int32?] {
+        stop(members.map(\.name), timeout: timeout)
+    }
+
+    private func stop(_ names: [String], timeout: Double) -> [String: Int32?] {
+        var stopping: [(String, Process)] = []
+        for i in members.indices where names.contains(members[i].name) {
+            guard let process = members[i].process else { continue }
+            members[i].process = nil
+            if process.isRunning { process.terminate() }
+            stopping.append((members[i].name, process))
+        }
+        let deadline = Date().addingTimeInterval(timeout)
         var statuses: [String: Int32?] = [:]
-        for m in members where m.process != nil { statuses[m.name] = stop(m.name) }
+        for (name, process) in stopping {
+            while process.isRunning && Date() < deadline { usleep(2_000) }
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                statuses[name] = .some(nil)
+                continue
+            }
+            process.waitUntilExit()
+            let status: Int32? = process.terminationReason == .exit ? process.terminationStatus : nil
+            statuses[name] = .some(status)
+        }
         return statuses
     }
 }

@@ -453,6 +453,20 @@ func fieldJSON(_ field: Field) -> JSON {
     }
 }
 
+/// A conflict as `lattice conflicts --json` prints it: the field, the kinds present, and every
+/// register sibling with its value and tag.
+/// - Parameters:
+///   - c: the conflict.
+///   - about: more keys for a sibling, after its value (the demo names the node that wrote it).
+/// - Returns: the JSON object.
+func conflictJSON(_ c: Conflict, about: (RegisterEntry) -> [(String, JSON)] = { _ in [] }) -> JSON {
+    .object([
+        ("collection", .string(c.path.collection.string)), ("id", .string(c.path.document.string)),
+        ("field", .string(c.path.field.string)), ("kinds", .array(c.kinds.map { .string($0.rawValue) })),
+        ("siblings", .array(c.siblings.map { .object([("value", valueJSON($0.value))] + about($0) + tagJSON($0.tag)) })),
+    ])
+}
+
 func documentJSON(_ collection: Key, _ id: Key, _ doc: Document) -> JSON {
     var fields: [(String, JSON)] = []
     for name in doc.fieldNames {

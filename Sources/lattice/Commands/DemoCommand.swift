@@ -441,16 +441,6 @@ final class DemoRun {
                 ("pids", .array(m.pids.map { .int(Int64($0)) })), ("ports", .array(m.ports.map { .int(Int64($0)) })),
             ])
         }
-        let conflictItems: [JSON] = conflicts.map { c in
-            .object([
-                ("collection", .string(c.path.collection.string)), ("id", .string(c.path.document.string)),
-                ("field", .string(c.path.field.string)), ("kinds", .array(c.kinds.map { .string($0.rawValue) })),
-                (
-                    "siblings",
-                    .array(c.siblings.map { .object([("value", valueJSON($0.value)), ("node", .string(author($0.tag)))] + tagJSON($0.tag)) })
-                ),
-            ])
-        }
         return .object([
             ("ok", .bool(true)), ("seconds", rounded(elapsed)), ("directory", .string(cluster.root)), ("kept", .bool(keep)),
             ("nodes", .array(nodes)),
@@ -475,7 +465,7 @@ final class DemoRun {
                     ("value", .array(tags.map(valueJSON))),
                 ])
             ),
-            ("conflicts", .array(conflictItems)),
+            ("conflicts", .array(conflicts.map { c in conflictJSON(c) { [("node", .string(author($0.tag)))] } })),
             ("resolve", .string(resolveCommand(data: nil))),
         ])
     }

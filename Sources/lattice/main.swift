@@ -46,7 +46,8 @@ let usage = """
       help                               show this help
 
     The data directory is --data DIR, else $LATTICE_DATA, else ~/.lattice.
-    Exit codes: 0 ok, 1 failure, 2 not found, 64 usage, 65 bad data, 69 locked, 77 permission.
+    Exit codes: 0 ok, 1 failure, 2 not found, 64 usage, 65 bad data, 69 locked, 77 permission,
+    130 interrupted.
     Run `lattice COMMAND --help` for a command's options; see Docs/CLI.md.
     """
 

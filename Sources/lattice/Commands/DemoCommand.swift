@@ -290,7 +290,7 @@ final class DemoRun {
     static func documents(_ commands: [[String]]) -> String {
         var seen: [String] = []
         for c in commands {
-            let path = c[0] == "set" ? c.dropFirst(2).prefix(2) : c.dropFirst().prefix(2)
+            let path = c.first == "set" ? c.dropFirst(2).prefix(2) : c.dropFirst().prefix(2)
             let name = path.joined(separator: "/")
             if !seen.contains(name) { seen.append(name) }
         }
@@ -307,7 +307,7 @@ final class DemoRun {
             let exports = try cluster.members.map { m throws(CLIError) in try cluster.cli(m.name, ["export"]) }
             // One line per document, then the `lattice_state` line.
             counts = exports.map { $0.split(separator: "\n").filter { $0.hasPrefix("{\"collection\"") }.count }
-            if Set(exports).count == 1, counts[0] == expected { return expected }
+            if Set(exports).count == 1, counts.first == expected { return expected }
             guard Date() < deadline else {
                 let detail = zip(cluster.members, counts).map { "\($0.name) \($1)" }.joined(separator: ", ")
                 throw CLIError(

@@ -39,6 +39,8 @@ let usage = """
       config [set KEY VALUE]             effective configuration and its sources (Docs/CONFIG.md)
       watch [--since C] [--documents]    stream the running node's changes (local and remote)
     other:
+      demo [--keep] [--dir DIR]          three nodes on loopback: writes, one offline, concurrent
+                                         edits, sync, the converged state and the conflict (start here)
       simulate [--nodes N] [--seed S] [--loss P] [--partitions K] [--crashes K] …
                                          a deterministic cluster simulation (Docs/SIMULATION.md)
       bench [--n N] [--only crdt,store,crypto] [--quick] [--json]
@@ -47,7 +49,8 @@ let usage = """
       help                               show this help
 
     The data directory is --data DIR, else $LATTICE_DATA, else ~/.lattice.
-    Exit codes: 0 ok, 1 failure, 2 not found, 64 usage, 65 bad data, 69 locked, 77 permission.
+    Exit codes: 0 ok, 1 failure, 2 not found, 64 usage, 65 bad data, 69 locked, 77 permission,
+    130 interrupted.
     Run `lattice COMMAND --help` for a command's options; see Docs/CLI.md.
     """
 
@@ -57,6 +60,7 @@ func dispatch(_ command: String, _ rest: [String]) throws {
     case "help", "--help", "-h": print(usage)
     case "version", "--version": print("lattice 0.1.0")
     case "bench": try runBench(rest[...])
+    case "demo": try DemoCommand.run(rest)
     case "simulate": try SimulateCommand.run(rest)
     case "run": try RunCommand.run(rest)
     case "bench-w6":

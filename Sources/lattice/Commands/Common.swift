@@ -17,6 +17,7 @@ enum ExitCode: Int32 {
     case dataError = 65  // EX_DATAERR
     case unavailable = 69  // EX_UNAVAILABLE
     case permission = 77  // EX_NOPERM
+    case interrupted = 130  // 128 + SIGINT: `demo` stopped by a signal (its nodes stopped)
 }
 
 /// A command-line error: one line that says what to do, and an exit code.
@@ -380,6 +381,20 @@ func fieldJSON(_ field: Field) -> JSON {
     case .counter(let n):
         return .object([("kind", .string("counter")), ("value", .int(n))] + kinds)
     }
+}
+
+/// A conflict as `lattice conflicts --json` prints it: the field, the kinds present, and every
+/// register sibling with its value and tag.
+/// - Parameters:
+///   - c: the conflict.
+///   - about: more keys for a sibling, after its value (the demo names the node that wrote it).
+/// - Returns: the JSON object.
+func conflictJSON(_ c: Conflict, about: (RegisterEntry) -> [(String, JSON)] = { _ in [] }) -> JSON {
+    .object([
+        ("collection", .string(c.path.collection.string)), ("id", .string(c.path.document.string)),
+        ("field", .string(c.path.field.string)), ("kinds", .array(c.kinds.map { .string($0.rawValue) })),
+        ("siblings", .array(c.siblings.map { .object([("value", valueJSON($0.value))] + about($0) + tagJSON($0.tag)) })),
+    ])
 }
 
 func documentJSON(_ collection: Key, _ id: Key, _ doc: Document) -> JSON {

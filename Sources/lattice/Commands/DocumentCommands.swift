@@ -206,16 +206,7 @@ enum DocumentCommands {
         try args.expect(0...0, "conflicts")
         let (store, _) = try openNode(args)
         let list = store.state.conflicts()
-        if args.json {
-            let items: [JSON] = list.map { c in
-                .object([
-                    ("collection", .string(c.path.collection.string)), ("id", .string(c.path.document.string)),
-                    ("field", .string(c.path.field.string)), ("kinds", .array(c.kinds.map { .string($0.rawValue) })),
-                    ("siblings", .array(c.siblings.map { .object([("value", valueJSON($0.value))] + tagJSON($0.tag)) })),
-                ])
-            }
-            return out(JSON.array(items).text)
-        }
+        if args.json { return out(JSON.array(list.map { conflictJSON($0) }).text) }
         if list.isEmpty { return out("no conflicts") }
         for c in list {
             out("\(c.path)  (\(c.kinds.map(\.rawValue).joined(separator: ", ")))")

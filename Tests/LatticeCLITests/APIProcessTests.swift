@@ -95,12 +95,11 @@ struct APIProcessTests {
     @Test func theChangeFeedAndEventsFollowLocalAndRemoteChanges() throws {
         let s = Scratch()
         defer { s.cleanup() }
-        let dirs = try NodeProcessTests.network(s, 2)
-        let a = try Daemon(data: dirs[0])
-        defer { a.stop() }
-        let port = try a.port()
-        let b = try Daemon(data: dirs[1], args: ["--peer", "\(try NodeProcessTests.nodeID(dirs[0]))@127.0.0.1:\(port)"])
-        defer { b.stop() }
+        let (dirs, a, b) = try NodeProcessTests.runningPair(s)
+        defer {
+            b.stop()
+            a.stop()
+        }
         let apiA = try Self.api(dirs[0])
 
         // Live from now: a ready event with the current cursor, then each change once durable.

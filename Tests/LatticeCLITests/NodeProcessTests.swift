@@ -79,6 +79,15 @@ struct NodeProcessTests {
         return dirs
     }
 
+    /// Two nodes of one network running, the second dialing the first: (dirs, first, second).
+    static func runningPair(_ scratch: Scratch) throws -> ([String], Daemon, Daemon) {
+        let dirs = try network(scratch, 2)
+        let a = try Daemon(data: dirs[0])
+        let port = try a.port()
+        let b = try Daemon(data: dirs[1], args: ["--peer", "\(try nodeID(dirs[0]))@127.0.0.1:\(port)"])
+        return (dirs, a, b)
+    }
+
     static func value(_ data: String, _ collection: String, _ id: String) throws -> String {
         try CLI.run(["get", collection, id, "--json"], data: data).stdout
     }
@@ -86,12 +95,11 @@ struct NodeProcessTests {
     @Test func twoNodesSyncBothWaysThroughTheRunningNodes() throws {
         let s = Scratch()
         defer { s.cleanup() }
-        let dirs = try Self.network(s, 2)
-        let a = try Daemon(data: dirs[0])
-        defer { a.stop() }
-        let port = try a.port()
-        let b = try Daemon(data: dirs[1], args: ["--peer", "\(try Self.nodeID(dirs[0]))@127.0.0.1:\(port)"])
-        defer { b.stop() }
+        let (dirs, a, b) = try Self.runningPair(s)
+        defer {
+            b.stop()
+            a.stop()
+        }
         #expect(try CLI.run(["put", "knowledge", "k1", "title=from a"], data: dirs[0]).code == 0)
         try Self.waitFor("k1 on b") { try Self.value(dirs[1], "knowledge", "k1").contains("from a") }
         #expect(try CLI.run(["incr", "knowledge", "k1", "successes", "3"], data: dirs[1]).code == 0)

@@ -10,6 +10,7 @@ import LatticeSync
 enum APIRoutes {
     /// Answers one authenticated request (on the node's loop thread).
     static func handle(_ request: HTTPRequest, dataDirectory: String) -> HTTPResponse {
+        if request.path == StatusPage.path { return StatusPage.response(method: request.method) }
         if request.path == "/metrics" {
             guard request.method == "GET" || request.method == "HEAD" else {
                 var r = HTTPResponse.error(405, code: "method_not_allowed", message: "/metrics takes GET")

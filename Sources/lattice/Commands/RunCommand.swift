@@ -70,6 +70,7 @@ enum RunCommand {
             }
             var o = HTTPServer.Options(token: try apiToken(paths))
             o.address = address.host == "localhost" ? SocketAddress(host: "127.0.0.1", port: address.port) : address
+            o.publicPaths = [StatusPage.path]  // the page's HTML holds no data; it calls the API with the token
             api = o
         }
         let node: Node
@@ -88,6 +89,7 @@ enum RunCommand {
         }
         if let server, let address = server.address {
             node.log.info("api", ["listen": .string(address.description), "token_file": .string(paths.apiToken)])
+            Hosting.apiAddress = address
             if let o = api, !["127.0.0.1", "::1"].contains(o.address.host) {
                 node.log.warn("api-public", ["listen": .string(address.description), "note": .string("the API is reachable from other machines; anyone with the token has full access")])
             }

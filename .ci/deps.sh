@@ -29,4 +29,7 @@ lattice_install_test_deps() {
     lattice_install_run_deps
     # The LAN namespace test (Tests/LAN/lan-test.sh): namespaces, nftables impairments, capture.
     lattice_apt_install iproute2 nftables tcpdump
+    # The status page test (Tests/StatusPage/status-page-test.sh): headless Chromium and curl.
+    # Not fatal: without them that test says why and skips (exit 77).
+    lattice_apt_install chromium curl || echo "could not install chromium/curl: the status page test will skip" >&2
 }

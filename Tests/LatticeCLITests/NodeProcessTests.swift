@@ -285,5 +285,17 @@ struct NodeProcessTests {
         #expect(local.flatMap { Int($0.split(separator: " ")[1]) }.map { $0 >= 7 } == true, "\(local ?? "none")")
         #expect(metrics.body.contains("# TYPE lattice_conflicts gauge"))
         #expect(Self.http(api, "GET", "/metrics", token: nil).status == 401)
+        // The status page: only `/` is public, and its HTML holds no data (the browser test is
+        // Tests/StatusPage/status-page-test.sh).
+        let page = Self.http(api, "GET", "/", token: nil)
+        #expect(page.status == 200 && page.body.hasPrefix("<!doctype html>") && page.body.contains("id=\"token-form\""))
+        let id = try Self.nodeID(dirs[0])
+        #expect(!id.isEmpty && !page.body.contains(token) && !page.body.contains(id))
+        #expect(Self.http(api, "POST", "/", token: nil).status == 405)
+        #expect(Self.http(api, "GET", "/index.html", token: nil).status == 401)
+        let human = try CLI.run(["status"], data: dirs[0])
+        #expect(human.stdout.contains("page       http://127.0.0.1:\(api)/#token=<contents of "), "\(human.stdout)")
+        #expect(!human.stdout.contains(token))
+        #expect(Self.http(api, "GET", "/v1/status", token: token).body.contains("\"api\": \"127.0.0.1:\(api)\""))
     }
 }

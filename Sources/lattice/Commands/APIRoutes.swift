@@ -10,6 +10,7 @@ import LatticeSync
 enum APIRoutes {
     /// Answers one authenticated request (on the node's loop thread).
     static func handle(_ request: HTTPRequest, dataDirectory: String) -> HTTPResponse {
+        if request.path == StatusPage.path { return StatusPage.response(method: request.method) }
         guard let node = Hosting.node else { return .error(503, code: "unavailable", message: "no node") }
         if request.path == "/metrics" {
             guard request.method == "GET" || request.method == "HEAD" else { return notAllowed(request, ["GET"]) }

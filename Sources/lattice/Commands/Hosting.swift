@@ -14,6 +14,8 @@ import LatticeStore
 enum Hosting {
     /// The node this process hosts (set by `lattice run`); commands then use its store.
     nonisolated(unsafe) static var node: Node?
+    /// Where the hosted node's HTTP API listens (set by `lattice run`; nil without the API).
+    nonisolated(unsafe) static var apiAddress: SocketAddress?
     /// Captured output while running a hosted command.
     nonisolated(unsafe) static var captured: [String]?
     /// Standard input forwarded by the client (`import -`).

@@ -75,6 +75,7 @@ enum RunCommand {
             }
             var o = HTTPServer.Options(token: try apiToken(paths))
             o.address = address.host == "localhost" ? SocketAddress(host: "127.0.0.1", port: address.port) : address
+            o.publicPaths = [StatusPage.path]  // the page's HTML holds no data; it calls the API with the token
             api = o
         }
         let node: Node
@@ -97,6 +98,7 @@ enum RunCommand {
             let file = paths.root + "/api.address"
             _ = FileManager.default.createFile(atPath: file, contents: Data((address.description + "\n").utf8), attributes: [.posixPermissions: 0o600])
             node.onStop { try? FileManager.default.removeItem(atPath: file) }
+            Hosting.apiAddress = address
             if let o = api, !["127.0.0.1", "::1"].contains(o.address.host) {
                 node.log.warn("api-public", ["listen": .string(address.description), "note": .string("the API is reachable from other machines; anyone with the token has full access")])
             }

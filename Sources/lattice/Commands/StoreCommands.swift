@@ -3,6 +3,7 @@ import LatticeNode
 import LatticeCRDT
 import LatticeCrypto
 import LatticeStore
+import LatticeSync
 
 #if canImport(Glibc)
     import Glibc
@@ -89,7 +90,9 @@ enum StoreCommands {
                     ("snapshot_sequence", snapshot.map { .uint($0.sequence) } ?? .null),
                     ("snapshot_age_s", snapAge.map { .double($0) } ?? .null),
                     ("peers", .array(peers)), ("running", .bool(Hosting.node != nil)),
-                    ("discovery", .bool(Hosting.node?.discovering ?? false)),
+                    ("discovery", .bool(Hosting.node?.discovering ?? false)), ("isolated", .bool(Hosting.node?.engine.isolated ?? false)),
+                    ("data", .string(paths.root)), ("listen", Hosting.node?.listenAddress.map { .string($0.description) } ?? .null),
+                    ("api", Hosting.apiAddress.map { .string($0.description) } ?? .null),
                     ("live_peers", Hosting.node.map { .array(PeerCommands.livePeers($0, pending: pending).map(\.json)) } ?? .null),
                 ]).text)
         } else {
@@ -104,6 +107,7 @@ enum StoreCommands {
             }
             if let node = Hosting.node {
                 out("running    yes, listening on \(node.listenAddress?.description ?? "?"), discovery \(node.discovering ? "on" : "off")")
+                if let api = Hosting.apiAddress { out("page       \(StatusPage.url(api, tokenFile: paths.apiToken))") }
                 let live = PeerCommands.livePeers(node, pending: pending)
                 if live.isEmpty { out("peers      none known yet") }
                 for r in live { for (k, line) in r.lines.enumerated() { out((k == 0 ? "peer       " : "         ") + line) } }

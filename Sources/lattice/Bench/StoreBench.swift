@@ -170,6 +170,34 @@ func storeBenchRows(quick: Bool, directory: String) -> [BenchRow] {
         }
         benchRemoveTree(path)
     }
+    // 5. The change feed reads from a cursor: the 10 records before the end of a full segment,
+    //    seeking by the index of records appended in this process, then after a reopen (no
+    //    index for old segments: the segment is scanned from its start).
+    do {
+        let path = fresh("read-from-cursor")
+        let total = quick ? 50_000 : 500_000
+        var o = StoreOptions()
+        o.log.fsyncPolicy = .none
+        o.log.segmentSize = 1 << 30
+        if let store = try? Store.open(at: path, options: o) {
+            for _ in 0..<total { _ = try? store.log.append(type: 1, payload: payload) }
+            try? store.log.sync()
+            func timed(_ label: String, _ log: Log) {
+                let reads = 200
+                let start = benchNow()
+                for _ in 0..<reads { _ = try? log.records(from: UInt64(total - 9), limit: 10) }
+                rows.append(BenchRow(workload: "log_read_from_cursor_\(label)", metric: "us_per_read", value: benchSeconds(since: start) / Double(reads) * 1e6, unit: "µs"))
+            }
+            timed("indexed", store.log)
+            try? store.close()
+            if let reopened = try? Store.open(at: path, options: o) {
+                timed("scan", reopened.log)
+                try? reopened.close()
+            }
+        }
+        benchRemoveTree(path)
+    }
+
     return rows
 }
 

@@ -267,4 +267,72 @@ struct APIProcessTests {
         let flag = try CLI.run(["run", "--discovery-port", "70000"], data: d)
         #expect(flag.code == 64 && flag.stderr.contains("--discovery-port must be"), "\(flag.stderr)")
     }
+
+    /// Raw bytes to a node's API; everything it answers until it closes or `seconds` pass.
+    static func raw(_ port: Int, _ request: String, seconds: Int = 5) -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var a = sockaddr_in()
+        a.sin_family = sa_family_t(AF_INET)
+        a.sin_port = UInt16(port).bigEndian
+        a.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard ok == 0 else { return "connect failed" }
+        _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var reply: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            reply += buffer[0..<n]
+        }
+        return String(decoding: reply, as: UTF8.self)
+    }
+
+    /// Hostile clients against a real node: each gets its status, nothing is lost, the node
+    /// keeps serving. (The server's limits are unit-tested in LatticeNodeTests; this is the
+    /// node as shipped, with its real 10 s request deadline.)
+    @Test func hostileRequestsGetTheirStatusAndTheNodeGoesOn() throws {
+        let s = Scratch()
+        defer { s.cleanup() }
+        let dirs = try NodeProcessTests.network(s, 1)
+        let node = try Daemon(data: dirs[0])
+        defer { node.stop() }
+        let api = try Self.api(dirs[0])
+        let auth = "Authorization: Bearer \(api.token)\r\n"
+        #expect(Self.http(api, "PUT", "/v1/docs/knowledge/k1", body: #"{"title": "kept"}"#).status == 200)
+        // A half-sent request left idle: 408 after the node's 10 s, then the connection closes.
+        let idle = DispatchQueue.global()
+        nonisolated(unsafe) var halfSent = ""
+        let group = DispatchGroup()
+        group.enter()
+        idle.async {
+            halfSent = Self.raw(api.port, "GET /v1/status HTTP/1.1\r\nHost: x\r\n", seconds: 20)
+            group.leave()
+        }
+        let oversized = Self.raw(api.port, "GET /v1/status HTTP/1.1\r\n\(auth)X-Big: \(String(repeating: "a", count: 20_000))\r\n\r\n")
+        #expect(oversized.hasPrefix("HTTP/1.1 431 "), "\(oversized.prefix(80))")
+        let pipelined = Self.raw(api.port, "GET /v1/docs/knowledge/k1 HTTP/1.1\r\n\(auth)\r\nGET /v1/nothing HTTP/1.1\r\n\(auth)\r\nGET /v1/status HTTP/1.1\r\n\(auth)Connection: close\r\n\r\n")
+        let statuses = pipelined.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+        #expect(statuses == ["200", "404", "200"], "\(statuses)")
+        #expect(pipelined.range(of: "kept")!.lowerBound < pipelined.range(of: "no such endpoint")!.lowerBound)
+        let chunked = Self.raw(api.port, "PUT /v1/docs/knowledge/k2 HTTP/1.1\r\n\(auth)Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+        #expect(chunked.hasPrefix("HTTP/1.1 400 "))
+        #expect(Self.http(api, "PUT", "/v1/docs/knowledge/k1", body: "{\"title\": ").status == 400)
+        #expect(NodeProcessTests.http(api.port, "GET", "/v1/docs/knowledge/k1", token: "0" + api.token.dropFirst()).status == 401)
+        #expect(group.wait(timeout: .now() + 25) == .success)
+        #expect(halfSent.hasPrefix("HTTP/1.1 408 ") && halfSent.contains("Connection: close"), "\(halfSent.prefix(80))")
+        // Nothing lost, still serving; the configuration is readable and settable over HTTP.
+        let doc = Self.http(api, "GET", "/v1/docs/knowledge/k1")
+        #expect(doc.status == 200 && doc.body.contains("kept"))
+        #expect(try CLI.run(["get", "knowledge", "k2"], data: dirs[0]).code == 2)
+        let config = Self.object(Self.http(api, "GET", "/v1/config").body)
+        #expect((config["listen"] as? [String: Any])?["source"] as? String == "flag")
+        #expect(Self.http(api, "PUT", "/v1/config/log_level", body: #""warn""#).status == 200)
+        #expect((try String(contentsOfFile: dirs[0] + "/config.json", encoding: .utf8)).contains("\"log_level\" : \"warn\""))
+        #expect(Self.http(api, "PUT", "/v1/config/log_level", body: #""loud""#).status == 422)
+        #expect(Self.http(api, "PUT", "/v1/config/nonsense", body: "1").status == 400)
+    }
 }

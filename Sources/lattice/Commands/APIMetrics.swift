@@ -29,6 +29,7 @@ enum APIMetrics {
         let store = node.store
         metric("changes_local_total", "counter", "Local changes committed through this node.", [("", Double(node.localCommits))])
         metric("changes_remote_total", "counter", "Remote changes integrated (new to this node).", [("", Double(stats.integrated))])
+        metric("merges_total", "counter", "Merges into the replica: remote changes and catch-ups joined.", [("", Double(stats.integrated + stats.catchUpsReceived))])
         metric("changes_duplicate_total", "counter", "Remote changes that were already here.", [("", Double(stats.duplicates))])
         metric("changes_forbidden_total", "counter", "Remote changes refused by selective sync.", [("", Double(stats.forbidden))])
         metric("changes_sent_total", "counter", "Changes sent to peers.", [("", Double(stats.changesSent))])

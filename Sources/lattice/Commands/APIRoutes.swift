@@ -33,7 +33,10 @@ enum APIRoutes {
         var action = ""
         var createdID: String?
         switch route.count {
-        case 1 where ["status", "peers", "conflicts", "keys"].contains(route[0]): table["GET"] = (route[0], [], [])
+        case 1 where ["status", "peers", "conflicts", "keys", "config"].contains(route[0]): table["GET"] = (route[0], [], [])
+        case 2 where route[0] == "config":
+            table["PUT"] = ("config", [], ["set", route[1]])
+            action = "config-set"
         case 1 where route[0] == "sync" || route[0] == "compact": table["POST"] = (route[0], [], [])
         case 1 where route[0] == "export":
             table["GET"] = ("export", query["collection"].map { ["--collection", $0] } ?? [], [])
@@ -175,6 +178,12 @@ enum APIRoutes {
             guard let o = object as? [String: Any] else { return .failure("invite takes {\"addresses\": [\"HOST:PORT\", …]} (optional)") }
             guard let list = (o["addresses"] ?? [String]()) as? [String] else { return .failure("addresses must be a list of \"HOST:PORT\" strings") }
             return .success([], list.flatMap { ["--address", $0] })
+        case "config-set":
+            // The body is the key's new value as JSON; `config set` validates it.
+            guard let json = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]) else {
+                return .failure("the body must be the key's value as JSON")
+            }
+            return .success([String(decoding: json, as: UTF8.self)])
         case "join", "keys-install": return string("invite")
         case "keys-revoke": return string("node_id")
         case "keys-use", "keys-remove": return string("fingerprint")

@@ -9,7 +9,8 @@ enum ConfigCommands {
                lattice config set KEY JSON_VALUE [--data DIR]
 
         Shows every configuration key with its effective value and its source: default,
-        file (DATA/config.json) or env (LATTICE_KEY). `lattice run` flags override both.
+        file (DATA/config.json), env (LATTICE_KEY) or flag. While a node runs: the values it
+        runs with (isolation as switched since). `lattice run` flags override file and env.
         `set` validates a value and writes it to config.json (other keys are kept), for example
           lattice config set sync '{"collections": {"memories": "local"}}'
           lattice config set log_level '"debug"'
@@ -43,7 +44,9 @@ enum ConfigCommands {
             return out("\(args.positional[1]) saved in \(paths.config)\(Hosting.node != nil ? " (the running node reads it at its next start)" : "")")
         }
         try args.expect(0...0, "config [set KEY JSON_VALUE]")
-        let config = try NodeConfig.load(paths)
+        // In a running node: what it runs with (its flags included), not a fresh reading.
+        let config: NodeConfig
+        if let running = Hosting.config { config = running } else { config = try NodeConfig.load(paths) }
         let rows = config.effective
         if args.json {
             var object: [String: Any] = [:]
@@ -71,6 +74,10 @@ enum ConfigCommands {
         }
         if let on {
             try NodeConfig.update(paths, ["isolated": on])
+            if Hosting.config != nil {
+                Hosting.config?.isolated = on
+                Hosting.config?.sources["isolated"] = .file
+            }
             if let node = Hosting.node {
                 do { try node.setIsolated(on) } catch { throw CLIError(message: "isolation: \(error)", code: .failure) }
             }

@@ -16,6 +16,8 @@ enum Hosting {
     nonisolated(unsafe) static var node: Node?
     /// Where the hosted node's HTTP API listens (set by `lattice run`; nil without the API).
     nonisolated(unsafe) static var apiAddress: SocketAddress?
+    /// The running node's effective configuration (file, environment and its flags).
+    nonisolated(unsafe) static var config: NodeConfig?
     /// Captured output while running a hosted command.
     nonisolated(unsafe) static var captured: [String]?
     /// Standard input forwarded by the client (`import -`).
@@ -24,7 +26,7 @@ enum Hosting {
     /// Commands that go through a running node.
     static let routed: Set<String> = [
         "put", "get", "ls", "rm", "set", "incr", "conflicts", "resolve", "history", "export", "import", "status",
-        "compact", "peers", "sync", "isolation", "invite", "keys", "join",
+        "compact", "peers", "sync", "isolation", "invite", "keys", "join", "config",
     ]
     /// Commands that need the store to themselves.
     static let exclusive: Set<String> = ["verify", "repair", "crash-writer"]

@@ -84,6 +84,7 @@ enum RunCommand {
             node = try Node(identity: identity, keyRing: ring, trust: trust, store: store, options: options, log: NodeLog(level: level))
             try node.handleTerminationSignals()
             Hosting.node = node
+            Hosting.config = config
             try node.serveControl(at: Hosting.socketPath(paths.root)) { Hosting.serve($0) }
             let root = paths.root
             server = try api.map { o in

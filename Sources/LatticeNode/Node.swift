@@ -462,6 +462,11 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
 
     func name(_ r: ReplicaID) -> String { nodeIDs[r]?.description ?? r.description }
 
+    /// The node ID of a node replica: this node's, or a peer's this node has met.
+    public func nodeID(of replica: ReplicaID) -> NodeID? {
+        replica == replicaID ? identity.nodeID : nodeIDs[replica]
+    }
+
     // MARK: Connections
 
     private func dial(_ peer: ReplicaID) {

@@ -122,6 +122,14 @@ struct APIProcessTests {
         let doc = (remote["documents"] as? [[String: Any]])?.first?["document"] as? [String: Any]
         #expect(((doc?["fields"] as? [String: Any])?["title"] as? [String: Any])?["value"] as? String == "from b")
         #expect(changes.first { Self.touched($0) == ["memories/\(newID)"] }?["origin"] as? String == "local")
+        // Who wrote it: the sibling names b by its node ID and by the replica `peers` lists.
+        let idB = try NodeProcessTests.nodeID(dirs[1])
+        let title = ((Self.object(Self.http(apiA, "GET", "/v1/docs/knowledge/k1").body)["fields"] as? [String: Any])?["title"] as? [String: Any])
+        let sibling = (title?["siblings"] as? [[String: Any]])?.first
+        #expect(sibling?["node"] as? String == idB, "\(String(describing: sibling))")
+        let peer = (Self.object(Self.http(apiA, "GET", "/v1/peers").body)["peers"] as? [[String: Any]])?.first
+        #expect(sibling?["origin"] as? String == peer?["replica"] as? String)
+
         // Event IDs are the cursors, increasing.
         let ids = live.events.compactMap { $0.id.flatMap { UInt64($0) } }
         #expect(ids == ids.sorted() && Set(ids).count == ids.count)

@@ -151,6 +151,9 @@ struct NodeProcessTests {
             let conflicts = try CLI.run(["conflicts", "--json"], data: d)
             #expect(conflicts.stdout.contains("A's title") && conflicts.stdout.contains("B's title"), "conflict listed on \(d)")
         }
+        // Each value names the node that wrote it (both nodes know each other's IDs now).
+        let listed = try CLI.run(["conflicts"], data: dirs[0]).stdout
+        for d in dirs { #expect(listed.contains("from \(try Self.nodeID(d))"), "\(listed)") }
     }
 
     @Test func aWrongNetworkKeyNeverSyncsAndTheLogSaysWhy() throws {

@@ -357,15 +357,26 @@ func stampText(_ t: Timestamp) -> String {
     return t.logical == 0 ? s : "\(s)+\(t.logical)"
 }
 
-func tagJSON(_ t: Tag) -> [(String, JSON)] {
-    [
-        ("dot", .string(dotText(t.dot))), ("origin", .string(replicaHex(t.dot.replica))),
-        ("stamp", .uint(t.stamp.rawValue)), ("time", .string(stampText(t.stamp))),
-    ]
+/// A tag as JSON: its dot (with the per-collection author ID it was minted under), `origin` =
+/// the node replica that wrote it (as `lattice peers` and `status` print replicas), `node` = that
+/// node's ID when the running node knows it (itself or a peer it has met), stamp and time.
+func tagJSON(_ t: Tag, in collection: Key) -> [(String, JSON)] {
+    let origin = ReplicaID.node(ofScoped: t.dot.replica, in: collection)
+    var out: [(String, JSON)] = [("dot", .string(dotText(t.dot))), ("origin", .string(replicaHex(origin)))]
+    if let node = Hosting.node?.nodeID(of: origin) { out.append(("node", .string(node.description))) }
+    return out + [("stamp", .uint(t.stamp.rawValue)), ("time", .string(stampText(t.stamp)))]
+}
+
+/// Who wrote a tagged value, for people: the node ID when the running node knows it, else the
+/// node replica (as `lattice peers` prints it), with the dot.
+func originText(_ t: Tag, _ collection: Key) -> String {
+    let origin = ReplicaID.node(ofScoped: t.dot.replica, in: collection)
+    let who = Hosting.node?.nodeID(of: origin)?.description ?? replicaHex(origin)
+    return "\(who) (dot \(dotText(t.dot)))"
 }
 
 /// A field as JSON: kind, value, and for registers every sibling with dot, stamp and origin.
-func fieldJSON(_ field: Field) -> JSON {
+func fieldJSON(_ field: Field, in collection: Key) -> JSON {
     guard let fv = field.value else { return .null }
     var kinds: [(String, JSON)] = []
     if field.kinds.count > 1 { kinds = [("kinds", .array(field.kinds.map { .string($0.rawValue) }))] }
@@ -374,7 +385,7 @@ func fieldJSON(_ field: Field) -> JSON {
         return .object(
             [("kind", .string("register")), ("value", valueJSON(v))] + kinds + [
                 ("conflict", .bool(siblings.count > 1 || field.kinds.count > 1)),
-                ("siblings", .array(siblings.map { .object([("value", valueJSON($0.value))] + tagJSON($0.tag)) })),
+                ("siblings", .array(siblings.map { .object([("value", valueJSON($0.value))] + tagJSON($0.tag, in: collection)) })),
             ])
     case .set(let elements):
         return .object([("kind", .string("set")), ("value", .array(elements.map(valueJSON)))] + kinds)
@@ -393,14 +404,14 @@ func conflictJSON(_ c: Conflict, about: (RegisterEntry) -> [(String, JSON)] = { 
     .object([
         ("collection", .string(c.path.collection.string)), ("id", .string(c.path.document.string)),
         ("field", .string(c.path.field.string)), ("kinds", .array(c.kinds.map { .string($0.rawValue) })),
-        ("siblings", .array(c.siblings.map { .object([("value", valueJSON($0.value))] + about($0) + tagJSON($0.tag)) })),
+        ("siblings", .array(c.siblings.map { .object([("value", valueJSON($0.value))] + about($0) + tagJSON($0.tag, in: c.path.collection)) })),
     ])
 }
 
 func documentJSON(_ collection: Key, _ id: Key, _ doc: Document) -> JSON {
     var fields: [(String, JSON)] = []
     for name in doc.fieldNames {
-        if let f = doc.fields[name] { fields.append((name.string, fieldJSON(f))) }
+        if let f = doc.fields[name] { fields.append((name.string, fieldJSON(f, in: collection))) }
     }
     return .object([("collection", .string(collection.string)), ("id", .string(id.string)), ("fields", .object(fields))])
 }

@@ -109,7 +109,7 @@ enum DocumentCommands {
                 if siblings.count > 1 {
                     out("    conflict: \(siblings.count) siblings (winner first):")
                     for s in siblings {
-                        out("      \(valueText(s.value))  dot \(dotText(s.tag.dot))  at \(stampText(s.tag.stamp))")
+                        out("      \(valueText(s.value))  from \(originText(s.tag, collection))  at \(stampText(s.tag.stamp))")
                     }
                 }
             case .set(let elements):
@@ -210,7 +210,7 @@ enum DocumentCommands {
         if list.isEmpty { return out("no conflicts") }
         for c in list {
             out("\(c.path)  (\(c.kinds.map(\.rawValue).joined(separator: ", ")))")
-            for s in c.siblings { out("  \(valueText(s.value))  dot \(dotText(s.tag.dot))  at \(stampText(s.tag.stamp))") }
+            for s in c.siblings { out("  \(valueText(s.value))  from \(originText(s.tag, c.path.collection))  at \(stampText(s.tag.stamp))") }
             if c.siblings.count < c.origins.count {
                 for t in c.origins where !c.siblings.contains(where: { $0.tag == t }) {
                     out("  (non-register entry)  dot \(dotText(t.dot))  at \(stampText(t.stamp))")

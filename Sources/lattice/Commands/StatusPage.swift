@@ -532,7 +532,7 @@ enum StatusPage {
                 var text = valueText(s.value);
                 return el("div", { "class": "sibling" },
                   el("span", { "class": "v mono", title: text.length > 160 ? text : null }, clip(text, 160)),
-                  el("span", { "class": "meta" }, "from " + clip(s.origin || "?", 16) + (s.time ? " · " + s.time : "")));
+                  el("span", { "class": "meta" }, "from " + clip(s.node || s.origin || "?", 16) + (s.time ? " · " + s.time : "")));
               });
               var kinds = Array.isArray(c.kinds) ? c.kinds : [];
               return el("div", { "class": "conflict", "data-path": c.collection + "/" + c.id + "/" + c.field },

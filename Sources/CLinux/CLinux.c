@@ -13,6 +13,7 @@ int clinux_accept_nonblocking(int fd, struct sockaddr *address, socklen_t *lengt
 #include <net/if.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static const char *clinux_group4 = CLINUX_DISCOVERY_GROUP4;
@@ -182,4 +183,9 @@ int clinux_scoped_sockaddr6(const char *host, uint16_t port, struct sockaddr_in6
         if (out->sin6_scope_id == 0) return -1;
     }
     return inet_pton(AF_INET6, text, &out->sin6_addr) == 1 ? 0 : -1;
+}
+
+int clinux_exit_with_parent(int sig, pid_t expected_parent) {
+    if (prctl(PR_SET_PDEATHSIG, sig) != 0) return -1;
+    return getppid() == expected_parent ? 0 : 1;
 }

@@ -671,6 +671,12 @@ extension Node {
         guard pthread_sigmask(SIG_BLOCK, &mask, nil) == 0 else { throw SystemError("pthread_sigmask") }
     }
 
+    /// Asks the kernel to send this process SIGTERM when `parent` (the thread that started it)
+    /// exits — a graceful stop through the signalfd. False if `parent` is already gone.
+    public static func terminateWithParent(_ parent: Int32) -> Bool {
+        clinux_exit_with_parent(SIGTERM, parent) != 1
+    }
+
     static var terminationSignals: sigset_t {
         var mask = sigset_t()
         sigemptyset(&mask)

@@ -161,6 +161,38 @@ struct DemoTests {
         #expect(Self.leftovers(directory).isEmpty, "\(Self.leftovers(directory))")
     }
 
+    /// Even a demo killed with SIGKILL (no chance to clean up) leaves no node running: each
+    /// `lattice run` child gets SIGTERM from the kernel when the demo dies (PR_SET_PDEATHSIG).
+    @Test func aKilledDemoLeavesNoNodeRunning() throws {
+        let tmp = try ShortScratch()
+        let elsewhere = try ShortScratch()
+        let output = elsewhere.path + "/demo.out"
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["demo"]
+        var env = ProcessInfo.processInfo.environment
+        env["TMPDIR"] = tmp.path
+        p.environment = env
+        p.standardOutput = FileHandle(forWritingAtPath: output)
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !text.contains("laptop   running"), p.isRunning, Date() < deadline {
+            usleep(10_000)
+            text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        }
+        #expect(text.contains("laptop   running"), "\(text)")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let directory = try #require(text.split(separator: "\n").first.flatMap { $0.components(separatedBy: " in ").last })
+        let stopDeadline = Date().addingTimeInterval(15)
+        while !Self.leftovers(directory).isEmpty, Date() < stopDeadline { usleep(50_000) }
+        #expect(Self.leftovers(directory).isEmpty, "\(Self.leftovers(directory))")
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
     @Test func helpAndBadArguments() throws {
         let help = try CLI.run(["demo", "--help"])
         #expect(help.code == 0 && help.stdout.contains("usage: lattice demo"))

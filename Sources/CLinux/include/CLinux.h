@@ -34,4 +34,7 @@ int clinux_discovery_send(int fd, int family, const void *bytes, size_t length, 
 ssize_t clinux_recv_from(int fd, void *buffer, size_t capacity, char *host, size_t host_capacity);
 /// Parses "addr" or "fe80::1%eth0" into a sockaddr_in6; -1 if invalid.
 int clinux_scoped_sockaddr6(const char *host, uint16_t port, struct sockaddr_in6 *out);
+/// prctl(PR_SET_PDEATHSIG, sig): `sig` is sent to this process when the thread that started it
+/// exits. Returns 1 if the parent is already gone (getppid() != expected), 0 if set, -1 on error.
+int clinux_exit_with_parent(int sig, pid_t expected_parent);
 #endif

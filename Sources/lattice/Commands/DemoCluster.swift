@@ -204,7 +204,8 @@ final class DemoCluster {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = args
-        process.environment = Self.environment
+        // A node stops (SIGTERM) if the demo dies without stopping it, even by SIGKILL.
+        process.environment = Self.environment.merging(["LATTICE_PARENT_PID": String(getpid())]) { _, new in new }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = log

@@ -57,6 +57,11 @@ enum RunCommand {
         let level = NodeLog.Level(name: config.logLevel) ?? .info
         // Before the store starts its sync thread, so that only the loop sees the signals.
         do { try Node.blockTerminationSignals() } catch { throw CLIError(message: "run: \(error)", code: .failure) }
+        // Started by a supervisor that must not leave us behind (`lattice demo`): its death
+        // delivers SIGTERM, which the node handles like Ctrl-C.
+        if let text = ProcessInfo.processInfo.environment["LATTICE_PARENT_PID"], let parent = Int32(text) {
+            guard Node.terminateWithParent(parent) else { throw CLIError(message: "run: the supervising process \(parent) is gone", code: .unavailable) }
+        }
         let (store, identity) = try openNode(args)
         let ring: KeyRing
         let trust: TrustPolicy

@@ -194,9 +194,24 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         self.keyRing = keyRing
         self.trust = trust
         for c in connections.values {
-            guard let id = c.nodeID, case .refused(let why) = trust.decide(id) else { continue }
+            guard let id = c.nodeID else {
+                // A handshake under way runs on the old keys and policy: start it again.
+                drop(c, reason: "keys or trust changed during the handshake")
+                continue
+            }
+            guard case .refused(let why) = trust.decide(id) else { continue }
             log.warn("peer-refused", ["peer": .string(id.description), "reason": .string("\(why)")])
             drop(c, reason: "refused by the trust policy: \(why)")
+        }
+        // Beacons are sealed and opened with the ring: discovery starts again with the new one.
+        if discovery != nil {
+            stopDiscovery()
+            do {
+                try startDiscovery()
+                discovery?.start()
+            } catch {
+                log.error("discovery", ["error": .string("cannot restart after a key change: \(error)")])
+            }
         }
     }
 
@@ -576,6 +591,12 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                     switch o {
                     case .established(let session):
                         let peer = ReplicaID(session.peer.replicaRawValue)
+                        // The policy may have changed while the handshake ran.
+                        if case .refused(let why) = trust.decide(session.peer) {
+                            connectionFailures["identityRefused", default: 0] += 1
+                            drop(c, reason: "refused by the trust policy: \(why)")
+                            return
+                        }
                         if let wanted = c.wantedPeer, wanted != peer {
                             drop(c, reason: "dialed \(name(wanted)) but \(session.peer) answered")
                             return

@@ -87,7 +87,9 @@ extension ReplicaStore {
             throw ChangeCursorExpired(oldest: store.log.firstSequence, resume: durable)
         }
         let next = out.last?.sequence ?? cursor
-        return ChangePage(changes: out, next: next, more: next < durableSequence)
+        // `more` only after progress: a log that reports more durable than it can read (after
+        // a failed segment rotation) must not make readers spin.
+        return ChangePage(changes: out, next: next, more: !out.isEmpty && next < durableSequence)
     }
 
     func changeEntry(_ seq: UInt64, _ type: UInt8, _ record: Record) -> ChangeEntry {

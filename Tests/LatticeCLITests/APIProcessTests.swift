@@ -51,11 +51,14 @@ struct APIProcessTests {
         }
         deinit { close(fd) }
 
-        /// Reads what arrived (200 ms at most per call).
+        /// Reads what arrived (waits 200 ms at most for more).
         func poll() {
-            var chunk = [UInt8](repeating: 0, count: 16_384)
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 { buffer += chunk[0..<n] }
+            var chunk = [UInt8](repeating: 0, count: 256 << 10)
+            for _ in 0..<64 {
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                guard n > 0 else { return }
+                buffer += chunk[0..<n]
+            }
         }
 
         var text: String { String(decoding: buffer, as: UTF8.self) }
@@ -342,5 +345,56 @@ struct APIProcessTests {
         #expect((try String(contentsOfFile: dirs[0] + "/config.json", encoding: .utf8)).contains("\"log_level\" : \"warn\""))
         #expect(Self.http(api, "PUT", "/v1/config/log_level", body: #""loud""#).status == 422)
         #expect(Self.http(api, "PUT", "/v1/config/nonsense", body: "1").status == 400)
+    }
+
+    /// Large documents: a page of the feed stops near 1 MiB (and says there is more), the events
+    /// of a replay all arrive to a client that reads, `watch` answers an error at once, and a
+    /// command forwarded with a relative `--data` acts on the node's own directory.
+    @Test func largeChangesArePagedAndStreamedAndPathsAreTheNodes() throws {
+        let s = Scratch()
+        defer { s.cleanup() }
+        let dirs = try NodeProcessTests.network(s, 1)
+        let node = try Daemon(data: dirs[0])
+        defer { node.stop() }
+        let api = try Self.api(dirs[0])
+        let big = String(repeating: "x", count: 400_000)
+        #expect(Self.http(api, "PUT", "/v1/docs/notes/big", body: "{\"body\": \"\(big)\"}").status == 200)
+        for _ in 0..<5 { #expect(Self.http(api, "POST", "/v1/docs/notes/big/reads/increment").status == 200) }
+        var cursor: UInt64 = 0
+        var pages = 0
+        var seen = 0
+        while pages < 10 {
+            let page = Self.http(api, "GET", "/v1/changes?since=\(cursor)&limit=1000&documents=1")
+            #expect(page.status == 200 && page.body.utf8.count < 1_700_000, "\(page.body.utf8.count) bytes")
+            let object = Self.object(page.body)
+            seen += (object["changes"] as? [Any])?.count ?? 0
+            cursor = (object["next"] as? NSNumber)?.uint64Value ?? cursor
+            pages += 1
+            if object["more"] as? Bool != true { break }
+        }
+        #expect(seen == 6 && pages >= 2, "\(seen) changes in \(pages) pages")
+        let events = try EventClient(port: api.port, token: api.token, lastEventID: "0", query: "?documents=1")
+        try events.waitFor("six large events") { $0.count == 6 }
+        // An error answer comes back at once (the request says Connection: close).
+        let started = Date()
+        let watch = try CLI.run(["watch", "--since", "999999"], data: dirs[0])
+        #expect(watch.code == 69 && watch.stderr.contains("cursor") && Date().timeIntervalSince(started) < 10, "\(watch.stderr)")
+        // A relative --data from another working directory names the same node: the node acts
+        // on its own directory.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["isolation", "on", "--data", URL(fileURLWithPath: dirs[0]).lastPathComponent]
+        p.currentDirectoryURL = URL(fileURLWithPath: dirs[0]).deletingLastPathComponent()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(Self.object(Self.http(api, "GET", "/v1/isolation").body)["isolated"] as? Bool == true)
+        // Values that would stop the next start are refused, and the API cannot move itself.
+        let exposed = try CLI.run(["config", "set", "api", #""0.0.0.0:7947""#], data: dirs[0])
+        #expect(exposed.code == 65 && exposed.stderr.contains("api_public"), "\(exposed.stderr)")
+        #expect(try CLI.run(["config", "set", "listen", #""nosuchhost:7946""#], data: dirs[0]).code == 65)
+        #expect(Self.http(api, "PUT", "/v1/config/api_public", body: "true").status == 403)
     }
 }

@@ -228,4 +228,53 @@ struct HTTPServerTests {
         #expect(box.stream?.isOpen == false)
         #expect(running.server.connectionCount == 0)
     }
+
+    /// A client reading a large answer slowly is not idle: it gets every byte, even when the
+    /// transfer outlasts the idle timeout.
+    @Test func aSlowReaderOfALargeAnswerIsNotCutOff() throws {
+        let big = [UInt8](repeating: 0x61, count: 8 << 20)
+        let running = try Running({ $0.idleTimeout = 1_000 }) { _ in HTTPResponse(status: 200, body: big) }
+        defer { running.stop() }
+        let client = try Client(port: running.port)
+        defer { close(client.fd) }
+        var size: Int32 = 16_384
+        setsockopt(client.fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        client.send("GET /big HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\nConnection: close\r\n\r\n")
+        var total = 0
+        var buffer = [UInt8](repeating: 0, count: 256 << 10)
+        let start = Date()
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(client.fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            total += n
+            usleep(20_000)  // ~12 MB/s at most: the 8 MiB take longer than the 1 s idle timeout
+        }
+        #expect(Date().timeIntervalSince(start) > 1.2)
+        #expect(total > 8 << 20, "got \(total) bytes")
+    }
+
+    /// Streams may take only `maxStreams` connections: the next stream is turned away, an
+    /// ordinary request is still served.
+    @Test func streamsCannotTakeEveryConnection() throws {
+        let running = try Running({ $0.maxStreams = 2 }) { request in
+            guard request.path == "/events" else { return HTTPResponse(status: 200, body: Array("plain".utf8)) }
+            var r = HTTPResponse(status: 200)
+            r.stream = { _ in }
+            return r
+        }
+        defer { running.stop() }
+        let streams = try (0..<2).map { _ in try Client(port: running.port) }
+        defer { for c in streams { close(c.fd) } }
+        for c in streams { c.send("GET /events HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n") }
+        usleep(200_000)
+        let third = try Client(port: running.port)
+        defer { close(third.fd) }
+        third.send("GET /events HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n")
+        #expect(third.readToEnd().hasPrefix("HTTP/1.1 503 "))
+        let plain = try Client(port: running.port)
+        defer { close(plain.fd) }
+        plain.send("GET /x HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\nConnection: close\r\n\r\n")
+        #expect(plain.readToEnd().hasSuffix("plain"))
+        #expect(running.server.streamCount == 2)
+    }
 }

@@ -19,6 +19,9 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
         public var limits = HTTPLimits()
         /// Connections served at once; one more is answered 503 and closed.
         public var maxConnections = 64
+        /// Of those, at most this many streamed responses (server-sent events): the rest stay
+        /// free for ordinary requests (the status page, the CLI's tools).
+        public var maxStreams = 32
         /// A keep-alive connection with nothing to do is closed after this many ms.
         public var idleTimeout: UInt64 = 60_000
         /// A request that has started arriving must be complete within this many ms (else 408).
@@ -38,6 +41,8 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
         var output: [UInt8] = []
         var written = 0
         var closeAfterWrite = false
+        /// The last read, or write that made progress: a connection with no progress for the
+        /// idle timeout is closed (a client reading a large answer slowly is not idle).
         var lastActivity: UInt64
         var requestStarted: UInt64?
         var reading = true
@@ -87,6 +92,9 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
 
     /// Open connections.
     public var connectionCount: Int { connections.count }
+
+    /// Connections serving a streamed response.
+    public var streamCount: Int { connections.values.reduce(0) { $0 + ($1.stream == nil ? 0 : 1) } }
 
     // MARK: Connections
 
@@ -174,6 +182,9 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
             }
             if request.method == "HEAD" {
                 respond(c, HTTPResponse(status: response.status, headers: response.headers), keepAlive: request.keepAlive)
+            } else if response.stream != nil, streamCount >= options.maxStreams {
+                count(503)
+                respond(c, HTTPResponse.error(503, code: "busy", message: "too many event streams open (\(options.maxStreams)); retry later"), keepAlive: false)
             } else if let start = response.stream {
                 let stream = HTTPStream(server: self, fd: c.fd)
                 c.stream = stream
@@ -212,14 +223,17 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
                 return
             }
             c.written += n
+            if n > 0 { c.lastActivity = EventLoop.now() }
         }
         if c.written == c.output.count {
+            let drained = c.output.count > 0
             c.output.removeAll(keepingCapacity: true)
             c.written = 0
             if c.closeAfterWrite {
                 drop(c.fd)
                 return
             }
+            if drained, let stream = c.stream { stream.drained() }
         }
         // Backpressure: stop reading while too much waits for this client.
         let pending = c.output.count - c.written
@@ -249,13 +263,15 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
     /// 4 × `maxQueuedResponse` pile up is disconnected.
     func streamSend(_ fd: Int32, _ bytes: [UInt8]) {
         guard let c = connections[fd], !c.closeAfterWrite else { return }
-        c.output += bytes
-        c.lastActivity = EventLoop.now()
-        if c.output.count - c.written > 4 * options.maxQueuedResponse {
-            log.warn("http-stream-dropped", ["reason": .string("client does not read"), "queued": .int(Int64(c.output.count - c.written))])
+        // Judged on what was already waiting: one large batch to a client that reads is fine.
+        let waiting = c.output.count - c.written
+        if waiting > 4 * options.maxQueuedResponse {
+            log.warn("http-stream-dropped", ["reason": .string("client does not read"), "queued": .int(Int64(waiting))])
             drop(fd)
             return
         }
+        if waiting == 0 { c.lastActivity = EventLoop.now() }  // the idle clock runs only while output waits
+        c.output += bytes
         flush(c)
     }
 
@@ -276,7 +292,10 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
             let now = EventLoop.now()
             for c in Array(self.connections.values) {
                 if c.stream != nil {
-                    continue  // the stream's producer keeps it alive (heartbeats); a dead peer fails a send
+                    // A stream is idle only while output waits unread (a client that stopped
+                    // reading); otherwise its producer keeps it alive with heartbeats.
+                    if c.output.count > c.written, now >= c.lastActivity + self.options.idleTimeout { self.drop(c.fd) }
+                    continue
                 } else if let started = c.requestStarted, now >= started + self.options.requestTimeout, !c.closeAfterWrite {
                     self.count(408)
                     self.respond(c, HTTPResponse.error(408, code: "timeout", message: "request not completed within \(self.options.requestTimeout) ms"), keepAlive: false)
@@ -297,6 +316,9 @@ public final class HTTPStream: @unchecked Sendable {
     public private(set) var isOpen = true
     /// Called once (on the loop) when the connection ends, whichever side ended it.
     public var onClose: (() -> Void)?
+    /// Called (on the loop) each time everything queued has been written: a paused producer
+    /// resumes.
+    public var onDrain: (() -> Void)?
 
     init(server: HTTPServer, fd: Int32) {
         self.server = server
@@ -318,9 +340,12 @@ public final class HTTPStream: @unchecked Sendable {
         server?.streamClose(fd)
     }
 
+    func drained() { onDrain?() }
+
     func ended() {
         guard isOpen else { return }
         isOpen = false
+        onDrain = nil
         let body = onClose
         onClose = nil
         body?()

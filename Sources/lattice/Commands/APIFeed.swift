@@ -9,6 +9,9 @@ import LatticeStore
 enum APIFeed {
     static let defaultLimit = 100
     static let maxLimit = 1_000
+    /// A page (or one batch of events) stops growing past this many bytes of JSON (it always
+    /// holds at least one change): the loop never builds a huge answer, memory stays bounded.
+    static let pageBytes = 1 << 20
 
     /// `GET /v1/changes?since=N&limit=L&documents=1`.
     static func changes(_ request: HTTPRequest, node: Node) -> HTTPResponse {
@@ -31,11 +34,10 @@ enum APIFeed {
         } catch {
             return .error(500, code: "internal", message: "\(error)")
         }
-        let body = JSON.object([
-            ("changes", .array(page.changes.map { changeJSON($0, node: documents ? node : nil) })),
-            ("next", .uint(page.next)), ("more", .bool(page.more)),
-        ])
-        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array((body.text + "\n").utf8))
+        let (texts, next) = render(page.changes, node: documents ? node : nil)
+        let more = next < page.next || page.more
+        let body = "{\"changes\": [" + texts.joined(separator: ", ") + "], \"next\": \(next == 0 ? page.next : next), \"more\": \(more)}\n"
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
     }
 
     /// `GET /v1/events[?since=N][&documents=1]` (or `Last-Event-ID: N`): every durable change
@@ -80,25 +82,53 @@ enum APIFeed {
         return HTTPResponse(status: 410, headers: [("Content-Type", "application/json")], body: Array((body.text + "\n").utf8))
     }
 
-    /// One change as JSON; with `node`, each touched document as it is now (null if deleted).
-    static func changeJSON(_ c: ChangeEntry, node: Node?) -> JSON {
+    /// Changes as JSON texts, stopping once ``pageBytes`` are used (never before the first):
+    /// the texts and the cursor of the last one rendered (0 for none).
+    static func render(_ changes: [ChangeEntry], node: Node?) -> (texts: [String], last: UInt64) {
+        var texts: [String] = []
+        var bytes = 0
+        var last: UInt64 = 0
+        for c in changes {
+            if !texts.isEmpty && bytes >= pageBytes { break }
+            let text = changeJSON(c, node: node, budget: pageBytes - min(bytes, pageBytes)).text
+            bytes += text.utf8.count
+            texts.append(text)
+            last = c.sequence
+        }
+        return (texts, last)
+    }
+
+    /// One change as JSON; with `node`, each touched document as it is now (null if deleted),
+    /// as long as `budget` bytes allow — past it the documents are listed without their
+    /// contents and the change says `"documents_omitted": true` (read them with GET).
+    static func changeJSON(_ c: ChangeEntry, node: Node?, budget: Int = .max) -> JSON {
+        var used = 0
+        var omitted = false
         let docs: [JSON] = c.documents.map { d in
             var fields: [(String, JSON)] = [
                 ("collection", .string(d.collection.string)), ("id", .string(d.id.string)),
                 ("fields", .array(d.fields.map { .string($0.string) })), ("removal", .bool(d.removal)),
             ]
-            if let node {
+            if let node, !omitted {
                 let doc = node.store.state.document(d.collection, d.id)
-                fields.append(("document", doc.flatMap { $0.isEmpty ? nil : documentJSON(d.collection, d.id, $0) } ?? .null))
+                let json = doc.flatMap { $0.isEmpty ? nil : documentJSON(d.collection, d.id, $0) } ?? .null
+                let size = json.text.utf8.count
+                if used > 0 && used + size > budget {
+                    omitted = true
+                } else {
+                    used += size
+                    fields.append(("document", json))
+                }
             }
             return .object(fields)
         }
-        return .object([
+        return .object(
+            [
             ("cursor", .uint(c.sequence)), ("origin", .string(c.origin.rawValue)),
             ("author", c.author.map { .string(replicaHex($0)) } ?? .null),
             ("time", c.stamp.map { .string(stampText($0)) } ?? .null),
             ("documents", .array(docs)),
-        ])
+            ] + (omitted ? [("documents_omitted", .bool(true))] : []))
     }
 }
 
@@ -151,6 +181,8 @@ final class EventHub: @unchecked Sendable {  // confined to the node's loop
         let key = ObjectIdentifier(stream)
         subscribers[key] = s
         stream.onClose = { [weak self] in self?.subscribers[key] = nil }
+        // A subscriber paused for backpressure resumes as soon as its client caught up.
+        stream.onDrain = { [weak self] in self?.schedulePump() }
         stream.send(Array("retry: 2000\nid: \(cursor)\nevent: ready\ndata: {\"cursor\": \(cursor)}\n\n".utf8))
         pump()
         startTicking()
@@ -164,11 +196,16 @@ final class EventHub: @unchecked Sendable {  // confined to the node's loop
             var out: [UInt8] = []
             do {
                 let page = try node.store.changes(after: s.cursor, limit: Self.batch)
-                for c in page.changes {
-                    out += Array("id: \(c.sequence)\nevent: change\ndata: \(APIFeed.changeJSON(c, node: s.documents ? node : nil).text)\n\n".utf8)
+                let (texts, last) = APIFeed.render(page.changes, node: s.documents ? node : nil)
+                for (c, text) in zip(page.changes, texts) {
+                    out += Array("id: \(c.sequence)\nevent: change\ndata: \(text)\n\n".utf8)
                 }
-                s.cursor = page.next
-                more = more || page.more
+                if last > 0 {
+                    s.cursor = last
+                    // Only a batch that moved on asks for another at once (no spinning on a log
+                    // that says more is durable than it can read).
+                    more = more || last < page.next || page.more
+                }
             } catch let e as ChangeCursorExpired {
                 let data = JSON.object([
                     ("error", .string("cursor_expired")), ("oldest", .uint(e.oldest)), ("resume", .uint(e.resume)),
@@ -187,12 +224,16 @@ final class EventHub: @unchecked Sendable {  // confined to the node's loop
                 s.lastWrite = EventLoop.now()
             }
         }
-        if more && !pumpPosted {
-            pumpPosted = true
-            node.loop.post { [self] in
-                pumpPosted = false
-                pump()
-            }
+        if more { schedulePump() }
+    }
+
+    /// Runs ``pump()`` soon, once, after what the loop is doing now.
+    func schedulePump() {
+        guard !pumpPosted else { return }
+        pumpPosted = true
+        node.loop.post { [self] in
+            pumpPosted = false
+            pump()
         }
     }
 

@@ -35,6 +35,10 @@ enum APIRoutes {
         switch route.count {
         case 1 where ["status", "peers", "conflicts", "keys", "config"].contains(route[0]): table["GET"] = (route[0], [], [])
         case 2 where route[0] == "config":
+            // Where the API itself listens is decided on the machine, not over the API.
+            if method == "PUT", ["api", "api_public"].contains(route[1]) {
+                return .error(403, code: "forbidden", message: "\(route[1]) can only be set on the node's machine: lattice config set \(route[1]) VALUE")
+            }
             table["PUT"] = ("config", [], ["set", route[1]])
             action = "config-set"
         case 1 where route[0] == "sync" || route[0] == "compact": table["POST"] = (route[0], [], [])

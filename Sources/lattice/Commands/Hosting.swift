@@ -16,6 +16,9 @@ enum Hosting {
     nonisolated(unsafe) static var node: Node?
     /// Where the hosted node's HTTP API listens (set by `lattice run`; nil without the API).
     nonisolated(unsafe) static var apiAddress: SocketAddress?
+    /// The running node's data directory, as it opened it: a hosted command always acts on it,
+    /// whatever `--data` the client gave (relative to another working directory) or omitted.
+    nonisolated(unsafe) static var root: String?
     /// The running node's effective configuration (file, environment and its flags).
     nonisolated(unsafe) static var config: NodeConfig?
     /// Captured output while running a hosted command.
@@ -133,7 +136,25 @@ enum Hosting {
             captured = nil
             stdin = nil
         }
-        do { try dispatch(command, Array(argv.dropFirst())) } catch let e as CLIError {
+        var rest = Array(argv.dropFirst())
+        if let root {
+            var kept: [String] = []
+            var i = 0
+            while i < rest.count {
+                if rest[i] == "--" {
+                    kept += rest[i...]
+                    break
+                }
+                if rest[i] == "--data" {
+                    i += 2
+                    continue
+                }
+                if !rest[i].hasPrefix("--data=") { kept.append(rest[i]) }
+                i += 1
+            }
+            rest = ["--data", root] + kept
+        }
+        do { try dispatch(command, rest) } catch let e as CLIError {
             code = e.code.rawValue
             stderr = "lattice: \(e.message)\n"
         } catch {

@@ -1,4 +1,8 @@
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import LatticeCRDT
 import LatticeCrypto
 import LatticeNode
@@ -100,8 +104,8 @@ struct NodeConfig {
             c.created = s
             return true
         },
-        Setting(key: "listen", allowed: "\"HOST:PORT\", for example \"0.0.0.0:7946\"") { c, v in
-            guard let s = v as? String, SocketAddress(parsing: s) != nil else { return false }
+        Setting(key: "listen", allowed: "\"IP:PORT\", for example \"0.0.0.0:7946\" (a numeric IPv4 or [IPv6] address)") { c, v in
+            guard let s = v as? String, bindable(s) else { return false }
             c.listen = s
             return true
         },
@@ -128,13 +132,13 @@ struct NodeConfig {
             c.discoveryPort = UInt16(n)
             return true
         },
-        Setting(key: "api", allowed: "\"HOST:PORT\" (loopback unless api_public) or \"off\"") { c, v in
+        Setting(key: "api", allowed: "\"IP:PORT\" (127.0.0.1, ::1 or localhost unless api_public) or \"off\"") { c, v in
             guard let s = v as? String else { return false }
             if s == "off" {
                 c.api = nil
                 return true
             }
-            guard SocketAddress(parsing: s) != nil else { return false }
+            guard bindable(s) else { return false }
             c.api = s
             return true
         },
@@ -177,6 +181,28 @@ struct NodeConfig {
             return true
         },
     ]
+
+    /// A `HOST:PORT` a socket can bind: a numeric IPv4 or IPv6 address (or `localhost`).
+    static func bindable(_ text: String) -> Bool {
+        guard let a = SocketAddress(parsing: text) else { return false }
+        if a.host == "localhost" { return true }
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, a.host, &v4) == 1 || inet_pton(AF_INET6, a.host, &v6) == 1
+    }
+
+    /// Whether the API address stays on this machine.
+    static func loopback(_ text: String) -> Bool {
+        guard let a = SocketAddress(parsing: text) else { return false }
+        return ["127.0.0.1", "::1", "localhost"].contains(a.host)
+    }
+
+    /// Rules between keys: an API beyond loopback needs `api_public`.
+    func checkCombination(_ origin: String) throws(CLIError) {
+        if let api, !Self.loopback(api), !apiPublic {
+            throw CLIError(message: "\(origin): api \"\(api)\" is not a loopback address; set api_public to true as well to expose the API beyond this machine", code: .dataError)
+        }
+    }
 
     static func boolean(_ v: Any) -> Bool? {
         if let n = v as? NSNumber, isJSONBoolean(n) { return n.boolValue }
@@ -236,6 +262,7 @@ struct NodeConfig {
             }
             config.sources[s.key] = .environment
         }
+        try config.checkCombination(environment.keys.contains(where: { $0.hasPrefix("LATTICE_API") }) ? "environment" : paths.config)
         return config
     }
 
@@ -266,16 +293,49 @@ struct NodeConfig {
             guard s.apply(&check, value) else { throw CLIError(message: "\(key) must be \(s.allowed) (got \(describe(value)))", code: .dataError) }
             object[key] = value
         }
+        // The file as it would be, checked whole: no value that stops the next start.
+        var merged = NodeConfig()
+        for s in settings {
+            if let v = object[s.key], !s.apply(&merged, v) {
+                throw CLIError(message: "\(paths.config): \(s.key) must be \(s.allowed) (got \(describe(v))); fix it first", code: .dataError)
+            }
+        }
+        try merged.checkCombination(paths.config)
         guard let json = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]) else {
             throw CLIError(message: "cannot encode \(paths.config)", code: .failure)
         }
-        let temp = paths.config + ".tmp"
-        let text = String(decoding: json, as: UTF8.self) + "\n"
-        guard FileManager.default.createFile(atPath: temp, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]),
-            rename(temp, paths.config) == 0
-        else {
-            throw CLIError(message: "cannot write \(paths.config); check the directory's permissions", code: .failure)
+        guard writeDurably(Array((String(decoding: json, as: UTF8.self) + "\n").utf8), to: paths.config, directory: paths.root) else {
+            throw CLIError(message: "cannot write \(paths.config): \(String(cString: strerror(errno))); check the directory's permissions", code: .failure)
         }
+    }
+
+    /// Replaces `path` atomically and durably: a temporary file (0600) written and fsynced,
+    /// renamed over it, the directory fsynced — a crash leaves the old file or the new one.
+    static func writeDurably(_ bytes: [UInt8], to path: String, directory: String) -> Bool {
+        let temp = path + ".tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                close(fd)
+                unlink(temp)
+                return false
+            }
+            written += n
+        }
+        guard Glibc.fsync(fd) == 0, close(fd) == 0, rename(temp, path) == 0 else {
+            unlink(temp)
+            return false
+        }
+        let dir = open(directory.isEmpty ? "." : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 {
+            _ = Glibc.fsync(dir)
+            close(dir)
+        }
+        return true
     }
 
     /// Writes name, fsync and created (by `init`).

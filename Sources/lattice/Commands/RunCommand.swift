@@ -90,6 +90,7 @@ enum RunCommand {
             try node.handleTerminationSignals()
             Hosting.node = node
             Hosting.config = config
+            Hosting.root = paths.root
             try node.serveControl(at: Hosting.socketPath(paths.root)) { Hosting.serve($0) }
             let root = paths.root
             server = try api.map { o in

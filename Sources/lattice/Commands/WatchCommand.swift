@@ -52,13 +52,16 @@ enum WatchCommand {
             waiting = false
             defer { close(fd) }
             var request = "GET /v1/events\(args.flags.contains("--documents") ? "?documents=1" : "") HTTP/1.1\r\nHost: \(address)\r\n"
-            request += "Authorization: Bearer \(token)\r\nAccept: text/event-stream\r\n"
+            request += "Authorization: Bearer \(token)\r\nAccept: text/event-stream\r\nConnection: close\r\n"
             if let cursor { request += "Last-Event-ID: \(cursor)\r\n" }
             request += "\r\n"
             let bytes = Array(request.utf8)
             guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == bytes.count else { continue }
             var reader = LineReader(fd: fd)
-            guard let status = reader.line(), status.hasPrefix("HTTP/1.1 ") else { continue }
+            guard let status = reader.line(), status.hasPrefix("HTTP/1.1 ") else {
+                usleep(1_000_000)  // no answer: do not hammer the node
+                continue
+            }
             while let h = reader.line(), !h.isEmpty {}
             guard status.hasPrefix("HTTP/1.1 200") else {
                 var body = ""
@@ -91,8 +94,9 @@ enum WatchCommand {
                 default: break
                 }
             }
-            // The connection ended: reconnect from the last cursor.
-            if cursor == nil { cursor = 0 }
+            // The connection ended: reconnect from the last cursor (from now if none came yet),
+            // after a pause so that a node that keeps dropping us is not hammered.
+            usleep(500_000)
         }
     }
 

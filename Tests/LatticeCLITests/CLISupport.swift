@@ -5,6 +5,24 @@ import Testing
     import Glibc
 #endif
 
+/// A blocking TCP connection to 127.0.0.1:`port` whose reads time out after `timeout`; nil if
+/// refused.
+func connectLoopback(_ port: Int, timeout: timeval) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var tv = timeout
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var a = sockaddr_in()
+    a.sin_family = sa_family_t(AF_INET)
+    a.sin_port = UInt16(port).bigEndian
+    a.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let ok = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    guard ok == 0 else {
+        close(fd)
+        return nil
+    }
+    return fd
+}
+
 /// The result of running the `lattice` binary.
 struct RunResult {
     var code: Int32

@@ -35,6 +35,22 @@ struct DemoTests {
         return found
     }
 
+    /// `lattice demo` in the background with TMPDIR = `tmp`, its stdout in a file under `outputIn`.
+    static func startDemo(tmp: String, outputIn: String) throws -> (Process, String) {
+        let output = outputIn + "/demo.out"
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = ["demo"]
+        var env = ProcessInfo.processInfo.environment
+        env["TMPDIR"] = tmp
+        p.environment = env
+        p.standardOutput = FileHandle(forWritingAtPath: output)
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return (p, output)
+    }
+
     static func object(_ value: Any?) -> [String: Any] { value as? [String: Any] ?? [:] }
     static func list(_ value: Any?) -> [[String: Any]] { value as? [[String: Any]] ?? [] }
     static func int(_ value: Any?) -> Int? { (value as? NSNumber)?.intValue }
@@ -129,17 +145,7 @@ struct DemoTests {
     @Test func ctrlCStopsTheNodesAndRemovesTheDirectory() throws {
         let tmp = try ShortScratch()
         let elsewhere = try ShortScratch()
-        let output = elsewhere.path + "/demo.out"
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = ["demo"]
-        var env = ProcessInfo.processInfo.environment
-        env["TMPDIR"] = tmp.path
-        p.environment = env
-        p.standardOutput = FileHandle(forWritingAtPath: output)
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let (p, output) = try Self.startDemo(tmp: tmp.path, outputIn: elsewhere.path)
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         // Interrupt once two nodes run.
         var text = ""
@@ -166,17 +172,7 @@ struct DemoTests {
     @Test func aKilledDemoLeavesNoNodeRunning() throws {
         let tmp = try ShortScratch()
         let elsewhere = try ShortScratch()
-        let output = elsewhere.path + "/demo.out"
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = ["demo"]
-        var env = ProcessInfo.processInfo.environment
-        env["TMPDIR"] = tmp.path
-        p.environment = env
-        p.standardOutput = FileHandle(forWritingAtPath: output)
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let (p, output) = try Self.startDemo(tmp: tmp.path, outputIn: elsewhere.path)
         var text = ""
         let deadline = Date().addingTimeInterval(20)
         while !text.contains("laptop   running"), p.isRunning, Date() < deadline {

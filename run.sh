@@ -10,6 +10,7 @@ lattice_install_run_deps
 swift build -c release --product lattice >&2
 bin=.build/release/lattice
 if [ "$#" -gt 0 ]; then exec "$bin" "$@"; fi
-if ! "$bin" status >/dev/null 2>&1; then "$bin" init; fi
+data="${LATTICE_DATA:-$HOME/.lattice}"
+if [ ! -f "$data/identity.key" ]; then "$bin" init; fi
 "$bin" status
 exec "$bin" run

@@ -5,6 +5,8 @@ public struct EditError: Error, Hashable, Sendable, CustomStringConvertible {
         let raw: UInt8
         /// The edit's kind differs from the field's kind (fixed by its first write).
         public static let kindMismatch = Code(raw: 1)
+        /// A counter increment would take the counter's value past the Int64 range.
+        public static let overflow = Code(raw: 2)
     }
 
     /// What went wrong.
@@ -18,7 +20,10 @@ public struct EditError: Error, Hashable, Sendable, CustomStringConvertible {
 
     /// One line that says what happened and what to do.
     public var description: String {
-        "field \(path) is a \(existing.rawValue), not a \(attempted.rawValue): "
+        if code == .overflow {
+            return "counter \(path) would pass the range of a 64-bit integer (±9,223,372,036,854,775,807); the increment was not made"
+        }
+        return "field \(path) is a \(existing.rawValue), not a \(attempted.rawValue): "
             + "edit it as a \(existing.rawValue), or write it under another field name"
     }
 }

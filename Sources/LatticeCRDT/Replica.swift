@@ -210,6 +210,11 @@ public struct Replica: Sendable {
         let existing = state.field(path)
         try check(path, existing, .counter)
         guard amount != 0 else { return }
+        // Values are kept modulo 2^64 (merges stay exact and deterministic); a local increment
+        // that would leave the Int64 range is refused rather than wrapping.
+        if case .counter(let value)? = existing?.value, value.addingReportingOverflow(amount).overflow {
+            throw EditError(code: .overflow, path: path, existing: .counter, attempted: .counter)
+        }
         var f = existing ?? Field()
         let tag = mint(now, path.collection)
         delta.context.insert(tag.dot)

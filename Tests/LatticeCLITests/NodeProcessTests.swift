@@ -264,6 +264,12 @@ struct NodeProcessTests {
         #expect(Self.http(api, "PUT", doc2, token: token, body: #"{"nested": {"no": 1}}"#).status == 400)
         #expect(Self.http(api, "PUT", doc2, token: token, body: "not json").status == 400)
         #expect(Self.http(api, "POST", doc2 + "/title/increment", token: token).status == 422)  // a register is not a counter
+        // The full Int64 range, exactly; past it, refused without a change.
+        #expect(Self.http(api, "POST", doc2 + "/big/increment", token: token, body: #"{"by": 9223372036854775807}"#).status == 200)
+        let overflow = Self.http(api, "POST", doc2 + "/big/increment", token: token, body: #"{"by": 1}"#)
+        #expect(overflow.status == 422 && overflow.body.contains("64-bit"), "\(overflow)")
+        #expect(Self.http(api, "POST", doc2 + "/big/increment", token: token, body: #"{"by": 1.5}"#).status == 400)
+        #expect(Self.http(api, "POST", doc2 + "/big/increment", token: token, body: #"{"by": 9223372036854775808}"#).status == 400)
         let read = try CLI.run(["get", "knowledge", "k1", "--json"], data: dirs[0])
         #expect(read.stdout.contains("\"Actors isolate\"") && read.stdout.contains("0.8") && read.stdout.contains("[\"-3\"]"), "\(read.stdout)")
         #expect(read.stdout.contains("\"kind\": \"counter\", \"value\": -3"), "\(read.stdout)")

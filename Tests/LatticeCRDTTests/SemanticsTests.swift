@@ -68,6 +68,24 @@ struct SemanticsTests {
         #expect(ra.state == rb.state)
     }
 
+    /// A local increment that would leave the Int64 range is refused and changes nothing;
+    /// the extremes themselves are reachable.
+    @Test func anIncrementPastTheInt64RangeIsRefused() throws {
+        var r = Replica(id: a)
+        _ = try r.increment(hits, by: .max, now: 1)
+        let before = r.state
+        #expect(throws: EditError.self) { try r.increment(hits, by: 1, now: 2) }
+        #expect(r.state == before)
+        _ = try r.increment(hits, by: .min, now: 3)
+        #expect(r.state.value(hits) == .counter(-1))
+        #expect(throws: EditError.self) { try r.increment(hits, by: .min, now: 4) }
+        do {
+            _ = try r.increment(hits, by: .min, now: 4)
+        } catch {
+            #expect(error.code == .overflow && error.description.contains("64-bit"))
+        }
+    }
+
     @Test func deleteKeepsConcurrentUpdates() throws {
         var ra = Replica(id: a)
         var rb = Replica(id: b)

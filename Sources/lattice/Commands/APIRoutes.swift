@@ -122,6 +122,17 @@ enum APIRoutes {
         return HTTPResponse(status: status, headers: headers, body: body)
     }
 
+    /// A JSON number as Int64 when it is a whole number in range (integers exactly, as parsed;
+    /// fractions and booleans refused).
+    static func wholeNumber(_ number: NSNumber) -> Int64? {
+        switch String(cString: number.objCType) {
+        case "c": return nil  // a boolean
+        case "d", "f": return Int64(exactly: number.doubleValue)
+        case "Q", "L": return number.uint64Value <= UInt64(Int64.max) ? Int64(number.uint64Value) : nil
+        default: return number.int64Value
+        }
+    }
+
     static func notAllowed(_ request: HTTPRequest, _ methods: [String]) -> HTTPResponse {
         let allowed = methods.joined(separator: ", ")
         var r = HTTPResponse.error(405, code: "method_not_allowed", message: "\(request.path) takes \(allowed)")
@@ -213,8 +224,8 @@ enum APIRoutes {
             return .success(out)
         case "increment":
             guard let o = object as? [String: Any] else { return .failure("increment takes {\"by\": N}") }
-            guard let by = o["by"] ?? Optional(1), let number = by as? NSNumber, !NodeConfig.isJSONBoolean(number), let n = Int64(exactly: number.doubleValue) else {
-                return .failure("\"by\" must be a whole number")
+            guard let by = o["by"] ?? Optional(1), let number = by as? NSNumber, let n = wholeNumber(number) else {
+                return .failure("\"by\" must be a whole number from -9223372036854775808 to 9223372036854775807")
             }
             return .success([String(n)])
         default:  // resolve

@@ -187,6 +187,8 @@ func cliError(_ error: any Error) -> CLIError {
         if e.code == .insecurePermissions { return CLIError(message: e.description, code: .permission) }
         if e.code == .keyFile { return CLIError(message: e.description, code: .dataError) }
         return CLIError(message: e.description, code: .failure)
+    case let e as EditError where e.code == .overflow:
+        return CLIError(message: e.description, code: .dataError)
     case let e as EditError:
         return CLIError(
             message: "\(e.path) is a \(e.existing.rawValue), not a \(e.attempted.rawValue); use the \(e.existing.rawValue) command or another field name",

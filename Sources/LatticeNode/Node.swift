@@ -86,7 +86,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     private var syncing = false
     /// Local commits appended without waiting, in log order, with their completions: they reach
     /// the engine (and peers) once durable.
-    private var pendingLocal: [(sequence: UInt64, delta: Delta, encoded: [UInt8])] = []
+    private var pendingLocal: [LoggedChange] = []
     /// The completion of each pending local commit (same order).
     private var pendingDone: [((any Error)?) -> Void] = []
     /// Called on the loop after remote changes became visible in the store's state, with the
@@ -328,7 +328,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                 execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now()))
             } else {
                 // Earlier group-committed changes are durable too now: keep log order.
-                pendingLocal.append((r.sequence, r.delta, r.encoded))
+                pendingLocal.append(LoggedChange(sequence: r.sequence, delta: r.delta, encoded: r.encoded))
                 pendingDone.append { _ in }
                 releaseLocal()
             }
@@ -349,7 +349,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             return r
         }
         localCommits += 1
-        pendingLocal.append((r.sequence, r.delta, r.encoded))
+        pendingLocal.append(LoggedChange(sequence: r.sequence, delta: r.delta, encoded: r.encoded))
         pendingDone.append(done)
         requestSync()
         return r
@@ -362,7 +362,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         while k < pendingLocal.count, pendingLocal[k].sequence <= durable { k += 1 }
         guard k > 0 else { return }
         // Usually all of them: hand the arrays over without copying the changes.
-        var ready: [(sequence: UInt64, delta: Delta, encoded: [UInt8])] = []
+        var ready: [LoggedChange] = []
         var done: [((any Error)?) -> Void] = []
         if k == pendingLocal.count {
             swap(&ready, &pendingLocal)

@@ -333,7 +333,7 @@ public final class SyncEngine {
     ///   - delta: the change.
     ///   - now: current time.
     public func localChange(sequence: UInt64, delta: Delta, now: UInt64) -> [SyncAction] {
-        localChanges([(sequence, delta, delta.encoded())], now: now)
+        localChanges([LoggedChange(sequence: sequence, delta: delta, encoded: delta.encoded())], now: now)
     }
 
     /// Local changes durable in the log (ascending sequences, as a group commit makes them):
@@ -341,29 +341,26 @@ public final class SyncEngine {
     /// - Parameters:
     ///   - changes: log sequence, change and its encoding (`delta.encoded()`, as logged) of each.
     ///   - now: current time.
-    public func localChanges(_ changes: [(sequence: UInt64, delta: Delta, encoded: [UInt8])], now: UInt64) -> [SyncAction] {
-        var pushed: [(UInt64, Delta, [UInt8])] = []
-        pushed.reserveCapacity(changes.count)
-        for (sequence, delta, bytes) in changes {
-            index.add(sequence: sequence, delta: delta)
-            remember(sequence, bytes, delta)
-            pushed.append((sequence, delta, bytes))
+    public func localChanges(_ changes: [LoggedChange], now: UInt64) -> [SyncAction] {
+        for c in changes {
+            index.add(sequence: c.sequence, delta: c.delta)
+            remember(c.sequence, c.encoded, c.delta)
         }
         var out: [SyncAction] = []
-        push(pushed, except: nil, now: now, &out)
+        push(changes, except: nil, now: now, &out)
         return out
     }
 
     /// Sends new changes to every live session but `except` (gossip forwarding).
-    private func push(_ changes: [(UInt64, Delta, [UInt8])], except: ConnectionID?, now: UInt64, _ out: inout [SyncAction]) {
+    private func push(_ changes: [LoggedChange], except: ConnectionID?, now: UInt64, _ out: inout [SyncAction]) {
         for conn in sessions.keys.sorted() where conn != except {
             guard var s = sessions[conn], s.helloReceived else { continue }
             var queued = false
-            for (seq, delta, _) in changes {
+            for c in changes {
                 // Always on the stream, in log order: a change may only reach a peer after
                 // everything it causally depends on (see Docs/PROTOCOL.md, "Causal delivery").
-                guard allowed(delta, to: s.peer), !s.known.covers(delta.context) else { continue }
-                enqueue(seq, &s)
+                guard allowed(c.delta, to: s.peer), !s.known.covers(c.delta.context) else { continue }
+                enqueue(c.sequence, &s)
                 queued = true
             }
             sessions[conn] = s
@@ -528,7 +525,7 @@ public final class SyncEngine {
     private func receiveChanges(_ batch: UInt64, _ changes: [[UInt8]], _ conn: ConnectionID, now: UInt64) -> [SyncAction] {
         guard var s = sessions[conn] else { return [] }
         var out: [SyncAction] = []
-        var fresh: [(UInt64, Delta, [UInt8])] = []
+        var fresh: [LoggedChange] = []
         var refused: String?
         for bytes in changes {
             let delta: Delta
@@ -557,7 +554,7 @@ public final class SyncEngine {
                 let seq = try storage.integrate(remote: delta, encoded: bytes, now: now)
                 index.add(sequence: seq, delta: delta)
                 remember(seq, bytes, delta)
-                fresh.append((seq, delta, bytes))
+                fresh.append(LoggedChange(sequence: seq, delta: delta, encoded: bytes))
                 stats.integrated += 1
             } catch {
                 sessions[conn] = s

@@ -2,7 +2,8 @@
 # Tests/LAN/lan-test.sh [LATTICE_BINARY] — three real `lattice run` nodes on a LAN made of network
 # namespaces (a bridge in its own switch namespace; nothing in the root namespace is touched):
 #   1. discovery: the nodes have no static peers and must find each other by sealed beacons; a
-#      node of another network (another key) on the same LAN drops their beacons, reaches nobody;
+#      node of another network (another key) on the same LAN drops their beacons, reaches nobody,
+#      and the members' /metrics count its beacons as dropped unauthenticated packets;
 #   2. a change written on one is readable on the others;
 #   3. impairments with nftables on every switch port (this kernel has no tc netem): LOSS % random
 #      loss and DUP % duplication in both directions; host 3 partitioned away (all its frames
@@ -126,6 +127,17 @@ kill -TERM "$FOREIGN"
 wait "$FOREIGN" || { say "the foreign node did not exit 0 after SIGTERM"; exit 1; }
 unset 'PIDS[3]'
 say "ok: a node with another network key on the LAN dropped every beacon it heard and reached no member"
+# The members heard the foreign node's beacons too: /metrics (the node's API on the namespace's
+# loopback) counts them as dropped unauthenticated packets.
+metric() {
+    ip netns exec "$P-h$1" python3 -c 'import sys, urllib.request
+r = urllib.request.Request("http://127.0.0.1:7947/metrics", headers={"Authorization": "Bearer " + open(sys.argv[1]).read().strip()})
+for line in urllib.request.urlopen(r, timeout=5).read().decode().splitlines():
+    if line.split(" ")[0] == sys.argv[2]: print(line.split(" ")[1])' "$WORK/n$1/api.token" "$2"
+}
+dropped=$(metric 1 'lattice_packets_dropped_total{transport="udp",reason="auth"}')
+[ "${dropped:-0}" -ge 1 ] || { say "node 1's /metrics counted no unauthenticated beacon (got '$dropped')"; exit 1; }
+say "ok: node 1's /metrics counted $dropped unauthenticated beacon(s) (the foreign node's) as dropped packets"
 
 # --- a change on one node is readable on the others --------------------------------------------
 MARKER="LATTICE-PLAINTEXT-MARKER-$SEED-7f3a9c"

@@ -82,12 +82,13 @@ enum ConfigCommands {
                 do { try node.setIsolated(on) } catch { throw CLIError(message: "isolation: \(error)", code: .failure) }
             }
         }
-        let saved = try NodeConfig.load(paths).isolated
-        let now = Hosting.node?.isolated ?? saved
+        let effective = try NodeConfig.load(paths)
+        let now = Hosting.node?.isolated ?? effective.isolated
+        let overridden = Hosting.node == nil && effective.sources["isolated"] == .environment
         if args.json {
             return out(JSON.object([("isolated", .bool(now)), ("running", .bool(Hosting.node != nil))]).text)
         }
-        out("isolation \(now ? "on: no network" : "off: syncing with peers")\(Hosting.node == nil ? " (applies when the node runs)" : "")")
+        out("isolation \(now ? "on: no network" : "off: syncing with peers")\(Hosting.node == nil ? " (applies when the node runs)" : "")\(overridden ? "; LATTICE_ISOLATED overrides the saved setting" : "")")
     }
 
     /// After `keys`/`join` changed the key ring or trust policy: a running node uses them now.

@@ -8,17 +8,10 @@ import Testing
     static let me = ReplicaID(0xA1)
     static let other = ReplicaID(0xB2)
 
-    func options(segmentSize: Int = 64 << 20) -> StoreOptions {
-        var o = StoreOptions()
-        o.log.fsyncPolicy = .none
-        o.log.segmentSize = segmentSize
-        return o
-    }
-
     @Test func pagesListTouchedDocumentsInLogOrder() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options())
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.none))
         defer { try? s.close() }
         try s.commit { r, d in
             try r.set(FieldPath("knowledge", "k1", "title"), .string("a"), now: 1_000, into: &d)
@@ -51,9 +44,7 @@ import Testing
     @Test func onlyDurableChangesAreListed() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        var o = options()
-        o.log.fsyncPolicy = .batch
-        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: o)
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.batch))
         defer { try? s.close() }
         try s.commit { r, d in try r.set(FieldPath("c", "a", "v"), .int(1), now: 1_000, into: &d) }
         try s.commit(durably: false) { r, d in try r.set(FieldPath("c", "b", "v"), .int(2), now: 1_001, into: &d) }
@@ -66,7 +57,7 @@ import Testing
     @Test func aCursorBeforeCompactionIsExpiredWithWhereToResume() throws {
         let dir = TempDir()
         defer { dir.cleanup() }
-        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(segmentSize: 512))
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.none, segmentSize: 512))
         defer { try? s.close() }
         for i in 0..<60 {
             try s.commit { r, d in try r.set(FieldPath("c", Key("d\(i)"), "v"), .int(Int64(i)), now: 1_000 + UInt64(i), into: &d) }

@@ -185,7 +185,7 @@ enum APIRoutes {
         }
         switch action {
         case "isolation":
-            guard let o = object as? [String: Any], let n = o["isolated"] as? NSNumber, NodeConfig.isJSONBoolean(n) else {
+            guard let o = object as? [String: Any], let n = o["isolated"] as? NSNumber, isJSONBoolean(n) else {
                 return .failure("PUT /v1/isolation takes {\"isolated\": true} or {\"isolated\": false}")
             }
             return .success([n.boolValue ? "on" : "off"])

@@ -236,6 +236,10 @@ func jsonString(_ s: String) -> String {
 }
 
 /// A tiny JSON builder (keeps key order).
+/// JSONSerialization's booleans are NSNumbers of type `c` (on Linux `1 is Bool` holds too, so
+/// `as? Bool` cannot tell `true` from `1`).
+func isJSONBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
 indirect enum JSON {
     case null
     case bool(Bool)

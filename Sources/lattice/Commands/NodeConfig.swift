@@ -214,9 +214,6 @@ struct NodeConfig {
         }
     }
 
-    /// JSONSerialization's booleans are NSNumbers of type `c` (on Linux `1 is Bool` holds too).
-    static func isJSONBoolean(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
-
     static func integer(_ v: Any) -> Int? {
         if let s = v as? String { return Int(s) }
         guard let n = v as? NSNumber, !isJSONBoolean(n), let i = Int(exactly: n.doubleValue) else { return nil }

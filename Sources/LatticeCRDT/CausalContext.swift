@@ -5,22 +5,29 @@ public struct CausalContext: Hashable, Sendable {
     /// The contiguous prefix seen from each replica.
     public private(set) var vector: VersionVector
     /// Seen dots above the vector (never `vector[r] + 1`: that one would be absorbed).
-    public private(set) var cloud: Set<Dot>
+    public private(set) var cloud: DotCloud
 
     /// The empty context.
     public init() {
         vector = VersionVector()
-        cloud = []
+        cloud = DotCloud()
     }
 
     /// Creates a context from parts, compacting it.
     /// - Parameters:
     ///   - vector: the contiguous prefix.
     ///   - cloud: further seen dots.
-    public init(vector: VersionVector, cloud: Set<Dot> = []) {
+    public init(vector: VersionVector, cloud: some Sequence<Dot> = [Dot]()) {
         self.vector = vector
-        self.cloud = []
+        self.cloud = DotCloud()
         for dot in cloud { insert(dot) }
+    }
+
+    /// A context from parts already canonical: every cloud dot lies at least two above its
+    /// replica's vector entry, so none would be absorbed (the decoder checks that as it reads).
+    init(canonicalVector vector: VersionVector, cloud: DotCloud) {
+        self.vector = vector
+        self.cloud = cloud
     }
 
     /// Whether `dot` has been seen.
@@ -57,11 +64,9 @@ public struct CausalContext: Hashable, Sendable {
     /// Adds every dot of `other`.
     /// - Parameter other: the context to absorb.
     public mutating func formUnion(_ other: CausalContext) {
-        let oldVector = vector
-        vector.formUnion(other.vector)
-        if !cloud.isEmpty && vector != oldVector {
+        if vector.formUnion(other.vector) && !cloud.isEmpty {
             let stale = cloud
-            cloud = []
+            cloud = DotCloud()
             for dot in stale { insert(dot) }
         }
         for dot in other.cloud { insert(dot) }
@@ -81,13 +86,43 @@ public struct CausalContext: Hashable, Sendable {
 
     /// Every replica mentioned, ascending.
     public var replicas: [ReplicaID] {
-        // Hot path (every change is indexed and encoded by it): most contexts hold one or two
-        // authors and no cloud; no set is built for those.
-        let fromVector = vector.replicas
-        if cloud.isEmpty { return fromVector }
-        var set = Set(fromVector)
-        for dot in cloud { set.insert(dot.replica) }
-        return set.sorted()
+        // Hot path (every change is encoded by it): most contexts hold one or two authors and
+        // an inline cloud; no set is built for those.
+        var out = vector.replicas
+        if cloud.isEmpty { return out }
+        if cloud.count > DotCloud.inlineCapacity {
+            var set = Set(out)
+            for dot in cloud { set.insert(dot.replica) }
+            return set.sorted()
+        }
+        for dot in cloud where !out.contains(dot.replica) { out.append(dot.replica) }
+        out.sort()
+        return out
+    }
+
+    /// Calls `body` once per replica mentioned, with the highest counter seen from it, in no
+    /// particular order, without allocating for the usual small context.
+    /// - Parameter body: receives each replica and its highest counter.
+    public func forEachAuthor(_ body: (ReplicaID, UInt64) -> Void) {
+        if cloud.isEmpty {
+            for (r, c) in vector.counters { body(r, c) }
+            return
+        }
+        if cloud.count > DotCloud.inlineCapacity {
+            var top = vector.counters
+            for dot in cloud where dot.counter > top[dot.replica, default: 0] { top[dot.replica] = dot.counter }
+            for (r, c) in top { body(r, c) }
+            return
+        }
+        // Cloud dots lie above their vector entries and iterate ascending (inline): the last
+        // dot of each replica's run is its highest.
+        for (r, c) in vector.counters where !cloud.contains(where: { $0.replica == r }) { body(r, c) }
+        var run: Dot?
+        for dot in cloud {
+            if let last = run, last.replica != dot.replica { body(last.replica, last.counter) }
+            run = dot
+        }
+        if let last = run { body(last.replica, last.counter) }
     }
 }
 

@@ -94,12 +94,16 @@ struct ReplicaIndex {
 /// Field names already written in a message, by reference number: a linear scan while there are
 /// few (the usual message names a handful), a dictionary beyond that (snapshots).
 struct NameTable {
+    /// The first name (most messages name one field): no array for it.
+    private var first: Key?
     private var list: [Key] = []
     private var map: [Key: Int]?
 
     func reference(_ name: Key) -> Int? {
         if let map { return map[name] }
-        return list.firstIndex(of: name)
+        guard let first else { return nil }
+        if first == name { return 0 }
+        return list.firstIndex(of: name).map { $0 + 1 }
     }
 
     mutating func add(_ name: Key) {
@@ -109,18 +113,56 @@ struct NameTable {
             map = m
             return
         }
+        guard let head = first else {
+            first = name
+            return
+        }
         list.append(name)
-        if list.count > 16 { map = Dictionary(uniqueKeysWithValues: list.enumerated().map { ($1, $0) }) }
+        if list.count > 16 { map = Dictionary(uniqueKeysWithValues: ([head] + list).enumerated().map { ($1, $0) }) }
     }
 }
 
+/// The previous counter and stamp per replica index, for delta-coding tags: the first two
+/// replicas inline (a change names one or two), the rest in an array.
 struct TagCoder {
-    var lastCounter: [UInt64]
-    var lastStamp: [UInt64]
+    private var c0: UInt64 = 0, s0: UInt64 = 0, c1: UInt64 = 0, s1: UInt64 = 0
+    private var more: [UInt64]
 
     init(replicas: Int) {
-        lastCounter = Array(repeating: 0, count: replicas)
-        lastStamp = Array(repeating: 0, count: replicas)
+        more = replicas > 2 ? Array(repeating: 0, count: 2 * (replicas - 2)) : []
+    }
+
+    @inline(__always)
+    func last(_ i: Int) -> (counter: UInt64, stamp: UInt64) {
+        switch i {
+        case 0: (c0, s0)
+        case 1: (c1, s1)
+        default: (more[2 * (i - 2)], more[2 * (i - 2) + 1])
+        }
+    }
+
+    @inline(__always)
+    mutating func set(_ i: Int, counter: UInt64, stamp: UInt64) {
+        switch i {
+        case 0: (c0, s0) = (counter, stamp)
+        case 1: (c1, s1) = (counter, stamp)
+        default:
+            more[2 * (i - 2)] = counter
+            more[2 * (i - 2) + 1] = stamp
+        }
+    }
+}
+
+/// Calls `body` with a dictionary's entries in ascending key order; a single entry (the usual
+/// change) without sorting an array of keys.
+@inline(__always)
+func forEachAscending<V>(_ dict: [Key: V], _ body: (Key, V) -> Void) {
+    if dict.count == 1, let only = dict.first {
+        body(only.key, only.value)
+        return
+    }
+    for key in dict.keys.sorted() {
+        if let value = dict[key] { body(key, value) }
     }
 }
 
@@ -135,15 +177,31 @@ enum MessageEncoder {
         w.varint(replicas.count)
         for r in replicas { w.u64le(r.rawValue) }
         for r in replicas { w.varint(context.vector[r]) }
-        var cloud: [[UInt64]] = context.cloud.isEmpty ? [] : Array(repeating: [], count: replicas.count)
-        for dot in context.cloud { if let i = index[dot.replica] { cloud[i].append(dot.counter) } }
-        for (i, r) in replicas.enumerated() {
-            let list = cloud.isEmpty ? [] : cloud[i].count > 1 ? cloud[i].sorted() : cloud[i]
-            w.varint(list.count)
-            var prev = context.vector[r] + 1
-            for c in list {
-                w.varint(c - prev - 1)
-                prev = c
+        // Cloud counters per replica, in table order, gap-coded above the vector entry.
+        if context.cloud.count > DotCloud.inlineCapacity {
+            let dots = context.cloud.sortedDots()  // by replica, then counter: table order
+            var k = 0
+            for r in replicas {
+                var end = k
+                while end < dots.count && dots[end].replica == r { end += 1 }
+                w.varint(end - k)
+                var prev = context.vector[r] + 1
+                for d in dots[k..<end] {
+                    w.varint(d.counter - prev - 1)
+                    prev = d.counter
+                }
+                k = end
+            }
+        } else {
+            for r in replicas {
+                var n = 0
+                for d in context.cloud where d.replica == r { n += 1 }
+                w.varint(n)
+                var prev = context.vector[r] + 1
+                for d in context.cloud where d.replica == r {  // an inline cloud iterates ascending
+                    w.varint(d.counter - prev - 1)
+                    prev = d.counter
+                }
             }
         }
         if kind == .stateDelta {
@@ -165,15 +223,13 @@ enum MessageEncoder {
         var tags = TagCoder(replicas: replicas.count)
         var names = NameTable()
         w.varint(store.count)
-        for collection in store.keys.sorted() {
-            let docs = store[collection] ?? [:]
+        forEachAscending(store) { collection, docs in
             w.lengthPrefixed(collection.string)
             w.varint(docs.count)
-            for id in docs.keys.sorted() {
-                let doc = docs[id] ?? Document()
+            forEachAscending(docs) { id, doc in
                 w.lengthPrefixed(id.string)
                 w.varint(doc.fields.count)
-                for name in doc.fields.keys.sorted() {
+                forEachAscending(doc.fields) { name, field in
                     if let ref = names.reference(name) {
                         w.varint(ref + 1)
                     } else {
@@ -181,7 +237,7 @@ enum MessageEncoder {
                         w.lengthPrefixed(name.string)
                         names.add(name)
                     }
-                    encodeField(doc.fields[name] ?? Field(), &w, &tags, index)
+                    encodeField(field, &w, &tags, index)
                 }
             }
         }
@@ -197,11 +253,11 @@ enum MessageEncoder {
     ) {
         let i = index[tag.dot.replica] ?? 0
         if !implicitReplica { w.varint(i) }
-        let step = tag.dot.counter &- tags.lastCounter[i]
+        let last = tags.last(i)
+        let step = tag.dot.counter &- last.counter
         w.signed(Int64(bitPattern: step))
-        w.signed(Int64(bitPattern: tag.stamp.rawValue &- (tags.lastStamp[i] &+ step)))
-        tags.lastCounter[i] = tag.dot.counter
-        tags.lastStamp[i] = tag.stamp.rawValue
+        w.signed(Int64(bitPattern: tag.stamp.rawValue &- (last.stamp &+ step)))
+        tags.set(i, counter: tag.dot.counter, stamp: tag.stamp.rawValue)
     }
 
     static func encodeValue(_ value: Value, _ w: inout ByteWriter) {
@@ -280,6 +336,8 @@ struct MessageDecoder {
     var replicas: [ReplicaID] = []
     var context = CausalContext()
     var tags = TagCoder(replicas: 0)
+    /// Field names read inline so far (the first one without an array).
+    var firstName: Key?
     var names: [Key] = []
 
     static func decode(_ bytes: [UInt8], kind: Codec.Kind) throws(DecodeError) -> DecodedMessage {
@@ -320,14 +378,14 @@ struct MessageDecoder {
             replicas.append(id)
         }
         var vector: [ReplicaID: UInt64] = [:]
-        vector.reserveCapacity(n)
+        if n > 4 { vector.reserveCapacity(n) }
         for id in replicas {
             let at = r.offset
             let c = try r.varint()
             guard c <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
             if c > 0 { vector[id] = c }
         }
-        var cloud = Set<Dot>()
+        var cloud = DotCloud()
         for id in replicas {
             let count = try r.count()
             let at = r.offset
@@ -342,8 +400,9 @@ struct MessageDecoder {
             }
             if count == 0 && vector[id] == nil { throw .nonCanonical("unused replica table entry", offset: start) }
         }
-        context = CausalContext(vector: VersionVector(vector), cloud: cloud)
-        guard context.cloud.count == cloud.count else { throw .nonCanonical("cloud not compacted", offset: start) }
+        // Every cloud dot is at least two above its vector entry and strictly ascending per
+        // replica (gap + 1): the parts are canonical as read, nothing to absorb.
+        context = CausalContext(canonicalVector: VersionVector(positive: vector), cloud: cloud)
         tags = TagCoder(replicas: n)
     }
 
@@ -430,12 +489,18 @@ struct MessageDecoder {
         let ref = try r.varint()
         if ref == 0 {
             let name = Key(try r.string())
-            if names.contains(name) { throw .nonCanonical("field name repeated inline", offset: at) }
+            guard let first = firstName else {
+                firstName = name
+                return name
+            }
+            if first == name || names.contains(name) { throw .nonCanonical("field name repeated inline", offset: at) }
             names.append(name)
             return name
         }
-        guard ref <= UInt64(names.count) else { throw .nonCanonical("unknown field name reference", offset: at) }
-        return names[Int(ref - 1)]
+        guard let first = firstName, ref <= UInt64(names.count + 1) else {
+            throw .nonCanonical("unknown field name reference", offset: at)
+        }
+        return ref == 1 ? first : names[Int(ref - 2)]
     }
 
     mutating func readTag(implicitReplica: Int? = nil) throws(DecodeError) -> Tag {
@@ -445,10 +510,10 @@ struct MessageDecoder {
         guard i < UInt64(replicas.count) else { throw .replicaIndexOutOfRange(i, offset: at) }
         let idx = Int(i)
         let step = UInt64(bitPattern: try r.signed())
-        let counter = tags.lastCounter[idx] &+ step
-        let stamp = tags.lastStamp[idx] &+ step &+ UInt64(bitPattern: try r.signed())
-        tags.lastCounter[idx] = counter
-        tags.lastStamp[idx] = stamp
+        let last = tags.last(idx)
+        let counter = last.counter &+ step
+        let stamp = last.stamp &+ step &+ UInt64(bitPattern: try r.signed())
+        tags.set(idx, counter: counter, stamp: stamp)
         guard counter > 0, counter <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
         let dot = Dot(replicas[idx], counter)
         guard context.contains(dot) else { throw .entryOutsideContext(offset: at) }

@@ -14,6 +14,11 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         counters = entries.filter { $0.value > 0 }
     }
 
+    /// A vector from counters that are all above zero (no filtering copy).
+    init(positive entries: [ReplicaID: UInt64]) {
+        counters = entries
+    }
+
     /// The contiguous counter seen from `replica` (0 when none).
     @inlinable
     public subscript(replica: ReplicaID) -> UInt64 {
@@ -46,10 +51,15 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
 
     /// Pointwise maximum, in place.
     /// - Parameter other: the vector to absorb.
-    public mutating func formUnion(_ other: VersionVector) {
+    /// - Returns: whether any entry rose.
+    @discardableResult
+    public mutating func formUnion(_ other: VersionVector) -> Bool {
+        var changed = false
         for (replica, counter) in other.counters where counter > counters[replica, default: 0] {
             counters[replica] = counter
+            changed = true
         }
+        return changed
     }
 
     /// Pointwise maximum.

@@ -204,8 +204,8 @@ public final class ReplicaStore {
         // so a body that throws before its first edit took effect changed nothing; one that
         // throws later left part of its edits in memory, and the state is rebuilt from the
         // snapshot and the log (rare, and exact).
-        let before = replica.state.context
         var delta = Delta()
+        replica.beginMintJournal()
         do { try body(&replica, &delta) } catch {
             if !delta.isEmpty {
                 do { try rebuild(syncingFirst: true) } catch let rebuildError {
@@ -222,14 +222,7 @@ public final class ReplicaStore {
             let seq = durably
                 ? try store.log.appendDurably(type: Self.localRecord, payload: payload)
                 : try store.log.append(type: Self.localRecord, payload: payload)
-            var dots: [Dot] = []
-            for author in delta.context.replicas {
-                let previous = before.maxCounter(of: author)
-                let upper = delta.context.maxCounter(of: author)
-                if upper > previous {
-                    for c in (previous + 1)...upper where delta.context.contains(Dot(author, c)) { dots.append(Dot(author, c)) }
-                }
-            }
+            let dots = replica.mintJournal
             return CommitResult(sequence: seq, dots: dots, delta: delta, encoded: payload)
         } catch {
             // Not logged: the store refuses further commits until reopened, and the state is

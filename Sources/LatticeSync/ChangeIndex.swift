@@ -28,8 +28,7 @@ struct ChangeIndex {
     mutating func add(sequence: UInt64, delta: Delta) {
         let collections = delta.store.keys
         let single: Key? = collections.count == 1 ? collections.first : nil
-        for author in delta.context.replicas {
-            let top = delta.context.maxCounter(of: author)
+        delta.context.forEachAuthor { author, top in
             if let single, collectionOf[author] == nil { collectionOf[author] = single }
             // In place: copying the list out and back would make every add O(n).
             if let last = byAuthor[author]?.last, last.counter > top { unsorted.insert(author) }
@@ -39,8 +38,7 @@ struct ChangeIndex {
 
     /// Notes dots that arrived outside indexed records (a catch-up record, the snapshot).
     mutating func raiseFloor(_ context: CausalContext) {
-        for author in context.replicas {
-            let top = context.maxCounter(of: author)
+        context.forEachAuthor { author, top in
             if top > floor[author, default: 0] { floor[author] = top }
         }
     }

@@ -18,7 +18,9 @@ import Synchronization
 ///   (B integrated it), p50/p99/max over `samples` writes after a warm-up.
 /// - `net_throughput`: A writes `changes` changes as fast as its group commit allows (at most
 ///   `window` not yet visible on B); the time until B has integrated all of them and made them
-///   durable. Also the sync-message bytes per change A → B (each Noise frame adds 19 B).
+///   durable. Also the CPU time of the whole process (both nodes, their log threads, the
+///   kernel's share on their behalf) per change, steadier than the rate on a shared VM, and the
+///   sync-message bytes per change A → B (each Noise frame adds 19 B).
 func netBenchRows(quick: Bool) throws(CLIError) -> [BenchRow] {
     let bench: NetBench
     do { bench = try NetBench() } catch { throw CLIError(message: "bench net: cannot start two nodes: \(error)", code: .failure) }
@@ -30,6 +32,7 @@ func netBenchRows(quick: Bool) throws(CLIError) -> [BenchRow] {
     rows.append(BenchRow(workload: "net_latency", metric: "write_to_visible_max_us", value: latency.max, unit: "µs"))
     let t = bench.throughput(changes: quick ? 50_000 : 300_000, window: 50_000)
     rows.append(BenchRow(workload: "net_throughput", metric: "replicated_changes_per_s", value: t.perSecond, unit: "changes/s"))
+    rows.append(BenchRow(workload: "net_throughput", metric: "cpu_us_per_change", value: t.cpuMicroseconds, unit: "µs"))
     rows.append(BenchRow(workload: "net_throughput", metric: "wire_bytes_per_change", value: t.bytesPerChange, unit: "B"))
     rows.append(BenchRow(workload: "net_throughput", metric: "group_commits_sender", value: Double(t.syncsA), unit: "fsyncs"))
     rows.append(BenchRow(workload: "net_throughput", metric: "group_commits_receiver", value: Double(t.syncsB), unit: "fsyncs"))
@@ -129,7 +132,7 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
 
     /// Sustained replication: A writes in chunks while fewer than `window` changes are in
     /// flight; the clock stops when B has integrated all of them and they are durable on B.
-    func throughput(changes: Int, window: Int) -> (perSecond: Double, bytesPerChange: Double, syncsA: Int, syncsB: Int) {
+    func throughput(changes: Int, window: Int) -> (perSecond: Double, cpuMicroseconds: Double, bytesPerChange: Double, syncsA: Int, syncsB: Int) {
         let a = self.a
         let b = self.b
         b.loop.post { [b, integrated] in b.onIntegrated = { total in integrated.value.store(total, ordering: .releasing) } }
@@ -153,6 +156,7 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
         let integrated = self.integrated
         // Document keys made before the clock starts: the bench measures the node, not formatting.
         let documents = (0..<4_096).map { Key("d\($0)") }
+        let cpuBefore = processCPUMicroseconds()
         let start = benchNow()
         @Sendable func writeChunk() {
             let visible = integrated.value.load(ordering: .acquiring) - base
@@ -187,6 +191,7 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
         }
         finished.wait()
         let seconds = Double(benchNow() - start) / 1e9
+        let cpu = Double(processCPUMicroseconds() - cpuBefore)
         a.loop.post { [a] in
             state.bytes = a.engine.peers.values.reduce(0) { $0 + $1.bytesOut } - state.bytesBefore
             state.syncsA = a.syncs - state.syncsA
@@ -198,8 +203,16 @@ final class NetBench: @unchecked Sendable {  // fields touched only on the ownin
             ready.signal()
         }
         ready.wait()
-        return (Double(changes) / seconds, Double(state.bytes) / Double(changes), state.syncsA, state.syncsB)
+        return (Double(changes) / seconds, cpu / Double(changes), Double(state.bytes) / Double(changes), state.syncsA, state.syncsB)
     }
+}
+
+/// User + system CPU time of this process (every thread), µs.
+func processCPUMicroseconds() -> Int {
+    var usage = rusage()
+    _ = getrusage(RUSAGE_SELF.rawValue, &usage)
+    func us(_ t: timeval) -> Int { t.tv_sec * 1_000_000 + Int(t.tv_usec) }
+    return us(usage.ru_utime) + us(usage.ru_stime)
 }
 
 /// Latency samples, written on B's loop thread only.

@@ -55,8 +55,16 @@ public struct Field: Hashable, Sendable {
     /// The kind the field reads as: the only kind present, or, when concurrent first writes
     /// left several, the kind of the entry that wins last-writer-wins. `nil` when empty.
     public var kind: FieldKind? {
-        let present = kinds
-        if present.count <= 1 { return present.first }
+        let hasRegisters = !registers.isEmpty
+        let hasCounters = !counters.isEmpty
+        let hasElements = !elements.isEmpty && elements.values.contains(where: { !$0.isEmpty })
+        switch (hasRegisters, hasElements, hasCounters) {
+        case (false, false, false): return nil
+        case (true, false, false): return .register
+        case (false, true, false): return .set
+        case (false, false, true): return .counter
+        default: break
+        }
         var best: (Tag, FieldKind)?
         func consider(_ tag: Tag, _ kind: FieldKind) {
             if let b = best, !tag.wins(over: b.0) { return }
@@ -140,6 +148,12 @@ func joinSorted<E>(
         if mine.allSatisfy({ !theirContext.contains(dot($0)) || references?.contains(dot($0)) == true }) {
             return mine
         }
+    } else if mine.allSatisfy({ theirContext.contains(dot($0)) && references?.contains(dot($0)) != true }),
+        theirs.allSatisfy({ !mineContext.contains(dot($0)) })
+    {
+        // Fast path: a superseding write (or a new field): every entry here is removed, every
+        // incoming one is new, so the result is exactly theirs (shared, not copied).
+        return theirs
     }
     var out: [E] = []
     out.reserveCapacity(mine.count + theirs.count)

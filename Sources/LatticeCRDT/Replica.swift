@@ -115,7 +115,7 @@ public struct Replica: Sendable {
         outcome.old.forEachDot { delta.context.insert($0) }
         let oldElements = Array(outcome.old.elements.keys)
         var written = Field()
-        written.registers = [RegisterEntry(tag: tag, value: value)]
+        written.registers = outcome.written  // shares the state's new array: no copy
         let ctx = delta.context
         delta.store[path.collection, default: [:]][path.document, default: Document()]
             .fields[path.field, default: Field()]
@@ -123,12 +123,15 @@ public struct Replica: Sendable {
     }
 
     /// Replaces a register field's entries by `entry`, unless the field holds another kind.
-    private static func writeRegister(_ field: inout Field, _ entry: RegisterEntry) -> (mismatch: FieldKind?, old: Field) {
-        if let kind = field.kind, kind != .register { return (kind, Field()) }
+    private static func writeRegister(
+        _ field: inout Field, _ entry: RegisterEntry
+    ) -> (mismatch: FieldKind?, old: Field, written: [RegisterEntry]) {
+        if let kind = field.kind, kind != .register { return (kind, Field(), []) }
         var fresh = Field()
         fresh.registers = [entry]
+        let written = fresh.registers
         swap(&field, &fresh)
-        return (nil, fresh)
+        return (nil, fresh, written)
     }
 
     /// Writes a register.
@@ -359,8 +362,9 @@ extension Field {
     /// Sets this delta field's entries to `state`'s entries seen by `context`, for the registers,
     /// counters and the named elements (clearing every other element mark when asked).
     mutating func record(from state: Field, context: CausalContext, elements touched: some Sequence<Value>, clearElements: Bool) {
-        registers = state.registers.filter { context.contains($0.tag.dot) }
-        counters = state.counters.filter { context.contains($0.tag.dot) }
+        // Usually every entry is in scope: share the array instead of filtering a copy.
+        registers = state.registers.allSatisfy { context.contains($0.tag.dot) } ? state.registers : state.registers.filter { context.contains($0.tag.dot) }
+        counters = state.counters.allSatisfy { context.contains($0.tag.dot) } ? state.counters : state.counters.filter { context.contains($0.tag.dot) }
         if clearElements { for k in elements.keys { elements[k] = [] } }
         for element in touched {
             elements[element] = (state.elements[element] ?? []).filter { context.contains($0.dot) }

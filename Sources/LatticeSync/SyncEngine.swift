@@ -137,7 +137,8 @@ public final class SyncEngine {
         var sequence: UInt64
         var bytes: [UInt8]
         var context: CausalContext
-        var collections: [Key]
+        /// The collections the change touches (a view of its store: no array per change).
+        var collections: Dictionary<Key, [Key: Document]>.Keys
     }
     /// Peers whose acknowledged watermark changed since it was last written to storage.
     private var dirtyWatermarks: Set<ReplicaID> = []
@@ -403,7 +404,7 @@ public final class SyncEngine {
         guard config.recentChanges > 0 else { return }
         let slots = config.recentChanges
         if recent.count != slots { recent = Array(repeating: nil, count: slots) }
-        recent[Int(seq % UInt64(slots))] = Recent(sequence: seq, bytes: bytes, context: delta.context, collections: Array(delta.store.keys))
+        recent[Int(seq % UInt64(slots))] = Recent(sequence: seq, bytes: bytes, context: delta.context, collections: delta.store.keys)
     }
 
     // MARK: Receiving
@@ -536,7 +537,9 @@ public final class SyncEngine {
                 return violation(conn, .malformed, "a change touches no collection", now: now)
             }
             s.known.formUnion(delta.context)
-            if let c = delta.store.keys.sorted().first(where: { !policy.mayAccept($0, from: s.peer) }) {
+            if delta.store.keys.contains(where: { !policy.mayAccept($0, from: s.peer) }),
+                let c = delta.store.keys.sorted().first(where: { !policy.mayAccept($0, from: s.peer) })
+            {
                 stats.forbidden += 1
                 refused = c.string
                 continue
@@ -784,7 +787,7 @@ public final class SyncEngine {
             }
             var changes: [[UInt8]] = []
             var size = 0
-            func consider(_ bytes: [UInt8], _ context: CausalContext, _ collections: [Key]) {
+            func consider(_ bytes: [UInt8], _ context: CausalContext, _ collections: Dictionary<Key, [Key: Document]>.Keys) {
                 guard !s.known.covers(context), collections.allSatisfy({ policy.maySend($0, to: s.peer) }) else { return }
                 s.known.formUnion(context)
                 changes.append(bytes)
@@ -792,7 +795,7 @@ public final class SyncEngine {
             }
             func consider(_ bytes: [UInt8]) {
                 guard let delta = try? Delta(decoding: bytes) else { return }
-                consider(bytes, delta.context, Array(delta.store.keys))
+                consider(bytes, delta.context, delta.store.keys)
             }
             // Records go strictly in queue (log) order: skipping one would break causal delivery.
             while s.queueHead < s.queue.count && size < config.batchBytes {

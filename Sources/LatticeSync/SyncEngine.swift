@@ -146,7 +146,10 @@ public final class SyncEngine {
     private var watermarksWritten: UInt64?
     private var nextAntiEntropy: UInt64
 
-    struct Session {
+    /// One live connection's sync state. A class: the engine mutates it in place through
+    /// `sessions[conn]` (a struct copied out and written back made the queue and the known
+    /// context copy-on-write on every push).
+    final class Session {
         let id: ConnectionID
         let peer: ReplicaID
         let outbound: Bool
@@ -164,6 +167,14 @@ public final class SyncEngine {
         var lastHeard: UInt64
         var lastSent: UInt64
         var pingSent: (nonce: UInt64, at: UInt64)?
+
+        init(id: ConnectionID, peer: ReplicaID, outbound: Bool, lastHeard: UInt64, lastSent: UInt64) {
+            self.id = id
+            self.peer = peer
+            self.outbound = outbound
+            self.lastHeard = lastHeard
+            self.lastSent = lastSent
+        }
 
         var queueLength: Int { queue.count - queueHead }
     }
@@ -355,16 +366,15 @@ public final class SyncEngine {
     /// Sends new changes to every live session but `except` (gossip forwarding).
     private func push(_ changes: [LoggedChange], except: ConnectionID?, now: UInt64, _ out: inout [SyncAction]) {
         for conn in sessions.keys.sorted() where conn != except {
-            guard var s = sessions[conn], s.helloReceived else { continue }
+            guard let s = sessions[conn], s.helloReceived else { continue }
             var queued = false
             for c in changes {
                 // Always on the stream, in log order: a change may only reach a peer after
                 // everything it causally depends on (see Docs/PROTOCOL.md, "Causal delivery").
                 guard allowed(c.delta, to: s.peer), !s.known.covers(c.delta.context) else { continue }
-                enqueue(c.sequence, &s)
+                enqueue(c.sequence, s)
                 queued = true
             }
-            sessions[conn] = s
             if queued { pump(conn, now: now, &out) }
         }
     }
@@ -374,7 +384,7 @@ public final class SyncEngine {
         return true
     }
 
-    private func enqueue(_ seq: UInt64, _ s: inout Session) {
+    private func enqueue(_ seq: UInt64, _ s: Session) {
         if s.rescan {
             // A rescan will find it, unless it continues past it (a capped prefix was already
             // queued and this record arrived out of order): start the next rescan at it.
@@ -444,7 +454,7 @@ public final class SyncEngine {
     }
 
     private func handle(_ message: Message, _ conn: ConnectionID, now: UInt64) -> [SyncAction] {
-        guard var s = sessions[conn] else { return [] }
+        guard let s = sessions[conn] else { return [] }
         var out: [SyncAction] = []
         if !s.helloReceived {
             switch message {
@@ -460,7 +470,6 @@ public final class SyncEngine {
             }
             s.helloReceived = true
             s.known = CausalContext(vector: hello.vector)
-            sessions[conn] = s
             recordWatermark(s.peer, hello.vector, now: now, &out)
             if !hello.watermark.isDominated(by: storage.state.versionVector) { out.append(.event(.regressed(s.peer))) }
             startCatchUp(conn, now: now, &out)
@@ -479,7 +488,6 @@ public final class SyncEngine {
             }
             s.inFlightBytes -= freed
             s.known.formUnion(CausalContext(vector: vector))
-            sessions[conn] = s
             recordWatermark(s.peer, vector, now: now, &out)
             pump(conn, now: now, &out)
 
@@ -489,7 +497,6 @@ public final class SyncEngine {
 
         case .syncRequest(let vector):
             s.known.formUnion(CausalContext(vector: vector))
-            sessions[conn] = s
             recordWatermark(s.peer, vector, now: now, &out)
             startCatchUp(conn, now: now, &out)
 
@@ -516,7 +523,6 @@ public final class SyncEngine {
                 s.queueHead = 0
                 s.rescan = true
                 s.rescanFrom = 0
-                sessions[conn] = s
                 pump(conn, now: now, &out)
             }
         }
@@ -524,7 +530,7 @@ public final class SyncEngine {
     }
 
     private func receiveChanges(_ batch: UInt64, _ changes: [[UInt8]], _ conn: ConnectionID, now: UInt64) -> [SyncAction] {
-        guard var s = sessions[conn] else { return [] }
+        guard let s = sessions[conn] else { return [] }
         var out: [SyncAction] = []
         var fresh: [LoggedChange] = []
         var refused: String?
@@ -560,13 +566,11 @@ public final class SyncEngine {
                 fresh.append(LoggedChange(sequence: seq, delta: delta, encoded: bytes))
                 stats.integrated += 1
             } catch {
-                sessions[conn] = s
                 out.append(.event(.storageFailed("\(error)")))
                 send(conn, .error(code: .storage, message: "could not store a change: \(error)"), .stream, &out)
                 return out
             }
         }
-        sessions[conn] = s
         if let refused {
             out.append(.event(.forbidden(s.peer, collection: refused)))
             send(conn, .error(code: .forbidden, message: "this node does not accept collection \"\(refused)\" from you"), .stream, &out)
@@ -578,7 +582,7 @@ public final class SyncEngine {
     }
 
     private func receiveCatchUp(_ batch: UInt64, _ bytes: [UInt8], _ conn: ConnectionID, now: UInt64) -> [SyncAction] {
-        guard var s = sessions[conn] else { return [] }
+        guard let s = sessions[conn] else { return [] }
         var out: [SyncAction] = []
         let catchUp: StateDelta
         do { catchUp = try StateDelta(decoding: bytes) } catch {
@@ -586,7 +590,6 @@ public final class SyncEngine {
         }
         stats.catchUpsReceived += 1
         s.known.formUnion(catchUp.context)
-        sessions[conn] = s
         if let c = catchUp.store.keys.sorted().first(where: { !policy.mayAccept($0, from: s.peer) }) {
             stats.forbidden += 1
             out.append(.event(.forbidden(s.peer, collection: c.string)))
@@ -684,15 +687,14 @@ public final class SyncEngine {
     // MARK: Sending
 
     private func send(_ conn: ConnectionID, _ m: Message, _ channel: Channel, _ out: inout [SyncAction]) {
-        guard var s = sessions[conn] else {
+        guard let s = sessions[conn] else {
             out.append(.send(conn, m.encoded(), channel))
             return
         }
-        send(conn, m, channel, &out, session: &s)
-        sessions[conn] = s
+        send(conn, m, channel, &out, session: s)
     }
 
-    private func send(_ conn: ConnectionID, _ m: Message, _ channel: Channel, _ out: inout [SyncAction], session s: inout Session) {
+    private func send(_ conn: ConnectionID, _ m: Message, _ channel: Channel, _ out: inout [SyncAction], session s: Session) {
         let bytes = m.encoded()
         peers[s.peer]?.bytesOut += bytes.count
         peers[s.peer]?.messagesOut += 1
@@ -702,7 +704,7 @@ public final class SyncEngine {
     /// Catch-up for the session's peer from what it is known to have: exactly the missing log
     /// records when the index can serve them, else a catch-up from state. Ends with `synced`.
     private func startCatchUp(_ conn: ConnectionID, now: UInt64, _ out: inout [SyncAction], fromState: Bool = false) {
-        guard var s = sessions[conn] else { return }
+        guard let s = sessions[conn] else { return }
         let peer = s.peer
         let everything = policy.sendsEverything(to: peer)
         let collectionOf = index.collectionOf
@@ -744,7 +746,7 @@ public final class SyncEngine {
             s.queue = []
             s.queueHead = 0
             s.rescan = false
-            send(conn, m, .stream, &out, session: &s)
+            send(conn, m, .stream, &out, session: s)
             let size = m.encoded().count
             s.inFlight.append((batch, size))
             s.inFlightBytes += size
@@ -752,13 +754,12 @@ public final class SyncEngine {
             stats.catchUpsSent += 1
         }
         s.syncPending = true
-        sessions[conn] = s
         pump(conn, now: now, &out)
     }
 
     /// Sends queued records while the window allows; then `synced` if a catch-up just finished.
     private func pump(_ conn: ConnectionID, now: UInt64, _ out: inout [SyncAction]) {
-        guard var s = sessions[conn], s.helloReceived else { return }
+        guard let s = sessions[conn], s.helloReceived else { return }
         var compacted = false
         var blocked = false
         while s.inFlightBytes < config.window && !compacted && !blocked {
@@ -842,15 +843,13 @@ public final class SyncEngine {
             s.queue = []
             s.queueHead = 0
             s.rescan = false
-            sessions[conn] = s
             startCatchUp(conn, now: now, &out, fromState: true)
             return
         }
         if s.syncPending && s.queueHead >= s.queue.count && !s.rescan {
             s.syncPending = false
-            send(conn, .synced(vector: storage.state.versionVector), .stream, &out, session: &s)
+            send(conn, .synced(vector: storage.state.versionVector), .stream, &out, session: s)
         }
-        sessions[conn] = s
     }
 
     // MARK: Time
@@ -860,7 +859,7 @@ public final class SyncEngine {
         var out: [SyncAction] = []
         if !dirtyWatermarks.isEmpty, watermarksDue(now) { writeWatermarks(now: now, &out) }
         for conn in sessions.keys.sorted() {
-            guard var s = sessions[conn] else { continue }
+            guard let s = sessions[conn] else { continue }
             if now >= s.lastHeard + config.sessionTimeout {
                 out += end(conn, reason: "no word from the peer for \(now - s.lastHeard) ms", now: now, goodbye: .timeout)
                 continue
@@ -869,11 +868,9 @@ public final class SyncEngine {
                 let nonce = rng.next()
                 s.pingSent = (nonce, now)
                 s.lastSent = now
-                send(conn, .ping(nonce: nonce), .stream, &out, session: &s)
-                sessions[conn] = s
+                send(conn, .ping(nonce: nonce), .stream, &out, session: s)
             } else if let p = s.pingSent, now >= p.at + config.pingInterval {
                 s.pingSent = nil
-                sessions[conn] = s
             }
         }
         // Resume sessions whose queue waited for records to become durable.

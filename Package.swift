@@ -32,7 +32,9 @@ let package = Package(
         // Keys, Noise handshake, stream/datagram ciphers, replay window, beacons.
         .target(name: "LatticeCrypto", dependencies: ["CSodium"]),
         // Durable log segments, snapshots, recovery, per-peer watermarks.
-        .target(name: "LatticeStore", dependencies: ["LatticeCRDT"]),
+        .target(name: "LatticeStore", dependencies: ["CCRC32C", "LatticeCRDT"]),
+        // CRC-32C with the CPU's crc32 instruction (the store's record checksums).
+        .target(name: "CCRC32C"),
         // The sans-I/O replication engine: protocol messages, sessions, anti-entropy, gossip.
         .target(name: "LatticeSync", dependencies: ["LatticeCRDT", "LatticeStore"]),
         // Deterministic cluster simulator: engines over a virtual clock and network.

@@ -46,7 +46,8 @@ extension ReplicaState {
 extension Delta {
     /// The canonical encoding.
     public func encoded() -> [UInt8] {
-        MessageEncoder.encode(kind: .delta, context: context, store: store, references: nil)
+        if let (path, field) = singleField { return MessageEncoder.encode(context: context, path: path, field: field) }
+        return MessageEncoder.encode(kind: .delta, context: context, store: store, references: nil)
     }
 
     /// Decodes a delta.
@@ -54,7 +55,11 @@ extension Delta {
     /// - Throws: `DecodeError` for anything but a canonical delta encoding.
     public init(decoding bytes: [UInt8]) throws(DecodeError) {
         let m = try MessageDecoder.decode(bytes, kind: .delta)
-        self.init(context: m.context, store: m.store)
+        if let single = m.single {
+            self.init(context: m.context, path: single.path, field: single.field)
+        } else {
+            self.init(context: m.context, store: m.store)
+        }
     }
 }
 
@@ -168,7 +173,19 @@ func forEachAscending<V>(_ dict: [Key: V], _ body: (Key, V) -> Void) {
 
 enum MessageEncoder {
     static func encode(kind: Codec.Kind, context: CausalContext, store: Store, references: DotSet?) -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + store.count * 256)
+        encode(kind: kind, context: context, single: nil, store: store, references: references)
+    }
+
+    /// Encodes a delta holding one field: the same bytes as the nested store with one
+    /// collection, one document and one field.
+    static func encode(context: CausalContext, path: FieldPath, field: Field) -> [UInt8] {
+        encode(kind: .delta, context: context, single: (path, field), store: [:], references: nil)
+    }
+
+    private static func encode(
+        kind: Codec.Kind, context: CausalContext, single: (path: FieldPath, field: Field)?, store: Store, references: DotSet?
+    ) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + max(store.count, 1) * 256)
         w.byte(Codec.magic)
         w.byte(Codec.version)
         w.byte(kind.rawValue)
@@ -221,6 +238,17 @@ enum MessageEncoder {
             }
         }
         var tags = TagCoder(replicas: replicas.count)
+        if let single {
+            w.varint(1)
+            w.lengthPrefixed(single.path.collection.string)
+            w.varint(1)
+            w.lengthPrefixed(single.path.document.string)
+            w.varint(1)
+            w.varint(0)  // the field name, inline (first in the message)
+            w.lengthPrefixed(single.path.field.string)
+            encodeField(single.field, &w, &tags, index)
+            return w.bytes
+        }
         var names = NameTable()
         w.varint(store.count)
         forEachAscending(store) { collection, docs in
@@ -328,6 +356,8 @@ struct DecodedMessage {
     var context: CausalContext
     var store: Store
     var references: DotSet?
+    /// A delta's only field (then `store` is empty).
+    var single: (path: FieldPath, field: Field)?
 }
 
 struct MessageDecoder {
@@ -363,6 +393,10 @@ struct MessageDecoder {
         try readContext()
         var references: DotSet?
         if kind == .stateDelta { references = try readReferences() }
+        if kind == .delta, let single = try readSingleField() {
+            guard r.remaining == 0 else { throw .trailingBytes(count: r.remaining) }
+            return DecodedMessage(context: context, store: [:], references: nil, single: single)
+        }
         let store = try readStore(references: references)
         guard r.remaining == 0 else { throw .trailingBytes(count: r.remaining) }
         return DecodedMessage(context: context, store: store, references: references)
@@ -445,6 +479,28 @@ struct MessageDecoder {
         let key = Key(try r.string())
         if let previous, !(previous < key) { throw .nonCanonical("keys not strictly ascending", offset: at) }
         return key
+    }
+
+    /// Reads a store of one collection, one document and one field without building its
+    /// dictionaries; `nil` (reader unmoved) for any other store, which ``readStore`` then reads.
+    mutating func readSingleField() throws(DecodeError) -> (path: FieldPath, field: Field)? {
+        let start = r
+        guard try r.count(minimumItemSize: 3) == 1 else {
+            r = start
+            return nil
+        }
+        let collection = try readKey(after: nil)
+        guard try r.count(minimumItemSize: 3) == 1 else {
+            r = start
+            return nil
+        }
+        let id = try readKey(after: nil)
+        guard try r.count(minimumItemSize: 2) == 1 else {
+            r = start
+            return nil
+        }
+        let name = try readFieldName()
+        return (FieldPath(collection, id, name), try readField())
     }
 
     mutating func readStore(references: DotSet?) throws(DecodeError) -> Store {

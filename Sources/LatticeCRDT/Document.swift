@@ -6,6 +6,9 @@ public struct Document: Hashable, Sendable {
     /// An empty document.
     public init() { fields = [:] }
 
+    /// A document holding `fields`.
+    init(fields: [Key: Field]) { self.fields = fields }
+
     /// Whether no field holds anything.
     public var isEmpty: Bool { fields.isEmpty }
 

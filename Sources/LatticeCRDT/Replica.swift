@@ -86,8 +86,7 @@ public struct Replica: Sendable {
     private func record(_ path: FieldPath, elements: some Sequence<Value>, clearElements: Bool, into delta: inout Delta) {
         let f = state.field(path) ?? Field()
         let ctx = delta.context
-        delta.store[path.collection, default: [:]][path.document, default: Document()]
-            .fields[path.field, default: Field()].record(from: f, context: ctx, elements: elements, clearElements: clearElements)
+        delta.withField(path) { $0.record(from: f, context: ctx, elements: elements, clearElements: clearElements) }
     }
 
     // MARK: Register
@@ -117,9 +116,7 @@ public struct Replica: Sendable {
         var written = Field()
         written.registers = outcome.written  // shares the state's new array: no copy
         let ctx = delta.context
-        delta.store[path.collection, default: [:]][path.document, default: Document()]
-            .fields[path.field, default: Field()]
-            .record(from: written, context: ctx, elements: oldElements, clearElements: !oldElements.isEmpty)
+        delta.withField(path) { $0.record(from: written, context: ctx, elements: oldElements, clearElements: !oldElements.isEmpty) }
     }
 
     /// Replaces a register field's entries by `entry`, unless the field holds another kind.
@@ -316,7 +313,9 @@ public struct Replica: Sendable {
     ///   - delta: the delta.
     ///   - now: wall clock, ms since the epoch (bounds how far remote stamps drag the clock).
     public mutating func apply(_ delta: Delta, now: UInt64) {
-        observeStamps(delta.store, now: now)
+        var maxStamp = Timestamp.zero
+        delta.forEachField { _, f in f.forEachTag { if $0.stamp > maxStamp { maxStamp = $0.stamp } } }
+        if maxStamp > clock.last { clock.observe(maxStamp, wallMilliseconds: now) }
         state.apply(delta)
         noteOwnDots(delta.context)
     }

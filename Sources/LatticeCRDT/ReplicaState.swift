@@ -36,12 +36,8 @@ public struct ReplicaState: Hashable, Sendable {
     /// Applies a delta (O(size of the delta)).
     /// - Parameter delta: a delta from any replica, in any order, any number of times.
     public mutating func apply(_ delta: Delta) {
-        for (collection, docs) in delta.store {
-            for (id, doc) in docs {
-                for (name, field) in doc.fields {
-                    joinField(collection, id, name, field, theirs: delta.context, references: nil, scoped: true)
-                }
-            }
+        delta.forEachField { path, field in
+            joinField(path.collection, path.document, path.field, field, theirs: delta.context, references: nil, scoped: true)
         }
         context.formUnion(delta.context)
     }
@@ -99,16 +95,26 @@ public struct ReplicaState: Hashable, Sendable {
     ) {
         if field.hasNoEntries && store[collection]?[id]?.fields[name] == nil { return }
         let mine = context
-        store[collection, default: [:]][id, default: Document()].fields[name, default: Field()].join(
-            field, mine: mine, theirs: theirs, references: references,
-            scopedElements: scoped, keepScopeMarks: false)
-        if store[collection]?[id]?.fields[name]?.isEmpty == true {
+        // One access path for the join and the emptiness check (three hashed lookups, not six).
+        let emptied = Self.join(
+            &store[collection, default: [:]][id, default: Document()].fields[name, default: Field()], field,
+            mine: mine, theirs: theirs, references: references, scoped: scoped)
+        if emptied {
             store[collection]?[id]?.fields[name] = nil
             if store[collection]?[id]?.isEmpty == true {
                 store[collection]?[id] = nil
                 if store[collection]?.isEmpty == true { store[collection] = nil }
             }
         }
+    }
+
+    /// Joins `incoming` into `field`; whether the field ended up empty.
+    @inline(__always)
+    private static func join(
+        _ field: inout Field, _ incoming: Field, mine: CausalContext, theirs: CausalContext, references: DotSet?, scoped: Bool
+    ) -> Bool {
+        field.join(incoming, mine: mine, theirs: theirs, references: references, scopedElements: scoped, keepScopeMarks: false)
+        return field.isEmpty
     }
 
     // MARK: Catch-up

@@ -443,11 +443,7 @@ public final class ReplicaStore {
 
     static func maxStamp(_ delta: Delta) -> Timestamp? {
         var best: Timestamp?
-        for docs in delta.store.values {
-            for doc in docs.values {
-                for f in doc.fields.values { f.forEachTag { tag in if best.map({ tag.stamp > $0 }) ?? true { best = tag.stamp } } }
-            }
-        }
+        delta.forEachField { _, f in f.forEachTag { tag in if best.map({ tag.stamp > $0 }) ?? true { best = tag.stamp } } }
         return best
     }
 

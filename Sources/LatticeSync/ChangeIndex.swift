@@ -26,8 +26,8 @@ struct ChangeIndex {
 
     /// Indexes a forwardable record.
     mutating func add(sequence: UInt64, delta: Delta) {
-        let collections = delta.store.keys
-        let single: Key? = collections.count == 1 ? collections.first : nil
+        let collections = delta.collectionNames
+        let single: Key? = collections.count == 1 ? collections.first(where: { _ in true }) : nil
         delta.context.forEachAuthor { author, top in
             if let single, collectionOf[author] == nil { collectionOf[author] = single }
             // In place: copying the list out and back would make every add O(n).

@@ -138,7 +138,7 @@ public final class SyncEngine {
         var bytes: [UInt8]
         var context: CausalContext
         /// The collections the change touches (a view of its store: no array per change).
-        var collections: Dictionary<Key, [Key: Document]>.Keys
+        var collections: Delta.CollectionNames
     }
     /// Peers whose acknowledged watermark changed since it was last written to storage.
     private var dirtyWatermarks: Set<ReplicaID> = []
@@ -380,7 +380,7 @@ public final class SyncEngine {
     }
 
     private func allowed(_ delta: Delta, to peer: ReplicaID) -> Bool {
-        for c in delta.store.keys where !policy.maySend(c, to: peer) { return false }
+        for c in delta.collectionNames where !policy.maySend(c, to: peer) { return false }
         return true
     }
 
@@ -414,7 +414,7 @@ public final class SyncEngine {
         guard config.recentChanges > 0 else { return }
         let slots = config.recentChanges
         if recent.count != slots { recent = Array(repeating: nil, count: slots) }
-        recent[Int(seq % UInt64(slots))] = Recent(sequence: seq, bytes: bytes, context: delta.context, collections: delta.store.keys)
+        recent[Int(seq % UInt64(slots))] = Recent(sequence: seq, bytes: bytes, context: delta.context, collections: delta.collectionNames)
     }
 
     // MARK: Receiving
@@ -539,12 +539,12 @@ public final class SyncEngine {
             do { delta = try Delta(decoding: bytes) } catch {
                 return violation(conn, .malformed, "a change does not decode: \(error)", now: now)
             }
-            guard !delta.store.isEmpty else {
+            guard !delta.touchesNoField else {
                 return violation(conn, .malformed, "a change touches no collection", now: now)
             }
             s.known.formUnion(delta.context)
-            if delta.store.keys.contains(where: { !policy.mayAccept($0, from: s.peer) }),
-                let c = delta.store.keys.sorted().first(where: { !policy.mayAccept($0, from: s.peer) })
+            if delta.collectionNames.contains(where: { !policy.mayAccept($0, from: s.peer) }),
+                let c = delta.collections.first(where: { !policy.mayAccept($0, from: s.peer) })
             {
                 stats.forbidden += 1
                 refused = c.string
@@ -788,7 +788,7 @@ public final class SyncEngine {
             }
             var changes: [[UInt8]] = []
             var size = 0
-            func consider(_ bytes: [UInt8], _ context: CausalContext, _ collections: Dictionary<Key, [Key: Document]>.Keys) {
+            func consider(_ bytes: [UInt8], _ context: CausalContext, _ collections: Delta.CollectionNames) {
                 guard !s.known.covers(context), collections.allSatisfy({ policy.maySend($0, to: s.peer) }) else { return }
                 s.known.formUnion(context)
                 changes.append(bytes)
@@ -796,7 +796,7 @@ public final class SyncEngine {
             }
             func consider(_ bytes: [UInt8]) {
                 guard let delta = try? Delta(decoding: bytes) else { return }
-                consider(bytes, delta.context, delta.store.keys)
+                consider(bytes, delta.context, delta.collectionNames)
             }
             // Records go strictly in queue (log) order: skipping one would break causal delivery.
             while s.queueHead < s.queue.count && size < config.batchBytes {

@@ -22,5 +22,8 @@ if [ "$sancov" = 0 ] || [ "$asan" = 0 ]; then
 fi
 mkdir -p "corpus/$harness" "artifacts/$harness"
 export SWIFT_BACKTRACE=enable=no
+# Seed from the replayed fail cases too, where the harness has any.
+seeds=("corpus/$harness")
+[ -d "FailCases/$harness" ] && seeds+=("FailCases/$harness")
 exec "$bin" -max_total_time="$seconds" -print_final_stats=1 \
-    -artifact_prefix="artifacts/$harness/" "corpus/$harness" "FailCases/$harness"
+    -artifact_prefix="artifacts/$harness/" "${seeds[@]}"

@@ -67,9 +67,9 @@ public struct CausalContext: Hashable, Sendable {
         if vector.formUnion(other.vector) && !cloud.isEmpty {
             let stale = cloud
             cloud = DotCloud()
-            for dot in stale { insert(dot) }
+            stale.forEach { insert($0) }
         }
-        for dot in other.cloud { insert(dot) }
+        other.cloud.forEach { insert($0) }
     }
 
     /// The dots in `self` that `other` lacks, as a context (a cloud of exact dots).
@@ -95,7 +95,7 @@ public struct CausalContext: Hashable, Sendable {
             for dot in cloud { set.insert(dot.replica) }
             return set.sorted()
         }
-        for dot in cloud where !out.contains(dot.replica) { out.append(dot.replica) }
+        cloud.forEach { dot in if !out.contains(dot.replica) { out.append(dot.replica) } }
         out.sort()
         return out
     }
@@ -118,7 +118,7 @@ public struct CausalContext: Hashable, Sendable {
         // dot of each replica's run is its highest.
         for (r, c) in vector.counters where !cloud.contains(where: { $0.replica == r }) { body(r, c) }
         var run: Dot?
-        for dot in cloud {
+        cloud.forEach { dot in
             if let last = run, last.replica != dot.replica { body(last.replica, last.counter) }
             run = dot
         }
@@ -138,7 +138,7 @@ extension CausalContext {
 
     /// Whether every dot of `other` is in this context.
     public func covers(_ other: CausalContext) -> Bool {
-        for (r, c) in other.vector.entries where vector[r] < c {
+        for (r, c) in other.vector.counters where vector[r] < c {
             // The vector part may still be covered by this context's cloud.
             var k = vector[r] + 1
             while k <= c {

@@ -212,10 +212,11 @@ enum MessageEncoder {
         } else {
             for r in replicas {
                 var n = 0
-                for d in context.cloud where d.replica == r { n += 1 }
+                context.cloud.forEach { d in if d.replica == r { n += 1 } }
                 w.varint(n)
                 var prev = context.vector[r] + 1
-                for d in context.cloud where d.replica == r {  // an inline cloud iterates ascending
+                context.cloud.forEach { d in  // an inline cloud iterates ascending
+                    guard d.replica == r else { return }
                     w.varint(d.counter - prev - 1)
                     prev = d.counter
                 }

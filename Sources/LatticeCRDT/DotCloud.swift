@@ -153,6 +153,40 @@ public struct DotCloud: Hashable, Sendable, Sequence, CustomStringConvertible {
 }
 
 extension DotCloud {
+    /// Calls `body` with every dot (inline ones ascending) without copying the cloud into an
+    /// iterator.
+    /// - Parameter body: receives each dot.
+    @inline(__always)
+    public func forEach(_ body: (Dot) throws -> Void) rethrows {
+        if let spill {
+            for d in spill { try body(d) }
+            return
+        }
+        if n > 0 { try body(d0) }
+        if n > 1 { try body(d1) }
+        if n > 2 { try body(d2) }
+    }
+
+    /// Whether every dot satisfies `predicate` (no iterator copy).
+    /// - Parameter predicate: the test.
+    /// - Returns: true for an empty cloud.
+    @inline(__always)
+    public func allSatisfy(_ predicate: (Dot) throws -> Bool) rethrows -> Bool {
+        if let spill { return try spill.allSatisfy(predicate) }
+        if n > 0, try !predicate(d0) { return false }
+        if n > 1, try !predicate(d1) { return false }
+        if n > 2, try !predicate(d2) { return false }
+        return true
+    }
+
+    /// Whether some dot satisfies `predicate` (no iterator copy).
+    /// - Parameter predicate: the test.
+    /// - Returns: false for an empty cloud.
+    @inline(__always)
+    public func contains(where predicate: (Dot) throws -> Bool) rethrows -> Bool {
+        try !allSatisfy { try !predicate($0) }
+    }
+
     /// Calls `body` with every dot in ascending order (no allocation for an inline cloud).
     /// - Parameter body: receives each dot.
     @inline(__always)

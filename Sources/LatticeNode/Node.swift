@@ -89,6 +89,9 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     private var pendingLocal: [LoggedChange] = []
     /// The completion of each pending local commit (same order).
     private var pendingDone: [((any Error)?) -> Void] = []
+    /// Entries of both lists before this one were released (a group commit usually releases a
+    /// prefix while later commits wait for the next fsync: no array copy or shift per release).
+    private var pendingHead = 0
     /// Called on the loop after remote changes became visible in the store's state, with the
     /// total integrated so far (for benchmarks, and the change feed of the HTTP API).
     public var onIntegrated: ((Int) -> Void)?
@@ -324,7 +327,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         if !r.delta.isEmpty {
             defer { notifyDurable() }
             localCommits += 1
-            if pendingLocal.isEmpty {
+            if pendingHead == pendingLocal.count {
                 execute(engine.localChange(sequence: r.sequence, delta: r.delta, now: EventLoop.now()))
             } else {
                 // Earlier group-committed changes are durable too now: keep log order.
@@ -358,23 +361,22 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     /// Local commits now durable go to the engine, in log order.
     private func releaseLocal() {
         let durable = store.durableSequence
-        var k = 0
-        while k < pendingLocal.count, pendingLocal[k].sequence <= durable { k += 1 }
-        guard k > 0 else { return }
-        // Usually all of them: hand the arrays over without copying the changes.
-        var ready: [LoggedChange] = []
-        var done: [((any Error)?) -> Void] = []
-        if k == pendingLocal.count {
-            swap(&ready, &pendingLocal)
-            swap(&done, &pendingDone)
-        } else {
-            ready = Array(pendingLocal[0..<k])
-            done = Array(pendingDone[0..<k])
-            pendingLocal.removeFirst(k)
-            pendingDone.removeFirst(k)
+        var end = pendingHead
+        while end < pendingLocal.count, pendingLocal[end].sequence <= durable { end += 1 }
+        guard end > pendingHead else { return }
+        let start = pendingHead
+        pendingHead = end
+        execute(engine.localChanges(pendingLocal[start..<end], now: EventLoop.now()))
+        for i in start..<end { pendingDone[i](nil) }
+        if pendingHead == pendingLocal.count {
+            pendingLocal.removeAll(keepingCapacity: true)
+            pendingDone.removeAll(keepingCapacity: true)
+            pendingHead = 0
+        } else if pendingHead >= 4_096 && pendingHead * 2 >= pendingLocal.count {
+            pendingLocal.removeFirst(pendingHead)
+            pendingDone.removeFirst(pendingHead)
+            pendingHead = 0
         }
-        execute(engine.localChanges(ready, now: EventLoop.now()))
-        for d in done { d(nil) }
     }
 
     /// Asks the log's sync thread for durability of everything appended so far; the loop goes on
@@ -396,9 +398,10 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
             log.error("storage", ["error": .string("\(failure)")])
             held.removeAll()  // nothing after an unflushed change may happen
             holding = false
-            let failed = pendingDone
+            let failed = pendingDone[pendingHead...]
             pendingLocal.removeAll()
             pendingDone.removeAll()
+            pendingHead = 0
             for done in failed { done(failure) }
             return
         }
@@ -411,7 +414,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         }
         releaseLocal()
         // Appended while this sync ran: the next one.
-        if holding || !pendingLocal.isEmpty { requestSync() }
+        if holding || pendingHead < pendingLocal.count { requestSync() }
     }
 
     /// An import was joined into the store (a catch-up record): peers lacking it get it.

@@ -26,9 +26,12 @@ struct ChangeIndex {
 
     /// Indexes a forwardable record.
     mutating func add(sequence: UInt64, delta: Delta) {
-        let collections = delta.collectionNames
+        add(sequence: sequence, context: delta.context, collections: delta.collectionNames)
+    }
+
+    mutating func add(sequence: UInt64, context: CausalContext, collections: Delta.CollectionNames) {
         let single: Key? = collections.count == 1 ? collections.first(where: { _ in true }) : nil
-        delta.context.forEachAuthor { author, top in
+        context.forEachAuthor { author, top in
             if let single, collectionOf[author] == nil { collectionOf[author] = single }
             // In place: copying the list out and back would make every add O(n).
             if let last = byAuthor[author]?.last, last.counter > top { unsorted.insert(author) }

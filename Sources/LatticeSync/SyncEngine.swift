@@ -354,9 +354,14 @@ public final class SyncEngine {
     ///   - changes: log sequence, change and its encoding (`delta.encoded()`, as logged) of each.
     ///   - now: current time.
     public func localChanges(_ changes: [LoggedChange], now: UInt64) -> [SyncAction] {
-        for c in changes {
-            index.add(sequence: c.sequence, delta: c.delta)
-            remember(c.sequence, c.encoded, c.delta)
+        localChanges(changes[...], now: now)
+    }
+
+    /// ``localChanges(_:now:)`` for a slice of the caller's pending list (no copy).
+    public func localChanges(_ changes: ArraySlice<LoggedChange>, now: UInt64) -> [SyncAction] {
+        for i in changes.indices {
+            index.add(sequence: changes[i].sequence, context: changes[i].context, collections: changes[i].collections)
+            remember(changes[i].sequence, changes[i].encoded, changes[i].context, changes[i].collections)
         }
         var out: [SyncAction] = []
         push(changes, except: nil, now: now, &out)
@@ -364,23 +369,24 @@ public final class SyncEngine {
     }
 
     /// Sends new changes to every live session but `except` (gossip forwarding).
-    private func push(_ changes: [LoggedChange], except: ConnectionID?, now: UInt64, _ out: inout [SyncAction]) {
+    private func push(_ changes: ArraySlice<LoggedChange>, except: ConnectionID?, now: UInt64, _ out: inout [SyncAction]) {
         for conn in sessions.keys.sorted() where conn != except {
             guard let s = sessions[conn], s.helloReceived else { continue }
             var queued = false
-            for c in changes {
+            let everything = policy.sendsEverything(to: s.peer)
+            for i in changes.indices {
                 // Always on the stream, in log order: a change may only reach a peer after
                 // everything it causally depends on (see Docs/PROTOCOL.md, "Causal delivery").
-                guard allowed(c.delta, to: s.peer), !s.known.covers(c.delta.context) else { continue }
-                enqueue(c.sequence, s)
+                guard everything || allowed(changes[i].collections, to: s.peer), !s.known.covers(changes[i].context) else { continue }
+                enqueue(changes[i].sequence, s)
                 queued = true
             }
             if queued { pump(conn, now: now, &out) }
         }
     }
 
-    private func allowed(_ delta: Delta, to peer: ReplicaID) -> Bool {
-        for c in delta.collectionNames where !policy.maySend(c, to: peer) { return false }
+    private func allowed(_ collections: Delta.CollectionNames, to peer: ReplicaID) -> Bool {
+        for c in collections where !policy.maySend(c, to: peer) { return false }
         return true
     }
 
@@ -410,11 +416,11 @@ public final class SyncEngine {
         stats.peakQueue = max(stats.peakQueue, s.queueLength)
     }
 
-    private func remember(_ seq: UInt64, _ bytes: [UInt8], _ delta: Delta) {
+    private func remember(_ seq: UInt64, _ bytes: [UInt8], _ context: CausalContext, _ collections: Delta.CollectionNames) {
         guard config.recentChanges > 0 else { return }
         let slots = config.recentChanges
         if recent.count != slots { recent = Array(repeating: nil, count: slots) }
-        recent[Int(seq % UInt64(slots))] = Recent(sequence: seq, bytes: bytes, context: delta.context, collections: delta.collectionNames)
+        recent[Int(seq % UInt64(slots))] = Recent(sequence: seq, bytes: bytes, context: context, collections: collections)
     }
 
     // MARK: Receiving
@@ -561,8 +567,9 @@ public final class SyncEngine {
             }
             do {
                 let seq = try storage.integrate(remote: delta, encoded: bytes, now: now)
-                index.add(sequence: seq, delta: delta)
-                remember(seq, bytes, delta)
+                let collections = delta.collectionNames
+                index.add(sequence: seq, context: delta.context, collections: collections)
+                remember(seq, bytes, delta.context, collections)
                 fresh.append(LoggedChange(sequence: seq, delta: delta, encoded: bytes))
                 stats.integrated += 1
             } catch {
@@ -577,7 +584,7 @@ public final class SyncEngine {
         }
         if !fresh.isEmpty { out.append(.flush) }
         if batch != 0 { send(conn, .ack(batch: batch, vector: storage.state.versionVector), .stream, &out) }
-        if !fresh.isEmpty { push(fresh, except: conn, now: now, &out) }
+        if !fresh.isEmpty { push(fresh[...], except: conn, now: now, &out) }
         return out
     }
 

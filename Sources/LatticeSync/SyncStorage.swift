@@ -50,13 +50,20 @@ public enum RecordType {
 /// where an array of tuples asks the runtime for tuple metadata on every destruction (that
 /// showed up as ~5 % of the sync threads' time in `perf`).
 public struct LoggedChange: Sendable {
+    /// Its log sequence.
     public var sequence: UInt64
-    public var delta: Delta
+    /// The change's context: the dots it minted and the ones it saw.
+    public var context: CausalContext
+    /// The collections it touches.
+    public var collections: Delta.CollectionNames
+    /// Its encoding, as logged and sent.
     public var encoded: [UInt8]
 
+    /// What the engine keeps of a logged change (not the entries: they are in `encoded`).
     public init(sequence: UInt64, delta: Delta, encoded: [UInt8]) {
         self.sequence = sequence
-        self.delta = delta
+        self.context = delta.context
+        self.collections = delta.collectionNames
         self.encoded = encoded
     }
 }

@@ -57,7 +57,7 @@ let package = Package(
         ),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeCRDT"]),
         .testTarget(name: "LatticeCLITests", dependencies: ["lattice", "LatticeStore", "LatticeCRDT"]),
-        .testTarget(name: "LatticeNodeTests", dependencies: ["LatticeNode", "LatticeSync"]),
+        .testTarget(name: "LatticeNodeTests", dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore", "LatticeSync"]),
     ]
 )
 

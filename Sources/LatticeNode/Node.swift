@@ -366,8 +366,10 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         guard end > pendingHead else { return }
         let start = pendingHead
         pendingHead = end
+        // The completions are taken out first: one may commit again (re-entering this function).
+        let done = Array(pendingDone[start..<end])
         execute(engine.localChanges(pendingLocal[start..<end], now: EventLoop.now()))
-        for i in start..<end { pendingDone[i](nil) }
+        for d in done { d(nil) }
         if pendingHead == pendingLocal.count {
             pendingLocal.removeAll(keepingCapacity: true)
             pendingDone.removeAll(keepingCapacity: true)

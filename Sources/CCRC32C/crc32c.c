@@ -30,6 +30,7 @@ uint32_t ccrc32c_update(uint32_t crc, const void *bytes, size_t length) {
 }
 
 #elif defined(__aarch64__) && defined(__linux__)
+#include <arm_acle.h>
 #include <sys/auxv.h>
 #include <asm/hwcap.h>
 
@@ -41,12 +42,12 @@ uint32_t ccrc32c_update(uint32_t crc, const void *bytes, size_t length) {
     while (length >= 8) {
         uint64_t word;
         memcpy(&word, p, 8);
-        crc = __builtin_aarch64_crc32cx(crc, word);
+        crc = __crc32cd(crc, word);
         p += 8;
         length -= 8;
     }
     while (length > 0) {
-        crc = __builtin_aarch64_crc32cb(crc, *p++);
+        crc = __crc32cb(crc, *p++);
         length--;
     }
     return crc;

@@ -150,20 +150,22 @@ public struct Delta: Hashable, Sendable {
     /// The collections this delta touches, in no particular order, without building an array.
     public var collectionNames: CollectionNames {
         if let single { return CollectionNames(only: single.path.collection, keys: nil) }
-        return CollectionNames(only: nil, keys: nested.keys)
+        // An array, not a view of the store: kept with a logged change, a view would keep
+        // every entry of the delta alive too.
+        return CollectionNames(only: nil, keys: Array(nested.keys))
     }
 
-    /// The collections a delta touches: one name, or a view of its store's keys.
+    /// The collections a delta touches: one name (no array), or a list.
     public struct CollectionNames: Sequence, Sendable {
         fileprivate let only: Key?
-        fileprivate let keys: Dictionary<Key, [Key: Document]>.Keys?
+        fileprivate let keys: [Key]?
 
         /// The number of collections.
         public var count: Int { only == nil ? keys?.count ?? 0 : 1 }
 
         public struct Iterator: IteratorProtocol {
             fileprivate var only: Key?
-            fileprivate var keys: Dictionary<Key, [Key: Document]>.Keys.Iterator?
+            fileprivate var keys: IndexingIterator<[Key]>?
 
             public mutating func next() -> Key? {
                 if let o = only {

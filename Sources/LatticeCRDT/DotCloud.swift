@@ -186,17 +186,4 @@ extension DotCloud {
     public func contains(where predicate: (Dot) throws -> Bool) rethrows -> Bool {
         try !allSatisfy { try !predicate($0) }
     }
-
-    /// Calls `body` with every dot in ascending order (no allocation for an inline cloud).
-    /// - Parameter body: receives each dot.
-    @inline(__always)
-    public func forEachAscending(_ body: (Dot) throws -> Void) rethrows {
-        if let spill {
-            for d in spill.sorted() { try body(d) }
-            return
-        }
-        if n > 0 { try body(d0) }
-        if n > 1 { try body(d1) }
-        if n > 2 { try body(d2) }
-    }
 }

@@ -16,9 +16,10 @@ public struct Replica: Sendable {
     private var lastCounters: [ReplicaID: UInt64] = [:]
     /// The last collection written and its author, so a run of writes hashes the name once.
     private var lastScope: (collection: Key, author: ReplicaID)?
-    /// The dots minted since ``beginMintJournal()``, when journaling (a store's commit reads
-    /// them instead of comparing contexts, which would copy the state's version vector).
-    private var journal: [Dot]?
+    /// The dots minted between ``beginMintJournal()`` and ``endMintJournal()`` (a store's commit
+    /// reads them instead of comparing contexts, which would copy the state's version vector).
+    private var journal: [Dot] = []
+    private var journaling = false
 
     /// Creates a replica.
     /// - Parameters:
@@ -56,21 +57,23 @@ public struct Replica: Sendable {
         return Dot(author, last + 1)
     }
 
-    /// Starts recording minted dots (a replica owned by a store journals every commit).
+    /// Starts recording minted dots (a store's commit journals its body).
     public mutating func beginMintJournal() {
-        if journal == nil { journal = [] } else { journal!.removeAll(keepingCapacity: true) }
+        journal.removeAll(keepingCapacity: true)
+        journaling = true
     }
 
-    /// The dots minted since ``beginMintJournal()``, ascending (empty when not journaling).
-    public var mintJournal: [Dot] {
-        guard let journal else { return [] }
+    /// Stops recording.
+    /// - Returns: the dots minted since ``beginMintJournal()``, ascending.
+    public mutating func endMintJournal() -> [Dot] {
+        journaling = false
         return journal.count > 1 ? journal.sorted() : journal
     }
 
     private mutating func mint(_ now: UInt64, _ collection: Key) -> Tag {
         let dot = nextDot(author(of: collection))
         lastCounters[dot.replica] = dot.counter
-        journal?.append(dot)
+        if journaling { journal.append(dot) }
         let tag = Tag(dot: dot, stamp: clock.tick(wallMilliseconds: now))
         state.context.insert(tag.dot)
         return tag

@@ -368,6 +368,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         pendingHead = end
         // The completions are taken out first: one may commit again (re-entering this function).
         let done = Array(pendingDone[start..<end])
+        for i in start..<end { pendingDone[i] = { _ in } }  // release what they captured now
         execute(engine.localChanges(pendingLocal[start..<end], now: EventLoop.now()))
         for d in done { d(nil) }
         if pendingHead == pendingLocal.count {

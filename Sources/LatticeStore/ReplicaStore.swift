@@ -207,6 +207,7 @@ public final class ReplicaStore {
         var delta = Delta()
         replica.beginMintJournal()
         do { try body(&replica, &delta) } catch {
+            _ = replica.endMintJournal()
             if !delta.isEmpty {
                 do { try rebuild(syncingFirst: true) } catch let rebuildError {
                     failed = rebuildError
@@ -214,6 +215,7 @@ public final class ReplicaStore {
             }
             throw error
         }
+        let dots = replica.endMintJournal()
         if delta.isEmpty {
             return CommitResult(sequence: store.log.durableSequence, dots: [], delta: delta)
         }
@@ -222,7 +224,6 @@ public final class ReplicaStore {
             let seq = durably
                 ? try store.log.appendDurably(type: Self.localRecord, payload: payload)
                 : try store.log.append(type: Self.localRecord, payload: payload)
-            let dots = replica.mintJournal
             return CommitResult(sequence: seq, dots: dots, delta: delta, encoded: payload)
         } catch {
             // Not logged: the store refuses further commits until reopened, and the state is

@@ -53,7 +53,11 @@ public struct DotCloud: Hashable, Sendable, Sequence, CustomStringConvertible {
     /// - Returns: whether it was new.
     @discardableResult
     public mutating func insert(_ dot: Dot) -> Bool {
-        if spill != nil { return spill!.insert(dot).inserted }
+        if var s = spill {
+            spill = nil  // `s` holds the only reference: the insert does not copy the set
+            defer { spill = s }
+            return s.insert(dot).inserted
+        }
         if contains(dot) { return false }
         if Int(n) == Self.inlineCapacity {
             var s = Set<Dot>(minimumCapacity: Self.inlineCapacity * 2 + 2)
@@ -91,13 +95,16 @@ public struct DotCloud: Hashable, Sendable, Sequence, CustomStringConvertible {
     /// - Returns: the dot when it was there.
     @discardableResult
     public mutating func remove(_ dot: Dot) -> Dot? {
-        if spill != nil {
-            guard spill!.remove(dot) != nil else { return nil }
-            if spill!.count <= Self.inlineCapacity {
-                let rest = spill!.sorted()
-                spill = nil
-                n = 0
-                for d in rest { insert(d) }
+        if var s = spill {
+            spill = nil  // `s` holds the only reference: the removal does not copy the set
+            guard s.remove(dot) != nil else {
+                spill = s
+                return nil
+            }
+            if s.count > Self.inlineCapacity {
+                spill = s
+            } else {
+                for d in s.sorted() { insert(d) }  // back inline (n is 0 while spilled)
             }
             return dot
         }

@@ -321,6 +321,8 @@ enum MessageEncoder {
         var header = UInt8(min(rc, 3))
         if !f.elements.isEmpty { header |= 4 }
         if !f.counters.isEmpty { header |= 8 }
+        let text = f.text.flatMap { $0.isEmpty ? nil : $0 }
+        if text != nil { header |= 0x80 }
         // Bits 4–6: 1 + the first register's replica index when it is below 7 (then omitted).
         var implicit = false
         if let first = f.registers.first, let i = index[first.tag.dot.replica], i < 7 {
@@ -350,6 +352,7 @@ enum MessageEncoder {
                 w.varint(e.decrements)
             }
         }
+        if let text { TextCodec.encode(text.storage, &w, index) }
     }
 }
 
@@ -606,8 +609,7 @@ struct MessageDecoder {
     mutating func readField() throws(DecodeError) -> Field {
         let at = r.offset
         let header = try r.byte()
-        guard header & 0x80 == 0 else { throw .nonCanonical("reserved field header bit", offset: at) }
-        let implied = Int(header >> 4)
+        let implied = Int((header >> 4) & 7)
         var f = Field()
         var rc = Int(header & 3)
         guard implied == 0 || rc > 0 else { throw .nonCanonical("replica hint without registers", offset: at) }
@@ -667,6 +669,11 @@ struct MessageDecoder {
                 }
                 f.counters.append(CounterEntry(tag: tag, increments: try r.varint(), decrements: try r.varint()))
             }
+        }
+        if header & 0x80 != 0 {
+            let text = try readText()
+            if text.isEmpty { throw .nonCanonical("empty text", offset: at) }
+            f.text = text
         }
         if f.isEmpty && kind != .delta { throw .nonCanonical("empty field", offset: at) }
         return f

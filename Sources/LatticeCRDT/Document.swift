@@ -12,6 +12,9 @@ public struct Document: Hashable, Sendable {
     /// Whether no field holds anything.
     public var isEmpty: Bool { fields.isEmpty }
 
+    /// Whether no field shows anything (a deleted document whose text keeps its tombstones).
+    public var isBlank: Bool { fields.values.allSatisfy(\.isBlank) }
+
     /// The field names in ascending byte order.
     public var fieldNames: [Key] { fields.keys.sorted() }
 

@@ -6,6 +6,8 @@ public enum FieldKind: String, Hashable, Sendable, CaseIterable {
     case set
     /// A PN-counter.
     case counter
+    /// Collaborative text (a sequence CRDT: concurrent edits merge character by character).
+    case text
 }
 
 /// One field of a document: a dot store holding register values, set elements or counter
@@ -22,25 +24,35 @@ public struct Field: Hashable, Sendable {
     public internal(set) var elements: [Value: [Tag]]
     /// Counter contributions (at most one per replica), sorted by dot.
     public internal(set) var counters: [CounterEntry]
+    /// Text: its characters, tombstones and deletions (a state-based CRDT of its own, joined by
+    /// union; its character IDs are dots of the replica's context).
+    public internal(set) var text: TextSequence?
 
     /// An empty field.
     public init() {
         registers = []
         elements = [:]
         counters = []
+        text = nil
     }
 
     /// Whether the field holds no entry (and, in a delta, no scope marks either).
-    public var isEmpty: Bool { registers.isEmpty && elements.isEmpty && counters.isEmpty }
+    public var isEmpty: Bool { registers.isEmpty && elements.isEmpty && counters.isEmpty && (text?.isEmpty ?? true) }
 
     /// Whether the field holds no entry, ignoring empty scope marks of a delta.
     var hasNoEntries: Bool {
-        registers.isEmpty && counters.isEmpty && elements.values.allSatisfy(\.isEmpty)
+        registers.isEmpty && counters.isEmpty && elements.values.allSatisfy(\.isEmpty) && (text?.isEmpty ?? true)
     }
 
-    /// The number of entries.
+    /// Whether the field shows nothing: no entry, and no visible text (a text whose characters
+    /// were all deleted keeps its tombstones, so that concurrent insertions still find their place).
+    public var isBlank: Bool {
+        registers.isEmpty && counters.isEmpty && elements.values.allSatisfy(\.isEmpty) && (text?.isBlank ?? true)
+    }
+
+    /// The number of entries (a text counts as one).
     public var entryCount: Int {
-        registers.count + counters.count + elements.values.reduce(0) { $0 + $1.count }
+        registers.count + counters.count + elements.values.reduce(0) { $0 + $1.count } + (text.map { $0.isEmpty ? 0 : 1 } ?? 0)
     }
 
     /// The kinds present.
@@ -49,12 +61,17 @@ public struct Field: Hashable, Sendable {
         if !registers.isEmpty { k.append(.register) }
         if elements.values.contains(where: { !$0.isEmpty }) { k.append(.set) }
         if !counters.isEmpty { k.append(.counter) }
+        if let text, !text.isEmpty { k.append(.text) }
         return k
     }
 
     /// The kind the field reads as: the only kind present, or, when concurrent first writes
     /// left several, the kind of the entry that wins last-writer-wins. `nil` when empty.
+    ///
+    /// A field holding text reads as text: concurrent first writes of text and another kind
+    /// (rare) leave both, reported by the conflict query, and text wins deterministically.
     public var kind: FieldKind? {
+        if let text, !text.isEmpty { return .text }
         let hasRegisters = !registers.isEmpty
         let hasCounters = !counters.isEmpty
         let hasElements = !elements.isEmpty && elements.values.contains(where: { !$0.isEmpty })
@@ -111,6 +128,33 @@ public struct Field: Hashable, Sendable {
         scopedElements: Bool,
         keepScopeMarks: Bool
     ) {
+        var none: [TextSplice]?
+        join(other, mine: mine, theirs: theirs, references: references, scopedElements: scopedElements, keepScopeMarks: keepScopeMarks, splices: &none)
+    }
+
+    /// The join, reporting the visible text edits it made when `splices` is non-nil.
+    mutating func join(
+        _ other: Field,
+        mine: CausalContext,
+        theirs: CausalContext,
+        references: DotSet?,
+        scopedElements: Bool,
+        keepScopeMarks: Bool,
+        splices: inout [TextSplice]?
+    ) {
+        if let theirText = other.text, !theirText.isEmpty {
+            if keepScopeMarks {
+                if text == nil { text = theirText } else { text?.absorb(theirText) }
+            } else {
+                if text == nil {
+                    var t = TextSequence()
+                    t.integrate(theirText, splices: &splices)
+                    text = t
+                } else {
+                    text?.integrate(theirText, splices: &splices)
+                }
+            }
+        }
         if !registers.isEmpty || !other.registers.isEmpty {
             registers = joinSorted(registers, other.registers, \.tag.dot, mine, theirs, references)
         }
@@ -185,6 +229,8 @@ public enum FieldValue: Hashable, Sendable {
     case set([Value])
     /// A counter's value (increments − decrements, wrapping on overflow).
     case counter(Int64)
+    /// A text's visible string.
+    case text(String)
 }
 
 extension Field {
@@ -199,6 +245,8 @@ extension Field {
             return .register(ordered[0].value, siblings: ordered)
         case .set:
             return .set(elements.compactMap { $0.value.isEmpty ? nil : $0.key }.sorted())
+        case .text:
+            return .text(text?.string ?? "")
         case .counter:
             var total: UInt64 = 0
             for e in counters { total = total &+ e.increments &- e.decrements }

@@ -57,6 +57,20 @@ public struct Replica: Sendable {
         return Dot(author, last + 1)
     }
 
+    /// Mints `n` consecutive dots (one clock tick): the IDs of `n` inserted characters.
+    /// - Returns: the first dot.
+    mutating func mintRun(_ n: Int, _ now: UInt64, _ collection: Key) -> Dot {
+        let first = nextDot(author(of: collection))
+        lastCounters[first.replica] = first.counter + UInt64(n) - 1
+        _ = clock.tick(wallMilliseconds: now)
+        for k in 0..<UInt64(n) {
+            let d = Dot(first.replica, first.counter + k)
+            if journaling { journal.append(d) }
+            state.context.insert(d)
+        }
+        return first
+    }
+
     /// Starts recording minted dots (a store's commit journals its body).
     public mutating func beginMintJournal() {
         journal.removeAll(keepingCapacity: true)
@@ -70,7 +84,7 @@ public struct Replica: Sendable {
         return journal.count > 1 ? journal.sorted() : journal
     }
 
-    private mutating func mint(_ now: UInt64, _ collection: Key) -> Tag {
+    mutating func mint(_ now: UInt64, _ collection: Key) -> Tag {
         let dot = nextDot(author(of: collection))
         lastCounters[dot.replica] = dot.counter
         if journaling { journal.append(dot) }
@@ -79,7 +93,7 @@ public struct Replica: Sendable {
         return tag
     }
 
-    private func check(_ path: FieldPath, _ field: Field?, _ kind: FieldKind) throws(EditError) {
+    func check(_ path: FieldPath, _ field: Field?, _ kind: FieldKind) throws(EditError) {
         if let existing = field?.kind, existing != kind {
             throw EditError(code: .kindMismatch, path: path, existing: existing, attempted: kind)
         }
@@ -284,6 +298,19 @@ public struct Replica: Sendable {
             record(
                 FieldPath(collection, id, name), elements: field.elements.keys, clearElements: false, into: &delta)
         }
+        // Text keeps its tombstones (concurrent insertions must still find their place): every
+        // visible character is deleted, under the same event dot.
+        for (name, field) in doc.fields {
+            guard var text = field.text, !text.isEmpty else { continue }
+            let path = FieldPath(collection, id, name)
+            text.makeUnique()
+            let ranges = text.storage.localDelete(at: 0, count: text.count)
+            text.storage.deleteEvents[event.dot.replica] = max(text.storage.deleteEvents[event.dot.replica] ?? 0, event.dot.counter)
+            var kept = Field()
+            kept.text = text
+            state.store[collection, default: [:]][id, default: Document()].fields[name] = kept
+            delta.withField(path) { $0.addText(TextSequence.bag(deleting: ranges, event: event.dot)) }
+        }
     }
 
     /// Deletes a document.
@@ -295,7 +322,7 @@ public struct Replica: Sendable {
     }
 
     /// Runs `body` on the field in place (no copy of its storage), pruning it when emptied.
-    private mutating func modifyField(_ path: FieldPath, _ body: (inout Field) -> Void) {
+    mutating func modifyField(_ path: FieldPath, _ body: (inout Field) -> Void) {
         body(&state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field, default: Field()])
         if state.store[path.collection]?[path.document]?.fields[path.field]?.isEmpty == true { removeField(path) }
     }

@@ -10,7 +10,10 @@ extension ReplicaState {
         for (name, docs) in store where collections.contains(name) {
             out.store[name] = docs
             for doc in docs.values {
-                for field in doc.fields.values { field.forEachDot { out.context.insert($0) } }
+                for field in doc.fields.values {
+                    field.forEachDot { out.context.insert($0) }
+                    field.text?.forEachCharacterDot { out.context.insert($0) }
+                }
             }
         }
         return out
@@ -39,6 +42,7 @@ extension ReplicaState {
             for element in Set(old.elements.keys).union(theirs.elements.keys) {
                 f.elements[element] = (new.elements[element] ?? []).filter { other.context.contains($0.dot) }
             }
+            if let text = theirs.text, !text.isEmpty { f.text = text }
             out.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field] = f
         }
         for (c, docs) in other.store {

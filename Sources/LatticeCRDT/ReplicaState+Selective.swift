@@ -15,7 +15,13 @@ extension ReplicaState {
         var keep = authors
         for (name, docs) in store where collections.contains(name) {
             part.store[name] = docs
-            for doc in docs.values { for field in doc.fields.values { field.forEachDot { keep.insert($0.replica) } } }
+            for doc in docs.values {
+                for field in doc.fields.values {
+                    field.forEachDot { keep.insert($0.replica) }
+                    // Text characters' authors are scoped to this collection like every author here.
+                    if let text = field.text { keep.formUnion(text.storage.authors) }
+                }
+            }
         }
         part.context = context.filter { keep.contains($0) }
         return part.delta(since: peer)

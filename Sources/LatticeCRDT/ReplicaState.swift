@@ -42,6 +42,25 @@ public struct ReplicaState: Hashable, Sendable {
         context.formUnion(delta.context)
     }
 
+    /// Applies a delta and reports, per text field it touched, the visible edits it made (as an
+    /// editor would apply them, in order).
+    /// - Parameter delta: a delta from any replica.
+    /// - Returns: the splices by field (empty for a delta touching no text).
+    public mutating func applyReportingText(_ delta: Delta) -> [FieldPath: [TextSplice]] {
+        var out: [FieldPath: [TextSplice]] = [:]
+        delta.forEachField { path, field in
+            if field.text != nil {
+                var splices: [TextSplice]? = []
+                joinField(path.collection, path.document, path.field, field, theirs: delta.context, references: nil, scoped: true, splices: &splices)
+                if let s = splices, !s.isEmpty { out[path] = s }
+            } else {
+                joinField(path.collection, path.document, path.field, field, theirs: delta.context, references: nil, scoped: true)
+            }
+        }
+        context.formUnion(delta.context)
+        return out
+    }
+
     /// Joins another replica's full state (O(both states)).
     /// - Parameter other: the other state.
     public mutating func join(_ other: ReplicaState) {
@@ -93,12 +112,20 @@ public struct ReplicaState: Hashable, Sendable {
         _ collection: Key, _ id: Key, _ name: Key, _ field: Field,
         theirs: CausalContext, references: DotSet?, scoped: Bool
     ) {
+        var none: [TextSplice]?
+        joinField(collection, id, name, field, theirs: theirs, references: references, scoped: scoped, splices: &none)
+    }
+
+    private mutating func joinField(
+        _ collection: Key, _ id: Key, _ name: Key, _ field: Field,
+        theirs: CausalContext, references: DotSet?, scoped: Bool, splices: inout [TextSplice]?
+    ) {
         if field.hasNoEntries && store[collection]?[id]?.fields[name] == nil { return }
         let mine = context
         // One access path for the join and the emptiness check (three hashed lookups, not six).
         let emptied = Self.join(
             &store[collection, default: [:]][id, default: Document()].fields[name, default: Field()], field,
-            mine: mine, theirs: theirs, references: references, scoped: scoped)
+            mine: mine, theirs: theirs, references: references, scoped: scoped, splices: &splices)
         if emptied {
             store[collection]?[id]?.fields[name] = nil
             if store[collection]?[id]?.isEmpty == true {
@@ -111,9 +138,10 @@ public struct ReplicaState: Hashable, Sendable {
     /// Joins `incoming` into `field`; whether the field ended up empty.
     @inline(__always)
     private static func join(
-        _ field: inout Field, _ incoming: Field, mine: CausalContext, theirs: CausalContext, references: DotSet?, scoped: Bool
+        _ field: inout Field, _ incoming: Field, mine: CausalContext, theirs: CausalContext, references: DotSet?, scoped: Bool,
+        splices: inout [TextSplice]?
     ) -> Bool {
-        field.join(incoming, mine: mine, theirs: theirs, references: references, scopedElements: scoped, keepScopeMarks: false)
+        field.join(incoming, mine: mine, theirs: theirs, references: references, scopedElements: scoped, keepScopeMarks: false, splices: &splices)
         return field.isEmpty
     }
 
@@ -161,6 +189,10 @@ public struct ReplicaState: Hashable, Sendable {
                         }
                         if !kept.isEmpty { sent.elements[element] = kept }
                     }
+                    if let text = field.text, !text.isEmpty {
+                        let missing = text.missing(since: peer)
+                        if !missing.isEmpty { sent.text = missing }
+                    }
                     if !sent.isEmpty { outDoc.fields[name] = sent }
                 }
                 if !outDoc.isEmpty { outDocs[id] = outDoc }
@@ -180,7 +212,10 @@ public struct ReplicaState: Hashable, Sendable {
     ///   - collection: the collection.
     ///   - id: the document ID.
     /// - Returns: the document, or `nil` when it does not exist.
-    public func document(_ collection: Key, _ id: Key) -> Document? { store[collection]?[id] }
+    public func document(_ collection: Key, _ id: Key) -> Document? {
+        guard let doc = store[collection]?[id], !doc.isBlank else { return nil }
+        return doc
+    }
 
     /// A field's raw entries.
     /// - Parameter path: the field's address.
@@ -199,12 +234,12 @@ public struct ReplicaState: Hashable, Sendable {
     /// - Returns: the IDs.
     public func documentIDs(in collection: Key, prefix: String = "") -> [Key] {
         guard let docs = store[collection] else { return [] }
-        if prefix.isEmpty { return docs.keys.sorted() }
-        return docs.keys.filter { $0.hasBytePrefix(prefix) }.sorted()
+        if prefix.isEmpty { return docs.compactMap { $0.value.isBlank ? nil : $0.key }.sorted() }
+        return docs.compactMap { $0.key.hasBytePrefix(prefix) && !$0.value.isBlank ? $0.key : nil }.sorted()
     }
 
     /// The number of documents across all collections.
-    public var documentCount: Int { store.values.reduce(0) { $0 + $1.count } }
+    public var documentCount: Int { store.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + ($1.isBlank ? 0 : 1) } } }
 
     /// The number of live entries.
     public var entryCount: Int {

@@ -40,6 +40,8 @@ struct Workload {
     static let registerFields: [Key] = ["title", "body"]
     static let setFields: [Key] = ["tags"]
     static let counterFields: [Key] = ["successes"]
+    static let textFields: [Key] = ["notes"]
+    static let textPieces: [String] = ["a", "bc", "xyz", "é", "e\u{301}", "👍🏽", "\n", "hello world "]
     static let values: [Value] = [
         .null, .bool(true), .bool(false), .int(0), .int(-7), .int(.max), .double(0.0), .double(-0.0),
         .double(.nan), .double(1.5), .string(""), .string("é"), .string("e\u{301}"), .string("hello"),
@@ -62,7 +64,7 @@ struct Workload {
         let v = values.randomElement(using: &g)!
         // Occasionally write a field with the "wrong" kind, to exercise kind conflicts.
         let anyField = Bool.random(using: &g) && Int.random(in: 0..<8, using: &g) == 0
-        switch Int.random(in: 0..<10, using: &g) {
+        switch Int.random(in: 0..<12, using: &g) {
         case 0...3:
             let p = path(&g, fields: anyField ? setFields + counterFields : registerFields)
             try? replica.set(p, v, now: now, into: &delta)
@@ -75,6 +77,19 @@ struct Workload {
         case 7, 8:
             let p = path(&g, fields: anyField ? registerFields : counterFields)
             try? replica.increment(p, by: Int64.random(in: -3...5, using: &g), now: now, into: &delta)
+        case 9, 10:
+            let p = path(&g, fields: anyField ? registerFields : textFields)
+            let length: Int
+            if case .text(let s)? = replica.state.value(p) { length = s.unicodeScalars.count } else { length = 0 }
+            let at = Int.random(in: 0...length, using: &g)
+            switch Int.random(in: 0..<4, using: &g) {
+            case 0, 1: try? replica.insertText(p, at: at, textPieces.randomElement(using: &g)!, now: now, into: &delta)
+            case 2: try? replica.deleteText(p, at: at, count: Int.random(in: 0...(length - at), using: &g), now: now, into: &delta)
+            default:
+                try? replica.spliceText(
+                    p, at: at, deleting: Int.random(in: 0...min(2, length - at), using: &g),
+                    inserting: textPieces.randomElement(using: &g)!, now: now, into: &delta)
+            }
         default:
             replica.deleteDocument(collections.randomElement(using: &g)!, documents.randomElement(using: &g)!, now: now, into: &delta)
         }

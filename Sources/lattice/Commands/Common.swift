@@ -397,6 +397,10 @@ func fieldJSON(_ field: Field, in collection: Key) -> JSON {
         return .object([("kind", .string("set")), ("value", .array(elements.map(valueJSON)))] + kinds)
     case .counter(let n):
         return .object([("kind", .string("counter")), ("value", .int(n))] + kinds)
+    case .text(let string):
+        return .object(
+            [("kind", .string("text")), ("value", .string(string)), ("version", .string(field.text?.versionToken ?? "v1"))] + kinds
+                + [("conflict", .bool(field.kinds.count > 1))])
     }
 }
 

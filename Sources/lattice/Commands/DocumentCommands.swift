@@ -116,6 +116,8 @@ enum DocumentCommands {
                 out("  \(name) = {\(elements.map(valueText).joined(separator: ", "))}  (set)\(mixed)")
             case .counter(let n):
                 out("  \(name) = \(n)  (counter)\(mixed)")
+            case .text(let string):
+                out("  \(name) = \(valueText(.string(string)))  (text, \(string.unicodeScalars.count) characters)\(mixed)")
             }
         }
     }

@@ -1,0 +1,446 @@
+// The canonical encoding of a text field (format in Docs/FORMATS.md, "Text").
+//
+//   runs       count, then per run (document order, maximal runs):
+//                flags: 1 deleted · 2 no left origin · 4 left origin = previous run's last
+//                character · 8 no right origin · 16 right origin = next run's first character ·
+//                32 same author as the previous run
+//                [author], counter − (end of this author's previous run) as zigzag,
+//                length − 1, [left origin: author, zigzag counter], [right origin: idem]
+//   content    byte count, then the UTF-8 of every visible run in document order
+//   pending    count, then per item (ascending ID): author, counter, length − 1, flags
+//                (1 tombstone · 2 no left · 8 no right), [left], [right], [byte count, UTF-8]
+//   deletions  count, then per range (ascending): author, start, length − 1
+//   events     count, then per author (ascending ID): author, highest deletion counter
+//
+// An author is a varint v: below the number of authors named so far, that author; equal to it, a
+// new author follows as a varint k (k ≥ 1: entry k − 1 of the message's replica table; 0: the
+// 8-byte replica ID, only for replicas not in that table).
+
+/// A run as encoded: origins resolved, adjacent continuing runs merged.
+struct CanonicalRun: Equatable {
+    var author: UInt32
+    var counter: UInt64
+    var length: UInt64
+    var left: CharRef?
+    var right: CharRef?
+    var deleted: Bool
+
+    var end: UInt64 { counter + length }
+    var last: CharRef { CharRef(author: author, counter: end - 1) }
+    var first: CharRef { CharRef(author: author, counter: counter) }
+
+    /// Whether `next` continues this run (same author, next counters, chained origins).
+    func continues(into next: CanonicalRun) -> Bool {
+        next.author == author && next.counter == end && next.left == last && next.right == right && next.deleted == deleted
+    }
+}
+
+extension TextStorage {
+    /// The runs in document order, merged maximally.
+    func canonicalRuns() -> [CanonicalRun] {
+        var out: [CanonicalRun] = []
+        out.reserveCapacity(runCount)
+        forEachRun { r in
+            let c = CanonicalRun(author: r.author, counter: r.counter, length: UInt64(r.length), left: r.left, right: r.right, deleted: r.deleted)
+            if let last = out.last, last.continues(into: c) {
+                out[out.count - 1].length += c.length
+            } else {
+                out.append(c)
+            }
+        }
+        return out
+    }
+
+    /// The canonical encoding with a self-contained author table (equality and hashing).
+    func canonicalBytes() -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + runCount * 6 + visible)
+        TextCodec.encode(self, &w, ReplicaIndex(replicas: []))
+        return w.bytes
+    }
+}
+
+enum TextCodec {
+    struct AuthorWriter {
+        var table: [ReplicaID: UInt64] = [:]
+        let index: ReplicaIndex
+
+        mutating func write(_ id: ReplicaID, _ w: inout ByteWriter) {
+            if let k = table[id] {
+                w.varint(k)
+                return
+            }
+            let k = UInt64(table.count)
+            table[id] = k
+            w.varint(k)
+            if let i = index[id] {
+                w.varint(i + 1)
+            } else {
+                w.varint(0)
+                w.u64le(id.rawValue)
+            }
+        }
+    }
+
+    static func encode(_ s: TextStorage, _ w: inout ByteWriter, _ index: ReplicaIndex) {
+        var authors = AuthorWriter(index: index)
+        let runs = s.canonicalRuns()
+        var lastEnd: [UInt32: UInt64] = [:]
+        w.varint(runs.count)
+        for (k, run) in runs.enumerated() {
+            let prev: CanonicalRun? = k > 0 ? runs[k - 1] : nil
+            let next: CanonicalRun? = k + 1 < runs.count ? runs[k + 1] : nil
+            var flags: UInt8 = run.deleted ? 1 : 0
+            if run.left == nil { flags |= 2 } else if let prev, run.left == prev.last { flags |= 4 }
+            if run.right == nil { flags |= 8 } else if let next, run.right == next.first { flags |= 16 }
+            if let prev, prev.author == run.author { flags |= 32 }
+            w.byte(flags)
+            if flags & 32 == 0 { authors.write(s.authors[Int(run.author)], &w) }
+            w.signed(Int64(bitPattern: run.counter &- (lastEnd[run.author] ?? 0)))
+            w.varint(run.length - 1)
+            if flags & 6 == 0, let left = run.left {
+                authors.write(s.authors[Int(left.author)], &w)
+                w.signed(Int64(bitPattern: left.counter &- (lastEnd[left.author] ?? 0)))
+            }
+            if flags & 24 == 0, let right = run.right {
+                authors.write(s.authors[Int(right.author)], &w)
+                w.signed(Int64(bitPattern: right.counter &- (lastEnd[right.author] ?? 0)))
+            }
+            lastEnd[run.author] = run.end
+        }
+        // Content: the visible text.
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(s.visible)
+        s.forEachRun { r in
+            guard !r.deleted else { return }
+            for scalar in s.scalars[Int(r.content)..<Int(r.content) + Int(r.length)] { appendUTF8(scalar, &utf8) }
+        }
+        w.varint(utf8.count)
+        w.bytes.append(contentsOf: utf8)
+        // Pending items.
+        w.varint(s.pending.count)
+        for item in s.pending {
+            authors.write(item.id.replica, &w)
+            w.varint(item.id.counter)
+            w.varint(item.length - 1)
+            var flags: UInt8 = item.content == nil ? 1 : 0
+            if item.left == nil { flags |= 2 }
+            if item.right == nil { flags |= 8 }
+            w.byte(flags)
+            if let left = item.left {
+                authors.write(left.replica, &w)
+                w.varint(left.counter)
+            }
+            if let right = item.right {
+                authors.write(right.replica, &w)
+                w.varint(right.counter)
+            }
+            if let content = item.content {
+                var bytes: [UInt8] = []
+                for scalar in content { appendUTF8(scalar, &bytes) }
+                w.varint(bytes.count)
+                w.bytes.append(contentsOf: bytes)
+            }
+        }
+        w.varint(s.pendingDeletes.count)
+        for d in s.pendingDeletes {
+            authors.write(d.author, &w)
+            w.varint(d.start)
+            w.varint(d.length - 1)
+        }
+        w.varint(s.deleteEvents.count)
+        for (author, counter) in s.deleteEvents.sorted(by: { $0.key < $1.key }) {
+            authors.write(author, &w)
+            w.varint(counter)
+        }
+    }
+
+    @inline(__always)
+    static func appendUTF8(_ scalar: Unicode.Scalar, _ out: inout [UInt8]) {
+        let v = scalar.value
+        if v < 0x80 {
+            out.append(UInt8(v))
+        } else if v < 0x800 {
+            out.append(UInt8(0xC0 | (v >> 6)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        } else if v < 0x10000 {
+            out.append(UInt8(0xE0 | (v >> 12)))
+            out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        } else {
+            out.append(UInt8(0xF0 | (v >> 18)))
+            out.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        }
+    }
+
+    /// Decodes strict UTF-8 into scalars (nil on any invalid sequence).
+    static func scalars(_ raw: UnsafeRawBufferPointer, reserve: Int) -> [Unicode.Scalar]? {
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(reserve)
+        var it = raw.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let s): out.append(s)
+            case .emptyInput: return out
+            case .error: return nil
+            }
+        }
+    }
+}
+
+extension MessageDecoder {
+    /// Reads an author reference, adding new authors to `table` (see the format above).
+    mutating func readTextAuthor(_ table: inout [ReplicaID]) throws(DecodeError) -> ReplicaID {
+        let at = r.offset
+        let v = try r.varint()
+        if v < UInt64(table.count) { return table[Int(v)] }
+        guard v == UInt64(table.count) else { throw .nonCanonical("text author reference out of order", offset: at) }
+        let k = try r.varint()
+        let id: ReplicaID
+        if k == 0 {
+            id = ReplicaID(try r.u64le())
+            if replicas.contains(id) { throw .nonCanonical("text author inline but in the replica table", offset: at) }
+        } else {
+            guard k <= UInt64(replicas.count) else { throw .replicaIndexOutOfRange(k - 1, offset: at) }
+            id = replicas[Int(k - 1)]
+        }
+        if table.contains(id) { throw .nonCanonical("text author named twice", offset: at) }
+        table.append(id)
+        return id
+    }
+
+    /// Reads a counter delta against `base` as a valid dot counter.
+    mutating func readTextCounter(base: UInt64) throws(DecodeError) -> UInt64 {
+        let at = r.offset
+        let c = base &+ UInt64(bitPattern: try r.signed())
+        guard c >= 1, c <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
+        return c
+    }
+
+    /// Checks that characters `start..<start+length` of `author` are in the message's context.
+    func checkInContext(_ author: ReplicaID, _ start: UInt64, _ length: UInt64, at: Int) throws(DecodeError) {
+        let last = start + length - 1
+        let covered = context.vector[author]
+        if last <= covered { return }
+        let from = max(start, covered + 1)
+        guard last - from + 1 <= UInt64(context.cloud.count) else { throw .entryOutsideContext(offset: at) }
+        for c in from...last where !context.cloud.contains(Dot(author, c)) { throw .entryOutsideContext(offset: at) }
+    }
+
+    mutating func readLength() throws(DecodeError) -> UInt64 {
+        let at = r.offset
+        let n = try r.varint()
+        guard n < Dot.maxCounter else { throw .lengthTooLarge(Int(clamping: n), limit: Int(Dot.maxCounter), offset: at) }
+        return n + 1
+    }
+
+    /// Reads a text field (after a field header with the text bit).
+    mutating func readText() throws(DecodeError) -> TextSequence {
+        let s = TextStorage()
+        var table: [ReplicaID] = []
+        var lastEnd: [ReplicaID: UInt64] = [:]
+        struct Raw {
+            var author: ReplicaID
+            var run: CanonicalRun
+            var rightImplicit: Bool
+            var at: Int
+        }
+        let runCount = try r.count(minimumItemSize: 3)
+        var raws: [Raw] = []
+        raws.reserveCapacity(runCount)
+        var visibleTotal: UInt64 = 0
+        for k in 0..<runCount {
+            let at = r.offset
+            let flags = try r.byte()
+            guard flags & 0xC0 == 0, flags & 6 != 6, flags & 24 != 24 else { throw .nonCanonical("text run flags", offset: at) }
+            let prev = k > 0 ? raws[k - 1] : nil
+            guard prev != nil || flags & (4 | 32) == 0 else { throw .nonCanonical("text run refers to no previous run", offset: at) }
+            let author: ReplicaID
+            if flags & 32 != 0, let prev {
+                author = prev.author
+            } else {
+                author = try readTextAuthor(&table)
+                if let prev, prev.author == author { throw .nonCanonical("text run author not marked as repeated", offset: at) }
+            }
+            let a = s.author(author)
+            let counter = try readTextCounter(base: lastEnd[author] ?? 0)
+            let length = try readLength()
+            guard counter <= Dot.maxCounter - length + 1 else { throw .invalidCounter(offset: at) }
+            var left: CharRef?
+            if flags & 4 != 0, let prev {
+                left = prev.run.last
+            } else if flags & 2 == 0 {
+                let la = try readTextAuthor(&table)
+                let lc = try readTextCounter(base: lastEnd[la] ?? 0)
+                left = CharRef(author: s.author(la), counter: lc)
+                if let prev, left == prev.run.last { throw .nonCanonical("explicit left origin equal to the previous run's end", offset: at) }
+            }
+            var right: CharRef?
+            if flags & 24 == 0 {
+                let ra = try readTextAuthor(&table)
+                let rc = try readTextCounter(base: lastEnd[ra] ?? 0)
+                right = CharRef(author: s.author(ra), counter: rc)
+            }
+            let run = CanonicalRun(author: a, counter: counter, length: length, left: left, right: right, deleted: flags & 1 != 0)
+            if let prev, prev.run.continues(into: run) { throw .nonCanonical("text runs not maximal", offset: at) }
+            try checkInContext(author, counter, length, at: at)
+            if !run.deleted { visibleTotal += length }
+            raws.append(Raw(author: author, run: run, rightImplicit: flags & 16 != 0, at: at))
+            lastEnd[author] = run.end
+        }
+        // Implicit right origins: the next run's first character (and only then).
+        for k in raws.indices {
+            let next = k + 1 < raws.count ? raws[k + 1].run.first : nil
+            if raws[k].rightImplicit {
+                guard let next else { throw .nonCanonical("implicit right origin after the last run", offset: raws[k].at) }
+                raws[k].run.right = next
+            } else if let right = raws[k].run.right, right == next {
+                throw .nonCanonical("explicit right origin equal to the next run's start", offset: raws[k].at)
+            }
+        }
+        // Content.
+        let cat = r.offset
+        let byteCount = try r.count()
+        guard UInt64(byteCount) >= visibleTotal, visibleTotal <= UInt64(UInt32.max) else { throw .nonCanonical("text content shorter than its runs", offset: cat) }
+        let raw = try r.bytes(byteCount)
+        guard let scalars = TextCodec.scalars(raw, reserve: Int(visibleTotal)) else { throw .invalidUTF8(offset: cat) }
+        guard UInt64(scalars.count) == visibleTotal else { throw .nonCanonical("text content length differs from its runs", offset: cat) }
+        s.scalars = scalars
+        // Build the chunks in document order, half full.
+        var offset: UInt32 = 0
+        var chunk: [TextRun] = []
+        var chunkVisible = 0
+        func flush() {
+            guard !chunk.isEmpty else { return }
+            let id = Int32(s.chunkSlot.count)
+            s.chunkSlot.append(s.chunks.count)
+            s.chunks.append(TextChunk(runs: chunk, visible: chunkVisible, id: id))
+            chunk = []
+            chunkVisible = 0
+        }
+        for raw in raws {
+            let c = raw.run
+            guard c.length <= UInt64(UInt32.max) else { throw .lengthTooLarge(Int(clamping: c.length), limit: Int(UInt32.max), offset: raw.at) }
+            var run = TextRun(
+                counter: c.counter, leftCounter: 0, rightCounter: 0, content: offset, length: UInt32(c.length),
+                author: c.author, leftAuthor: CharRef.noAuthor, rightAuthor: CharRef.noAuthor, deleted: c.deleted)
+            run.left = c.left
+            run.right = c.right
+            if !c.deleted {
+                offset += UInt32(c.length)
+                chunkVisible += Int(c.length)
+            }
+            chunk.append(run)
+            if chunk.count == TextStorage.maxRuns / 2 { flush() }
+        }
+        flush()
+        s.runCount = raws.count
+        s.visible = Int(visibleTotal)
+        // Pending items.
+        let pat = r.offset
+        let pendingCount = try r.count(minimumItemSize: 5)
+        s.pending.reserveCapacity(pendingCount)
+        for _ in 0..<pendingCount {
+            let at = r.offset
+            let author = try readTextAuthor(&table)
+            let cat = r.offset
+            let counter = try r.varint()
+            guard counter >= 1, counter <= Dot.maxCounter else { throw .invalidCounter(offset: cat) }
+            let length = try readLength()
+            guard counter <= Dot.maxCounter - length + 1 else { throw .invalidCounter(offset: at) }
+            let flags = try r.byte()
+            guard flags & ~UInt8(1 | 2 | 8) == 0 else { throw .nonCanonical("text item flags", offset: at) }
+            var left: Dot?
+            var right: Dot?
+            if flags & 2 == 0 {
+                let la = try readTextAuthor(&table)
+                let lat = r.offset
+                let lc = try r.varint()
+                guard lc >= 1, lc <= Dot.maxCounter else { throw .invalidCounter(offset: lat) }
+                left = Dot(la, lc)
+            }
+            if flags & 8 == 0 {
+                let ra = try readTextAuthor(&table)
+                let rat = r.offset
+                let rc = try r.varint()
+                guard rc >= 1, rc <= Dot.maxCounter else { throw .invalidCounter(offset: rat) }
+                right = Dot(ra, rc)
+            }
+            var content: [Unicode.Scalar]?
+            if flags & 1 == 0 {
+                let bat = r.offset
+                let n = try r.count()
+                guard UInt64(n) >= length else { throw .nonCanonical("text item content shorter than its length", offset: bat) }
+                guard let sc = TextCodec.scalars(try r.bytes(n), reserve: Int(length)), UInt64(sc.count) == length else {
+                    throw .invalidUTF8(offset: bat)
+                }
+                content = sc
+            }
+            let item = TextItem(id: Dot(author, counter), length: Int(length), left: left, right: right, content: content)
+            if let prev = s.pending.last {
+                guard prev.id < item.id, prev.id.replica != item.id.replica || prev.end <= item.id.counter else {
+                    throw .nonCanonical("text items not ascending", offset: at)
+                }
+                if prev.id.replica == item.id.replica && prev.end == item.id.counter && item.left == Dot(prev.id.replica, prev.end - 1)
+                    && item.right == prev.right && (prev.content == nil) == (item.content == nil)
+                {
+                    throw .nonCanonical("text items not maximal", offset: at)
+                }
+            }
+            try checkInContext(author, counter, length, at: at)
+            _ = s.author(author)
+            s.pending.append(item)
+        }
+        // Pending deletions.
+        let dcount = try r.count(minimumItemSize: 3)
+        s.pendingDeletes.reserveCapacity(dcount)
+        for _ in 0..<dcount {
+            let at = r.offset
+            let author = try readTextAuthor(&table)
+            let start = try r.varint()
+            let length = try readLength()
+            guard start >= 1, start <= Dot.maxCounter - length + 1 else { throw .invalidCounter(offset: at) }
+            let d = TextRange(author: author, start: start, length: length)
+            if let prev = s.pendingDeletes.last, !(prev < d) || (prev.author == d.author && prev.end >= d.start) {
+                throw .nonCanonical("text deletions not ascending and apart", offset: at)
+            }
+            s.pendingDeletes.append(d)
+        }
+        // Delete events.
+        let ecount = try r.count(minimumItemSize: 2)
+        var lastEvent: ReplicaID?
+        for _ in 0..<ecount {
+            let at = r.offset
+            let author = try readTextAuthor(&table)
+            let c = try r.varint()
+            guard c >= 1, c <= Dot.maxCounter else { throw .invalidCounter(offset: at) }
+            if let lastEvent, !(lastEvent < author) { throw .nonCanonical("text deletion events not ascending", offset: at) }
+            lastEvent = author
+            s.deleteEvents[author] = c
+        }
+        // Characters are unique; deletions name none that is held or in the bag.
+        var spans: [TextRange] = []
+        spans.reserveCapacity(raws.count + s.pending.count)
+        for raw in raws { spans.append(TextRange(author: raw.author, start: raw.run.counter, length: raw.run.length)) }
+        for item in s.pending { spans.append(TextRange(author: item.id.replica, start: item.id.counter, length: UInt64(item.length))) }
+        spans.sort()
+        for k in spans.indices.dropFirst() where spans[k].author == spans[k - 1].author && spans[k].start < spans[k - 1].end {
+            throw .nonCanonical("a text character appears twice", offset: pat)
+        }
+        for d in s.pendingDeletes {
+            // The first span of this author ending after d.start must start at or after d.end.
+            var lo = 0
+            var hi = spans.count
+            while lo < hi {
+                let mid = (lo + hi) >> 1
+                if spans[mid].author < d.author || (spans[mid].author == d.author && spans[mid].end <= d.start) { lo = mid + 1 } else { hi = mid }
+            }
+            if lo < spans.count && spans[lo].author == d.author && spans[lo].start < d.end {
+                throw .nonCanonical("a text deletion names a character it should have deleted", offset: pat)
+            }
+        }
+        return TextSequence(storage: s)
+    }
+}

@@ -19,18 +19,40 @@ extension Replica {
         EditError(code: .positionOutOfRange, path: path, existing: .text, attempted: .text, length: length)
     }
 
-    /// Runs `body` on the field's text in place (created empty when absent).
-    private mutating func modifyText<R>(_ path: FieldPath, _ body: (TextStorage) -> R) -> R {
-        var result: R?
-        modifyField(path) { f in
-            var t = f.text ?? TextSequence()
-            f.text = nil  // the only reference: makeUnique does not copy
-            t.makeUnique()
-            result = body(t.storage)
-            f.text = t
+    /// The outcome of an in-place text edit.
+    private enum TextEdit<R> {
+        case done(R)
+        case kind(FieldKind)
+        case outOfRange(Int)
+    }
+
+    /// Edits the text of a field in one access to the store (no copy of the text, three hashed
+    /// lookups): `body` gets the storage, unique, and returns nil when the position is invalid.
+    private static func editText<R>(_ field: inout Field, _ body: (TextStorage) -> R?) -> TextEdit<R> {
+        if let kind = field.kind, kind != .text { return .kind(kind) }
+        var t = field.text ?? TextSequence()
+        field.text = nil  // the only reference: makeUnique does not copy
+        t.makeUnique()
+        let result = body(t.storage)
+        field.text = t.isEmpty ? nil : t
+        guard let result else { return .outOfRange(t.count) }
+        return .done(result)
+    }
+
+    /// Applies `body` to the text at `path`, mapping refusals to errors and pruning a field the
+    /// attempt created empty.
+    private mutating func withText<R>(_ path: FieldPath, _ body: (TextStorage) -> R?) throws(EditError) -> R {
+        let outcome = Replica.editText(
+            &state.store[path.collection, default: [:]][path.document, default: Document()].fields[path.field, default: Field()], body)
+        switch outcome {
+        case .done(let r):
+            return r
+        case .kind(let existing):
+            throw EditError(code: .kindMismatch, path: path, existing: existing, attempted: .text)
+        case .outOfRange(let length):
+            if state.store[path.collection]?[path.document]?.fields[path.field]?.isEmpty == true { removeField(path) }
+            throw outOfRange(path, length)
         }
-        // `modifyField` always runs its body once.
-        return result ?? body(TextStorage())
     }
 
     /// Inserts `string` at `position` (in Unicode scalars).
@@ -42,29 +64,42 @@ extension Replica {
     ///   - delta: the delta to add this change to.
     /// - Throws: `EditError` `.kindMismatch` for a field of another kind, `.positionOutOfRange`.
     public mutating func insertText(_ path: FieldPath, at position: Int, _ string: String, now: UInt64, into delta: inout Delta) throws(EditError) {
-        let length = try textField(path)?.text?.count ?? 0
-        guard position >= 0 && position <= length else { throw outOfRange(path, length) }
         let scalars = Array(string.unicodeScalars)
-        guard !scalars.isEmpty else { return }
-        let first = mintRun(scalars.count, now, path.collection)
+        if scalars.isEmpty {
+            let length = try textField(path)?.text?.count ?? 0
+            guard position >= 0 && position <= length else { throw outOfRange(path, length) }
+            return
+        }
+        // The dots this insertion will get; minted (committed) only if it succeeds.
+        let first = nextDot(author(of: path.collection))
+        let item = try withText(path) { s -> TextItem? in
+            guard position >= 0 && position <= s.visible else { return nil }
+            return s.localInsert(scalars, at: position, author: first.replica, first: first.counter)
+        }
+        let minted = mintRun(scalars.count, now, path.collection)
+        assert(minted == first)
         for k in 0..<UInt64(scalars.count) { delta.context.insert(Dot(first.replica, first.counter + k)) }
-        let item = modifyText(path) { $0.localInsert(scalars, at: position, author: first.replica, first: first.counter) }
         delta.withField(path) { $0.addText(TextSequence.bag(inserting: item)) }
     }
 
     /// Deletes `count` characters from `position`.
     /// - Throws: `EditError` `.kindMismatch`, `.positionOutOfRange` when the range passes the end.
     public mutating func deleteText(_ path: FieldPath, at position: Int, count: Int, now: UInt64, into delta: inout Delta) throws(EditError) {
-        let length = try textField(path)?.text?.count ?? 0
-        guard position >= 0, count >= 0, position <= length, count <= length - position else { throw outOfRange(path, length) }
-        guard count > 0 else { return }
-        let event = mint(now, path.collection)
-        delta.context.insert(event.dot)
-        let ranges = modifyText(path) { s in
-            s.deleteEvents[event.dot.replica] = max(s.deleteEvents[event.dot.replica] ?? 0, event.dot.counter)
+        if count == 0 {
+            let length = try textField(path)?.text?.count ?? 0
+            guard position >= 0 && position <= length else { throw outOfRange(path, length) }
+            return
+        }
+        let event = Dot(author(of: path.collection), nextDot(author(of: path.collection)).counter)
+        let ranges = try withText(path) { s -> [TextRange]? in
+            guard position >= 0, count > 0, position <= s.visible, count <= s.visible - position else { return nil }
+            s.deleteEvents[event.replica] = max(s.deleteEvents[event.replica] ?? 0, event.counter)
             return s.localDelete(at: position, count: count)
         }
-        delta.withField(path) { $0.addText(TextSequence.bag(deleting: ranges, event: event.dot)) }
+        let minted = mint(now, path.collection)
+        assert(minted.dot == event)
+        delta.context.insert(event)
+        delta.withField(path) { $0.addText(TextSequence.bag(deleting: ranges, event: event)) }
     }
 
     /// Replaces `deleting` characters at `position` by `inserting` (one change).

@@ -9,7 +9,7 @@ public struct Replica: Sendable {
     /// This replica's ID: the author of every dot it mints.
     public let id: ReplicaID
     /// The CRDT state.
-    public private(set) var state: ReplicaState
+    public internal(set) var state: ReplicaState
     /// The hybrid logical clock that stamps local changes.
     public var clock: HybridLogicalClock
     /// The last counter minted per author (``ReplicaID/scoped(to:)`` of each collection written).
@@ -50,7 +50,7 @@ public struct Replica: Sendable {
     }
 
     /// The next dot `author` would mint.
-    private mutating func nextDot(_ author: ReplicaID) -> Dot {
+    mutating func nextDot(_ author: ReplicaID) -> Dot {
         if let last = lastCounters[author] { return Dot(author, last + 1) }
         let last = state.context.maxCounter(of: author)
         lastCounters[author] = last
@@ -327,7 +327,7 @@ public struct Replica: Sendable {
         if state.store[path.collection]?[path.document]?.fields[path.field]?.isEmpty == true { removeField(path) }
     }
 
-    private mutating func removeField(_ path: FieldPath) {
+    mutating func removeField(_ path: FieldPath) {
         state.store[path.collection]?[path.document]?.fields[path.field] = nil
         if state.store[path.collection]?[path.document]?.isEmpty == true {
             state.store[path.collection]?[path.document] = nil

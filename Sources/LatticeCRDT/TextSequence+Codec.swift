@@ -81,7 +81,8 @@ enum TextCodec {
         }
     }
 
-    static func encode(_ s: TextStorage, _ w: inout ByteWriter, _ index: ReplicaIndex) {
+    static func encode(_ storage: TextStorage, _ w: inout ByteWriter, _ index: ReplicaIndex) {
+        let s = storage.withNormalizedBag()
         var authors = AuthorWriter(index: index)
         let runs = s.canonicalRuns()
         var lastEnd: [UInt32: UInt64] = [:]

@@ -295,6 +295,35 @@ extension TextStorage {
         for (a, c) in events where c > deleteEvents[a] ?? 0 { deleteEvents[a] = c }
     }
 
+    /// Appends an item to the bag: merged into the last one when it continues it, kept in
+    /// canonical order when it comes after it, and otherwise left for ``normalizeBag()``.
+    func appendPending(_ item: TextItem) {
+        if !pendingDeletes.isEmpty { bagNormalized = false }  // a deletion may cover the item
+        guard let last = pending.last else {
+            pending.append(item)
+            return
+        }
+        if bagNormalized && last.id.replica == item.id.replica && last.end == item.id.counter
+            && item.left == Dot(last.id.replica, last.end - 1) && item.right == last.right
+            && (last.content == nil) == (item.content == nil)
+        {
+            let k = pending.count - 1
+            pending[k].length += item.length
+            if let c = item.content { pending[k].content?.append(contentsOf: c) }
+            return
+        }
+        if !(last.id < item.id && (last.id.replica != item.id.replica || last.end <= item.id.counter)) { bagNormalized = false }
+        pending.append(item)
+    }
+
+    /// This storage with its bag in canonical form (itself when it already is).
+    func withNormalizedBag() -> TextStorage {
+        if bagNormalized { return self }
+        let c = copy()
+        c.normalizeBag()
+        return c
+    }
+
     // MARK: Canonical ranges
 
     /// Ranges sorted, overlapping and adjacent ones merged.
@@ -318,6 +347,7 @@ extension TextStorage {
     /// of characters in the bag applied to it; the remaining deletions sorted and merged.
     func normalizeBag() {
         var deletes = Self.normalized(pendingDeletes)
+        defer { bagNormalized = true }
         guard !pending.isEmpty else {
             pendingDeletes = deletes
             return
@@ -330,27 +360,50 @@ extension TextStorage {
             break
         }
         if overlap { items = Self.resolveOverlaps(items) }
-        // Apply deletions to bag items.
+        // Apply deletions to bag items (both sorted: a binary search each, no quadratic scan).
         if !deletes.isEmpty {
-            var out: [TextItem] = []
+            func firstDelete(_ author: ReplicaID, after start: UInt64) -> Int {
+                var lo = 0
+                var hi = deletes.count
+                while lo < hi {
+                    let mid = (lo + hi) >> 1
+                    let d = deletes[mid]
+                    if d.author < author || (d.author == author && d.end <= start) { lo = mid + 1 } else { hi = mid }
+                }
+                return lo
+            }
+            func firstItem(_ author: ReplicaID, after start: UInt64) -> Int {
+                var lo = 0
+                var hi = items.count
+                while lo < hi {
+                    let mid = (lo + hi) >> 1
+                    let it = items[mid]
+                    if it.id.replica < author || (it.id.replica == author && it.end <= start) { lo = mid + 1 } else { hi = mid }
+                }
+                return lo
+            }
             var remaining: [TextRange] = []
             for d in deletes {
                 var leftover = [d]
-                for item in items where item.id.replica == d.author && item.id.counter < d.end && item.end > d.start {
-                    leftover = leftover.flatMap { Self.subtract($0, item.id.counter, item.end) }
+                var k = firstItem(d.author, after: d.start)
+                while k < items.count && items[k].id.replica == d.author && items[k].id.counter < d.end {
+                    leftover = leftover.flatMap { Self.subtract($0, items[k].id.counter, items[k].end) }
+                    k += 1
                 }
                 remaining.append(contentsOf: leftover)
             }
+            var out: [TextItem] = []
+            out.reserveCapacity(items.count)
             for item in items {
                 var cuts: [(UInt64, UInt64)] = []
-                for d in deletes where d.author == item.id.replica && d.start < item.end && d.end > item.id.counter && item.content != nil {
-                    cuts.append((max(d.start, item.id.counter), min(d.end, item.end)))
+                if item.content != nil {
+                    var k = firstDelete(item.id.replica, after: item.id.counter)
+                    while k < deletes.count && deletes[k].author == item.id.replica && deletes[k].start < item.end {
+                        cuts.append((max(deletes[k].start, item.id.counter), min(deletes[k].end, item.end)))
+                        k += 1
+                    }
                 }
-                if cuts.isEmpty {
-                    out.append(item)
-                } else {
-                    out.append(contentsOf: Self.cut(item, cuts))
-                }
+                if cuts.isEmpty { out.append(item) } else { out.append(contentsOf: Self.cut(item, cuts)) }
             }
             items = out
             deletes = Self.normalized(remaining)
@@ -487,12 +540,16 @@ extension TextSequence {
             s.runCount = 0
             s.visible = 0
             s.index = nil
+            s.bagNormalized = false
         }
-        s.pending.append(contentsOf: o.runItems())
-        s.pending.append(contentsOf: o.pending)
-        s.pendingDeletes.append(contentsOf: o.pendingDeletes)
+        for item in o.runItems() { s.appendPending(item) }
+        for item in o.pending { s.appendPending(item) }
+        if !o.pendingDeletes.isEmpty {
+            s.pendingDeletes.append(contentsOf: o.pendingDeletes)
+            s.bagNormalized = false
+        }
+        if !o.bagNormalized { s.bagNormalized = false }
         s.absorbEvents(o.deleteEvents)
-        s.normalizeBag()
     }
 
     /// A delta's text carrying one insertion.

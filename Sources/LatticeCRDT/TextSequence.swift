@@ -176,6 +176,8 @@ final class TextStorage: @unchecked Sendable {
     /// Authors by index (in order of first appearance).
     var authors: [ReplicaID] = []
     var authorIndex: [ReplicaID: UInt32] = [:]
+    /// The author looked up last (a run of edits by one author hashes its ID once).
+    var lastAuthor: UInt32?
     /// Integrated runs in document order.
     var chunks: [TextChunk] = []
     /// Chunk ID → position in `chunks`.
@@ -190,6 +192,9 @@ final class TextStorage: @unchecked Sendable {
     var pending: [TextItem] = []
     /// Deletions of characters not held yet.
     var pendingDeletes: [TextRange] = []
+    /// Whether `pending` and `pendingDeletes` are in canonical form (a delta's bag may grow by
+    /// appends and be normalised only when encoded or compared).
+    var bagNormalized = true
     /// The highest counter of a deletion event per author (a deletion mints a dot of its own).
     var deleteEvents: [ReplicaID: UInt64] = [:]
     /// Per author, run starts sorted by counter, with the chunk holding each: built on demand by
@@ -218,6 +223,7 @@ final class TextStorage: @unchecked Sendable {
         c.deadScalars = deadScalars
         c.pending = pending
         c.pendingDeletes = pendingDeletes
+        c.bagNormalized = bagNormalized
         c.deleteEvents = deleteEvents
         c.index = index
         return c
@@ -227,7 +233,11 @@ final class TextStorage: @unchecked Sendable {
 
     @inline(__always)
     func author(_ id: ReplicaID) -> UInt32 {
-        if let i = authorIndex[id] { return i }
+        if let last = lastAuthor, authors[Int(last)] == id { return last }
+        if let i = authorIndex[id] {
+            lastAuthor = i
+            return i
+        }
         let i = UInt32(authors.count)
         authors.append(id)
         authorIndex[id] = i
@@ -253,14 +263,17 @@ final class TextStorage: @unchecked Sendable {
     // MARK: Reading
 
     func string() -> String {
-        var s = String.UnicodeScalarView()
-        for chunk in chunks {
-            for run in chunk.runs where !run.deleted {
-                let start = Int(run.content)
-                s.append(contentsOf: scalars[start..<start + Int(run.length)])
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(visible + visible / 8)
+        scalars.withUnsafeBufferPointer { buf in
+            for chunk in chunks {
+                for run in chunk.runs where !run.deleted {
+                    let start = Int(run.content)
+                    for k in start..<start + Int(run.length) { TextCodec.appendUTF8(buf[k], &utf8) }
+                }
             }
         }
-        return String(s)
+        return String(decoding: utf8, as: UTF8.self)
     }
 
     /// Calls `body` with every run in document order.

@@ -67,6 +67,9 @@ func dispatch(_ command: String, _ rest: [String]) throws {
         guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-w6 MODE N FILE") }
         let bench = CRDTBench(n: n)
         print(rest[0] == "load" ? bench.w6Load(file: rest[2]) : bench.w6Build())
+    case "bench-text-rss":
+        guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-text-rss MODE OPS FILE") }
+        print(TextBench(ops: n).rssChild(mode: rest[0], file: rest[2]))
     case "init": try NodeCommands.initNode(rest)
     case "invite": try NodeCommands.invite(rest)
     case "join": try NodeCommands.join(rest)

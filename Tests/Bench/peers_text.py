@@ -53,6 +53,27 @@ measured in the replay_batch process itself (RSS before/after the replay);
 replay_batch is not selected, memory_build (a replay_batch without timing).
 encode leaves its encodings in a temp dir for load and memory_load.
 
+Checks: replay = the plain-list simulation's text; every encoding decodes to
+it; concurrent = each side's offline text equals its simulation, both sides
+equal after sync, merged length = len(base) + netA + netB + (base characters
+deleted by BOTH authors, which are deleted once), and the merged multiset of
+characters = textA + textB - base + those doubly-deleted characters.
+
+Caveats:
+- pycrdt/Yrs finds a text index by walking its block list from the start, so
+  each op costs O(blocks before the position) and this trace (many cursor
+  jumps -> ~tens of thousands of blocks) replays in ~4-5 minutes at 260k ops,
+  in one transaction or one per op (1k ops/s; ~700x slower than loro).  With
+  --ops > 100000 the defaults are therefore --reps-for pycrdt=1 and
+  --skip pycrdt:replay_perop (~4 more minutes); lift with --reps-for '' --skip ''.
+- pycrdt 0.14.13 exposes only update v1 (no encode_state_as_update_v2).
+- automerge-py 1.0.0rc1's core API has no splice_text: each character is
+  Transaction.insert(text, i, Str, ch) (the op a 1-char splice_text makes).
+- Loro imports a snapshot lazily: "import" is cheap and the first read pays
+  for decoding the state, hence import / first read / second read separately.
+- "encode" and "memory after replay_batch" are measured in the replay_batch
+  process, after its timed replay (RSS first, then the encodings).
+
 Run ``python3 Tests/Bench/peers_text.py --help``.
 """
 import argparse
@@ -77,7 +98,11 @@ ALL_WORKLOADS = ("replay_batch", "replay_perop", "encode", "load", "memory_build
 
 SEED = 0x1A771CE
 DEFAULT_OPS = 260_000
+# Applied only when --ops > SLOW_OPS (Yrs needs ~5 min per full-trace replay,
+# see "Caveats" in the docstring); --reps-for '' / --skip '' lift them.
+SLOW_OPS = 100_000
 DEFAULT_REPS_FOR = "pycrdt=1"
+DEFAULT_SKIP = "pycrdt:replay_perop"
 ALPHABET = "abcdefghijklmnopqrstuvwxyz" + "    " + "\n" + "etaoin"
 assert len(ALPHABET) == 37
 M64 = (1 << 64) - 1
@@ -493,9 +518,38 @@ def warm(lib):
     return rss_now_kib()
 
 
-def w_replay(lib, T, mode, **_):
-    """Replay the single trace; also the RSS the resulting document holds
-    (this is the 'memory after replay_batch' figure)."""
+def encode_all(lib, doc, T, src=None):
+    """Encode doc in every format the binding offers (each timed), check each
+    encoding by decoding it (untimed).  With src (a directory), also leave the
+    encodings there for load/memory_load."""
+    n, chars = len(T["single"]), len(T["single_text"])
+    res = {"ok": True}
+    for fmt in lib.formats:
+        with Timer() as tm:
+            data = lib.export(doc, fmt)
+        res[f"{fmt}.encode_s"] = tm.s
+        res[f"{fmt}.bytes"] = len(data)
+        res[f"{fmt}.bytes_per_op"] = len(data) / n
+        res[f"{fmt}.bytes_per_char"] = len(data) / chars
+        res[f"{fmt}.bytes_zlib"] = len(zlib.compress(data, 6))
+        fresh = lib.load(data, 2, fmt)
+        ok = lib.read(fresh, lib.text(fresh)) == T["single_text"]
+        res[f"{fmt}.ok"] = ok
+        res["ok"] = res["ok"] and ok
+        if src and ok:
+            path = os.path.join(src, f"{lib.name}.{fmt}.bin")
+            if not os.path.exists(path):
+                with open(path + ".tmp", "wb") as fh:
+                    fh.write(data)
+                os.replace(path + ".tmp", path)
+        del fresh, data
+    return res
+
+
+def w_replay(lib, T, mode, encode=False, src=None, **_):
+    """Replay the single trace.  Also reports the RSS the resulting document
+    holds (the 'memory after replay_batch' figure) and, with encode, the
+    encode workload on that same document (after all RSS readings)."""
     ops = T["single"]
     base_rss = warm(lib)
     doc = lib.new(1)
@@ -511,39 +565,23 @@ def w_replay(lib, T, mode, **_):
     del got
     gc.collect()
     after_read = rss_now_kib()
-    return {"ok": ok, "time_s": tm.s, "ops_per_s": n / tm.s,
-            "cpu_s": tm.cpu, "cpu_over_wall": tm.cpu / tm.s, "read_s": tr.s,
-            "final_len": final_len, "ops": n,
-            "base_rss_kib": base_rss, "state_rss_kib": after - base_rss,
-            "state_rss_after_read_kib": after_read - base_rss, "peak_rss_kib": peak_rss_kib()}
+    res = {"ok": ok, "time_s": tm.s, "ops_per_s": n / tm.s,
+           "cpu_s": tm.cpu, "cpu_over_wall": tm.cpu / tm.s, "read_s": tr.s,
+           "final_len": final_len, "ops": n,
+           "base_rss_kib": base_rss, "state_rss_kib": after - base_rss,
+           "state_rss_after_read_kib": after_read - base_rss, "peak_rss_kib": peak_rss_kib()}
+    if encode and ok:
+        enc = encode_all(lib, doc, T, src)
+        res.update({k: v for k, v in enc.items() if k != "ok"})
+        res["encode_ok"] = enc["ok"]
+        res["ok"] = enc["ok"]
+    return res
 
 
 def w_encode(lib, T, src=None, **_):
-    """Encode the replay_batch state in every format the binding offers.  With
-    src (a directory), also leave the encodings there for load/memory_load."""
+    """The encode workload on its own (only when replay_batch is not selected)."""
     doc, _t = build(lib, T)
-    n, chars = len(T["single"]), len(T["single_text"])
-    res = {"ok": True}
-    for fmt in lib.formats:
-        with Timer() as tm:
-            data = lib.export(doc, fmt)
-        res[f"{fmt}.encode_s"] = tm.s
-        res[f"{fmt}.bytes"] = len(data)
-        res[f"{fmt}.bytes_per_op"] = len(data) / n
-        res[f"{fmt}.bytes_per_char"] = len(data) / chars
-        res[f"{fmt}.bytes_zlib"] = len(zlib.compress(data, 6))
-        fresh = lib.load(data, 2, fmt)          # check (untimed)
-        ok = lib.read(fresh, lib.text(fresh)) == T["single_text"]
-        res[f"{fmt}.ok"] = ok
-        res["ok"] = res["ok"] and ok
-        if src and ok:
-            path = os.path.join(src, f"{lib.name}.{fmt}.bin")
-            if not os.path.exists(path):
-                with open(path + ".tmp", "wb") as fh:
-                    fh.write(data)
-                os.replace(path + ".tmp", path)
-        del fresh, data
-    return res
+    return encode_all(lib, doc, T, src)
 
 
 def w_load(lib, T, src, **_):
@@ -646,8 +684,10 @@ def run_worker(args):
     T = load_traces(args.trace_cache, args.ops)
     wl = args.workload
     kw = dict(lib=lib, T=T, src=args.src)
-    if wl in ("replay_batch", "replay_perop"):
-        r = w_replay(mode=wl.split("_")[1], **kw)
+    if wl == "replay_batch":
+        r = w_replay(mode="batch", encode=args.with_encode, **kw)
+    elif wl == "replay_perop":
+        r = w_replay(mode="perop", **kw)
     elif wl == "encode":
         r = w_encode(**kw)
     elif wl == "load":
@@ -674,9 +714,11 @@ def run_worker(args):
 # ----------------------------------------------------------------------------
 # orchestrator
 # ----------------------------------------------------------------------------
-def spawn(lib, wl, args, cache, src=None):
+def spawn(lib, wl, args, cache, src=None, with_encode=False):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--lib", lib,
            "--workload", wl, "--ops", str(args.ops), "--trace-cache", cache]
+    if with_encode:
+        cmd.append("--with-encode")
     if src:
         cmd += ["--src", src]
     try:
@@ -711,14 +753,20 @@ def expand_workloads(spec):
     """Names -> worker workloads, in the canonical order of ALL_WORKLOADS (so
     encode, which leaves the encodings behind, runs before load).  "memory" is
     memory_load plus, unless replay_batch is selected (its process already
-    reports the RSS its document holds), memory_build."""
+    reports the RSS its document holds), memory_build.  Likewise "encode" runs
+    inside the replay_batch process when both are selected."""
     asked = [w.strip() for w in spec.split(",") if w.strip()]
+    for w in asked:
+        if w not in ALL_WORKLOADS and w != "memory":
+            raise SystemExit(f"unknown workload {w}; known: {', '.join(ALL_WORKLOADS)}, memory")
     want = set()
     for w in asked:
         if w == "memory":
             want.add("memory_load")
             if "replay_batch" not in asked:
                 want.add("memory_build")
+        elif w == "encode" and "replay_batch" in asked:
+            pass                    # done by the replay_batch process (see spawn)
         elif w in ALL_WORKLOADS:
             want.add(w)
         else:
@@ -744,6 +792,9 @@ def orchestrate(args):
         if l not in ADAPTERS:
             raise SystemExit(f"unknown library {l}; known: {', '.join(LIBS)}")
     wls = expand_workloads(args.workloads)
+    asked = {w.strip() for w in args.workloads.split(",")}
+    encode_in_replay = "encode" in asked and "replay_batch" in wls
+    skip = {tuple(x.strip().split(":", 1)) for x in (args.skip or "").split(",") if ":" in x}
     tmpdir = tempfile.mkdtemp(prefix="peers_text_")
     try:
         t0 = time.perf_counter()
@@ -770,7 +821,9 @@ def orchestrate(args):
         results["reps_per_lib"] = caps
         runs, dump_err = {}, {}
         needs_files = [w for w in wls if w in ("load", "memory_load")]
-        if needs_files and "encode" not in wls:
+        results["skipped"] = sorted(f"{l}:{w}" for l, w in skip if l in libs and w in wls)
+        results["encode_in_replay_batch_process"] = encode_in_replay
+        if needs_files and not ("encode" in wls or encode_in_replay):
             for lib in libs:
                 d = spawn(lib, "dump", args, cache, src=tmpdir)
                 if not d.get("ok"):
@@ -779,7 +832,7 @@ def orchestrate(args):
             order = libs[rep % len(libs):] + libs[:rep % len(libs)]
             for wl in wls:
                 for lib in order:
-                    if rep >= caps[lib]:
+                    if rep >= caps[lib] or (lib, wl) in skip:
                         continue
                     key = (lib, wl)
                     if wl in needs_files and not all(
@@ -789,7 +842,8 @@ def orchestrate(args):
                         runs.setdefault(key, []).append({"ok": False, "error": f"no encoding: {err}"})
                         continue
                     t1 = time.perf_counter()
-                    r = spawn(lib, wl, args, cache, src=tmpdir)
+                    r = spawn(lib, wl, args, cache, src=tmpdir,
+                              with_encode=encode_in_replay and wl == "replay_batch")
                     r["process_wall_s"] = time.perf_counter() - t1
                     runs.setdefault(key, []).append(r)
                     status = "ok" if r.get("ok") else f"FAILED {r.get('error', 'verification')}"
@@ -801,6 +855,8 @@ def orchestrate(args):
     for lib in libs:
         results["libs"][lib] = {}
         for wl in wls:
+            if (lib, wl) in skip:
+                continue
             rr = runs.get((lib, wl), [])
             s = summarize(rr)
             failed |= s["ok_runs"] != s["runs"]
@@ -845,8 +901,13 @@ def render_table(results):
     L = results["libs"]
     libs = [l for l in LIBS if l in L] + [l for l in L if l not in LIBS]
     rows = []
+    enc = "replay_batch" if results.get("encode_in_replay_batch_process") else "encode"
+
+    skipped = set(results.get("skipped", []))
 
     def cell(l, wl, key, fmt, scale, rng):
+        if f"{l}:{wl}" in skipped:
+            return "not run"
         v = _m(L[l], wl, key, fmt, scale)
         return v + (_range(L[l], wl, key, fmt, scale) if rng and v not in ("-", "FAILED") else "")
 
@@ -859,6 +920,8 @@ def render_table(results):
                                for l in libs])
 
     def prim_row(label, wl, key, fmt="{:.3g}", scale=1.0):
+        if wl == "encode":
+            wl = enc
         if not any(wl in L[l] for l in libs):
             return
         rng = key.endswith("_s")
@@ -870,23 +933,23 @@ def render_table(results):
         row(f"replay ({tag}): ops/s", wl, "ops_per_s", "{:,.0f}", rng=True)
         row(f"replay ({tag}): process CPU / wall", wl, "cpu_over_wall", "{:.2f}")
         row(f"replay ({tag}): read whole text (s)", wl, "read_s")
-    if any("encode" in L[l] for l in libs):
-        rows.append(["encode: primary format"] + [PRIMARY.get(l, "?") for l in libs])
+    if any(enc in L[l] for l in libs):
+        rows.append([f"encode: primary format (measured in the {enc} process)"] + [PRIMARY.get(l, "?") for l in libs])
     prim_row("encode: time (s)", "encode", "encode_s")
     prim_row("encode: size (bytes)", "encode", "bytes", "{:,.0f}")
     prim_row("encode: bytes per op", "encode", "bytes_per_op", "{:.2f}")
     prim_row("encode: bytes per char of final text", "encode", "bytes_per_char", "{:.2f}")
     prim_row("encode: size after zlib -6 (bytes)", "encode", "bytes_zlib", "{:,.0f}")
-    if "pycrdt" in L and "encode" in L["pycrdt"]:
+    if "pycrdt" in L and enc in L["pycrdt"]:
         rows.append(["encode: pycrdt update v2"] + [
             "not exposed by pycrdt 0.14.13" if l == "pycrdt" else "" for l in libs])
     for f in ("shallow_snapshot", "updates"):
-        if "loro" in L and "encode" in L["loro"]:
+        if "loro" in L and enc in L["loro"]:
             rows.append([f"encode: loro {f}: size (bytes) / zlib / time (s)"] + [
-                (f"{_m(L[l], 'encode', f'{f}.bytes', '{:,.0f}')} / "
-                 f"{_m(L[l], 'encode', f'{f}.bytes_zlib', '{:,.0f}')} / "
-                 f"{_m(L[l], 'encode', f'{f}.encode_s')}"
-                 f"{_range(L[l], 'encode', f'{f}.encode_s', '{:.3g}')}") if l == "loro" else ""
+                (f"{_m(L[l], enc, f'{f}.bytes', '{:,.0f}')} / "
+                 f"{_m(L[l], enc, f'{f}.bytes_zlib', '{:,.0f}')} / "
+                 f"{_m(L[l], enc, f'{f}.encode_s')}"
+                 f"{_range(L[l], enc, f'{f}.encode_s', '{:.3g}')}") if l == "loro" else ""
                 for l in libs])
     prim_row("load: import into fresh replica (s)", "load", "import_s")
     prim_row("load: first full read to str (s)", "load", "read_s")
@@ -923,7 +986,7 @@ def render_table(results):
             wl, "merged_len", "{:,.0f}")
     for wl in ALL_WORKLOADS:
         if any(wl in L[l] for l in libs):
-            rows.append([f"checks passed: {wl}"] + [
+            rows.append([f"checks passed: {wl}" + (" (+ encode)" if wl == enc == "replay_batch" else "")] + [
                 f"{L[l][wl]['ok_runs']}/{L[l][wl]['runs']}" if wl in L[l] else "" for l in libs])
 
     def version(l):
@@ -939,7 +1002,10 @@ def render_table(results):
              f"(hash {tr['hash_single']}, text {tr['hash_single_text']}); two-author: base "
              f"{tr['n_base']:,} ops = {tr['base_len']:,} chars, {tr['n_author']:,} ops per author "
              f"(net +{tr['net_a']:,} / +{tr['net_b']:,}; {tr['base_deleted_both']} base chars "
-             f"deleted by both) -> {tr['merged_len']:,} chars; reps = {results['reps']}", "",
+             f"deleted by both) -> {tr['merged_len']:,} chars; reps = {results['reps']}"
+             + "".join(f"; {l}: {n} rep(s)" for l, n in results.get("reps_per_lib", {}).items()
+                       if n != results["reps"])
+             + (f"; not run: {', '.join(results['skipped'])}" if results.get("skipped") else ""), "",
              "| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     fails = []
@@ -961,9 +1027,13 @@ def main():
     ap.add_argument("--libs", default=",".join(LIBS))
     ap.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
                     help="comma-separated, from: " + ", ".join(ALL_WORKLOADS) + ", memory")
-    ap.add_argument("--reps-for", default=DEFAULT_REPS_FOR, metavar="LIB=N,...",
-                    help="cap the repetitions of slow libraries (default %(default)r: Yrs "
-                         "replays this trace in minutes, see the docstring); '' = no cap")
+    ap.add_argument("--reps-for", default=None, metavar="LIB=N,...",
+                    help=f"cap the repetitions of slow libraries (default {DEFAULT_REPS_FOR!r} "
+                         f"when --ops > {SLOW_OPS}, else none: Yrs replays the full trace in "
+                         "minutes, see the docstring); '' = no cap")
+    ap.add_argument("--skip", default=None, metavar="LIB:WORKLOAD,...",
+                    help=f"(library, workload) pairs not to run (default {DEFAULT_SKIP!r} "
+                         f"when --ops > {SLOW_OPS}, else none); '' = none")
     ap.add_argument("--timeout", type=int, default=1800, help="per worker process (s)")
     ap.add_argument("--out", default=None, help="results JSON (default: a new file in the temp dir)")
     ap.add_argument("--render", metavar="JSON", help="only re-render the table of a results JSON")
@@ -975,11 +1045,17 @@ def main():
     ap.add_argument("--workload", help=argparse.SUPPRESS)
     ap.add_argument("--src", help=argparse.SUPPRESS)
     ap.add_argument("--trace-cache", help=argparse.SUPPRESS)
+    ap.add_argument("--with-encode", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.ops is None:
         args.ops = 20_000 if args.quick else DEFAULT_OPS
     if args.reps is None:
         args.reps = 1 if args.quick else 5
+    slow = args.ops > SLOW_OPS
+    if args.reps_for is None:
+        args.reps_for = DEFAULT_REPS_FOR if slow else ""
+    if args.skip is None:
+        args.skip = DEFAULT_SKIP if slow else ""
     if args.worker:
         run_worker(args)
     elif args.render:

@@ -1,5 +1,8 @@
 import LatticeCRDT
 import Testing
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Builds a random state by running a random cluster and taking one replica's state.
 private func randomStates(_ seed: UInt64, count: Int) -> [ReplicaState] {
@@ -46,7 +49,10 @@ struct LawTests {
             let a = cluster.deltas.randomElement(using: &g)!
             let b = cluster.deltas.randomElement(using: &g)!
             let c = cluster.deltas.randomElement(using: &g)!
-            if a.joined(b) != b.joined(a) { failed("delta join not commutative", seed: seed, test: "deltaJoinLaws") }
+            if a.joined(b) != b.joined(a) {
+                failed("delta join not commutative", seed: seed, test: "deltaJoinLaws")
+                if getenv("LATTICE_DEBUG") != nil { print("A⊔B", a.joined(b).encoded(), "\nB⊔A", b.joined(a).encoded(), "\nA", a.encoded(), "\nB", b.encoded()) }
+            }
             if a.joined(b).joined(c) != a.joined(b.joined(c)) {
                 failed("delta join not associative", seed: seed, test: "deltaJoinLaws")
             }

@@ -17,12 +17,13 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         case "--json": json = true
         case "--quick": quick = true
         case "--net": groups = ["net"]
+        case "--text": groups = ["text"]
         case "--only":
-            let allowed: Set<String> = ["crdt", "store", "crypto", "sim", "net"]
+            let allowed: Set<String> = ["crdt", "text", "store", "crypto", "sim", "net"]
             guard let v = it.next() else { throw CLIError(message: "--only takes a list such as crdt,store,crypto") }
             let chosen = Set(v.split(separator: ",").map(String.init))
             guard !chosen.isEmpty, chosen.isSubset(of: allowed) else {
-                throw CLIError(message: "--only takes a comma-separated list of crdt, store, crypto, sim, net (got '\(v)')")
+                throw CLIError(message: "--only takes a comma-separated list of crdt, text, store, crypto, sim, net (got '\(v)')")
             }
             groups = chosen
         case "--n":
@@ -33,9 +34,13 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         case "--help", "-h":
             print(
                 """
-                usage: lattice bench [--n N] [--only crdt,store,crypto,sim,net] [--net] [--quick] [--json]
+                usage: lattice bench [--n N] [--only crdt,text,store,crypto,sim,net] [--net] [--text] [--quick] [--json]
 
                   crdt    the workloads of shared/bench/WORKLOADS.md (W1–W6), N operations (default 100000)
+                  text    the editing trace (Tests/Bench/peers_text.py): 260,000 single-character edits
+                          replayed as one batch and one change per edit, encoded size, load + read,
+                          RSS, and a two-author divergence reconciled (--text = --only text;
+                          --quick: 20,000 edits)
                   store   durable appends/s (fsync batch and always), log bytes per record, reopen of 1M records
                   crypto  seal/open MB/s at 64 B, 1 KiB, 64 KiB next to raw libsodium; handshakes/s
                   sim     simulator (virtual time): time, messages and bytes to converge for N = 2…512 nodes
@@ -55,6 +60,7 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         rows += CRDTBench(n: n).run()
         rows += w6Rows(n: n)
     }
+    if groups.contains("text") { rows += TextBench(ops: quick ? 20_000 : 260_000).run() }
     if groups.contains("store") {
         let dir = "/tmp/lattice-bench-store-\(getpid())"
         rows += storeBenchRows(quick: quick, directory: dir)

@@ -22,6 +22,7 @@ let usage = """
       rm COLLECTION ID                   delete a document
       set add|rm COLLECTION ID FIELD VALUE…   change a set field
       incr COLLECTION ID FIELD [N]       add N (default 1, negative decrements) to a counter
+      text insert|delete|splice|convert COLLECTION ID FIELD ...  edit a collaborative text field
       conflicts                          list fields with concurrent values
       resolve COLLECTION ID FIELD VALUE  settle a conflict with VALUE
       history COLLECTION ID              the logged changes of a document
@@ -80,6 +81,7 @@ func dispatch(_ command: String, _ rest: [String]) throws {
     case "rm": try DocumentCommands.rm(rest)
     case "set": try DocumentCommands.set(rest)
     case "incr": try DocumentCommands.incr(rest)
+    case "text": try TextCommands.run(rest)
     case "conflicts": try DocumentCommands.conflicts(rest)
     case "resolve": try DocumentCommands.resolve(rest)
     case "history": try DocumentCommands.history(rest)

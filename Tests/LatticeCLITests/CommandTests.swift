@@ -47,7 +47,7 @@ import Testing
     @Test func helpOnEveryCommand() throws {
         for command in [
             "init", "put", "get", "ls", "rm", "set", "incr", "conflicts", "resolve", "history", "export", "import",
-            "status", "verify", "repair", "compact", "invite", "join", "keys", "bench",
+            "status", "verify", "repair", "compact", "invite", "join", "keys", "bench", "text",
         ] {
             let r = try CLI.run([command, "--help"])
             #expect(r.code == 0, "\(command) --help: \(r.stderr)")
@@ -55,6 +55,37 @@ import Testing
         }
         #expect(try CLI.run(["help"]).stdout.contains("commands") || CLI.run(["help"]).stdout.contains("documents:"))
         #expect(try CLI.run(["version"]).stdout.hasPrefix("lattice "))
+    }
+
+    @Test func textInsertDeleteSpliceConvertAndBadInput() throws {
+        let s = Scratch()
+        defer { s.cleanup() }
+        let d = s.data()
+        _ = try initNode(d)
+        #expect(try CLI.run(["text", "insert", "knowledge", "k1", "body", "0", "héllo 👍🏽"], data: d).code == 0)
+        #expect(try CLI.run(["text", "splice", "knowledge", "k1", "body", "1", "1", "e"], data: d).code == 0)
+        #expect(try CLI.run(["text", "delete", "knowledge", "k1", "body", "5", "3"], data: d).code == 0)
+        var get = try CLI.run(["get", "knowledge", "k1", "--json"], data: d)
+        var fields = try #require((CLI.json(get) as? [String: Any])?["fields"] as? [String: [String: Any]])
+        #expect(fields["body"]?["kind"] as? String == "text")
+        #expect(fields["body"]?["value"] as? String == "hello")
+        // Past the end, a negative position, an unknown action: an error, nothing changed.
+        let late = try CLI.run(["text", "insert", "knowledge", "k1", "body", "6", "x"], data: d)
+        #expect(late.code == 65 && late.stderr.contains("0...5"))
+        #expect(try CLI.run(["text", "delete", "knowledge", "k1", "body", "-1", "1"], data: d).code == 64)
+        #expect(try CLI.run(["text", "shout", "knowledge", "k1", "body"], data: d).code == 64)
+        // put of a string replaces the whole text; a register converts to text, keeping its value.
+        #expect(try CLI.run(["put", "knowledge", "k1", "body=fresh"], data: d).code == 0)
+        #expect(try CLI.run(["put", "knowledge", "k2", "title=draft"], data: d).code == 0)
+        #expect(try CLI.run(["text", "convert", "knowledge", "k2", "title"], data: d).code == 0)
+        #expect(try CLI.run(["text", "insert", "knowledge", "k2", "title", "5", "!"], data: d).code == 0)
+        get = try CLI.run(["get", "knowledge", "k1", "--json"], data: d)
+        fields = try #require((CLI.json(get) as? [String: Any])?["fields"] as? [String: [String: Any]])
+        #expect(fields["body"]?["value"] as? String == "fresh")
+        get = try CLI.run(["get", "knowledge", "k2", "--json"], data: d)
+        fields = try #require((CLI.json(get) as? [String: Any])?["fields"] as? [String: [String: Any]])
+        #expect(fields["title"]?["value"] as? String == "draft!")
+        #expect(fields["title"]?["kind"] as? String == "text")
     }
 
     @Test func putGetLsRmWithEveryValueKind() throws {

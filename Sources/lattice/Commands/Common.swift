@@ -187,7 +187,7 @@ func cliError(_ error: any Error) -> CLIError {
         if e.code == .insecurePermissions { return CLIError(message: e.description, code: .permission) }
         if e.code == .keyFile { return CLIError(message: e.description, code: .dataError) }
         return CLIError(message: e.description, code: .failure)
-    case let e as EditError where e.code == .overflow:
+    case let e as EditError where e.code != .kindMismatch:
         return CLIError(message: e.description, code: .dataError)
     case let e as EditError:
         return CLIError(

@@ -83,7 +83,13 @@ enum DocumentCommands {
         let (store, _) = try openNode(args)
         let result = try commit(store) { replica, delta, now in
             for (name, value) in assignments {
-                try replica.set(FieldPath(collection, id, Key(name)), value, now: now, into: &delta)
+                let path = FieldPath(collection, id, Key(name))
+                if case .string(let string) = value, replica.state.field(path)?.kind == .text {
+                    // A string put into a text field replaces the whole text (as a text edit).
+                    try replica.replaceText(path, with: string, now: now, into: &delta)
+                } else {
+                    try replica.set(path, value, now: now, into: &delta)
+                }
             }
         }
         report(args, result, "wrote \(assignments.count) field\(assignments.count == 1 ? "" : "s") of \(collection)/\(id)")

@@ -349,7 +349,7 @@ public final class Cluster {
         guard let engine = nodes[i].engine else { return }
         let collection = collections[Int(rng.next() % 2)]
         let doc = Key("d\(rng.next() % UInt64(max(config.documents, 1)))")
-        let op = rng.next() % 10
+        let op = rng.next() % 12
         let n = rng.next() % 1_000
         let wall = 1_700_000_000_000 + now
         let result = try? nodes[i].storage.commit(now: wall) { r, d in
@@ -358,6 +358,7 @@ public final class Cluster {
             case 4...5: try r.add(FieldPath(collection, doc, "tags"), [.string("t\(n % 5)")], now: wall, into: &d)
             case 6: try r.remove(FieldPath(collection, doc, "tags"), [.string("t\(n % 5)")], now: wall, into: &d)
             case 7...8: try r.increment(FieldPath(collection, doc, "uses"), by: Int64(n % 7) - 3, now: wall, into: &d)
+            case 9...10: try Self.editText(&r, FieldPath(collection, doc, "body"), n, now: wall, into: &d)
             default: r.deleteDocument(collection, doc, now: wall, into: &d)
             }
         }
@@ -370,6 +371,20 @@ public final class Cluster {
             if author == nodes[i].id.scoped(to: collection) { acknowledged.append(Dot(author, top)) }
         }
         run(i, engine.localChange(sequence: seq, delta: delta, now: now))
+    }
+
+    /// A text edit chosen by `n`: an insertion at a position, or (for odd `n` on a non-empty
+    /// text) a deletion of one or two characters.
+    static func editText(_ r: inout Replica, _ path: FieldPath, _ n: UInt64, now: UInt64, into d: inout Delta) throws {
+        var length = 0
+        if case .text(let s)? = r.state.value(path) { length = s.unicodeScalars.count }
+        let at = Int(n % UInt64(length + 1))
+        if n % 2 == 1 && length > 0 {
+            let from = min(at, length - 1)
+            try r.deleteText(path, at: from, count: min(1 + Int(n % 3 == 0 ? 1 : 0), length - from), now: now, into: &d)
+        } else {
+            try r.insertText(path, at: at, "w\(n % 10) ", now: now, into: &d)
+        }
     }
 
     /// Executes a node's actions: the network and storage side of the engine.

@@ -258,7 +258,7 @@ private final class FuzzDriver {
             let value = input.byte()
             guard writes < ClusterFuzz.maxWrites else { return }
             writes += 1
-            write(k, kind: what % 5, collection: (what / 5) % 2, document: (what / 10) % 4, value: value)
+            write(k, kind: what % 7, collection: (what / 5) % 2, document: (what / 10) % 4, value: value)
         case 4...6:
             let pick = input.byte()
             let count = 1 + Int(op >> 4) % 4
@@ -339,6 +339,7 @@ private final class FuzzDriver {
             case 1: try r.add(FieldPath(collection, doc, "tags"), [.string("t\(value % 4)")], now: wall, into: &delta)
             case 2: try r.remove(FieldPath(collection, doc, "tags"), [.string("t\(value % 4)")], now: wall, into: &delta)
             case 3: try r.increment(FieldPath(collection, doc, "uses"), by: Int64(value % 7) - 3, now: wall, into: &delta)
+            case 4, 5: try Cluster.editText(&r, FieldPath(collection, doc, "body"), UInt64(value.magnitude), now: wall, into: &delta)
             default: r.deleteDocument(collection, doc, now: wall, into: &delta)
             }
         }

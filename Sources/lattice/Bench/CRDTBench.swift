@@ -129,16 +129,9 @@ struct CRDTBench {
             try? a.set(editsA[j].0, editsA[j].1, now: now + 1, into: &scratch)
             try? b.set(editsB[j].0, editsB[j].1, now: now + 1, into: &scratch)
         }
-        let t = monotonicSeconds()
-        // Each side sends its version vector (encoded as an empty state delta: table + vector).
-        let vvA = ReplicaState(vectorOf: a.state).encoded()
-        let vvB = ReplicaState(vectorOf: b.state).encoded()
-        let aToB = a.state.delta(since: b.state.versionVector).encoded()
-        let bToA = b.state.delta(since: a.state.versionVector).encoded()
-        if let d = try? StateDelta(decoding: aToB) { b.join(d, now: now + 2) }
-        if let d = try? StateDelta(decoding: bToA) { a.join(d, now: now + 2) }
-        let seconds = monotonicSeconds() - t
-        let total = vvA.count + vvB.count + aToB.count + bToA.count
+        let sync = reconcile(&a, &b, now: now + 2)
+        let seconds = sync.seconds
+        let total = sync.bytes
         return [
             BenchRow(workload: "w4", metric: "seconds", value: seconds, unit: "s"),
             BenchRow(workload: "w4", metric: "bytes", value: Double(total), unit: "B"),
@@ -209,6 +202,21 @@ struct CRDTBench {
         withExtendedLifetime(fresh) {}
         return grown
     }
+}
+
+/// Both replicas send their version vector (encoded as an empty state: table + vector), then
+/// each sends the other the catch-up for that vector and joins the one it gets (W4's sync).
+/// - Returns: the bytes of all four messages, of each catch-up, and the seconds it took.
+func reconcile(_ a: inout Replica, _ b: inout Replica, now: UInt64) -> (bytes: Int, aToB: Int, bToA: Int, seconds: Double) {
+    let t = monotonicSeconds()
+    let vvA = ReplicaState(vectorOf: a.state).encoded()
+    let vvB = ReplicaState(vectorOf: b.state).encoded()
+    let aToB = a.state.delta(since: b.state.versionVector).encoded()
+    let bToA = b.state.delta(since: a.state.versionVector).encoded()
+    if let d = try? StateDelta(decoding: aToB) { b.join(d, now: now) }
+    if let d = try? StateDelta(decoding: bToA) { a.join(d, now: now) }
+    let seconds = monotonicSeconds() - t
+    return (vvA.count + vvB.count + aToB.count + bToA.count, aToB.count, bToA.count, seconds)
 }
 
 /// Reads a whole file (bench helper; the store has the real I/O layer).

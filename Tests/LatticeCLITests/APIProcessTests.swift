@@ -332,6 +332,35 @@ struct APIProcessTests {
         #expect(Self.http(api, "PUT", "/v1/config/nonsense", body: "1").status == 400)
     }
 
+    /// Text over HTTP: splices against the version the client read, all or nothing; a stale
+    /// version is a 409 `version_mismatch`, a position past the end a 422, and nothing changes.
+    @Test func textSplicesAgainstAKnownVersion() throws {
+        let s = Scratch()
+        defer { s.cleanup() }
+        let dirs = try NodeProcessTests.network(s, 1)
+        let node = try Daemon(data: dirs[0])
+        defer { node.stop() }
+        let api = try Self.api(dirs[0])
+        let first = Self.http(api, "POST", "/v1/docs/knowledge/k1/body/splices", body: #"{"version": "new", "splices": [{"position": 0, "insert": "hello world"}]}"#)
+        #expect(first.status == 200, "\(first.body)")
+        let v1 = Self.object(first.body)["version"] as? String ?? ""
+        let second = Self.http(
+            api, "POST", "/v1/docs/knowledge/k1/body/splices",
+            body: #"{"version": "\#(v1)", "splices": [{"position": 0, "delete": 1, "insert": "H"}, {"position": 11, "insert": "!"}]}"#)
+        #expect(second.status == 200 && Self.object(second.body)["value"] as? String == "Hello world!", "\(second.body)")
+        let stale = Self.http(api, "POST", "/v1/docs/knowledge/k1/body/splices", body: #"{"version": "\#(v1)", "splices": [{"position": 0, "insert": "x"}]}"#)
+        #expect(stale.status == 409 && stale.body.contains("version_mismatch"), "\(stale.body)")
+        let v2 = Self.object(second.body)["version"] as? String ?? ""
+        let late = Self.http(
+            api, "POST", "/v1/docs/knowledge/k1/body/splices",
+            body: #"{"version": "\#(v2)", "splices": [{"position": 0, "insert": "y"}, {"position": 99, "insert": "z"}]}"#)
+        #expect(late.status == 422 && late.body.contains("position_out_of_range"), "\(late.body)")
+        #expect(Self.http(api, "POST", "/v1/docs/knowledge/k1/body/splices", body: #"{"splices": 3}"#).status == 400)
+        let doc = Self.object(Self.http(api, "GET", "/v1/docs/knowledge/k1").body)
+        let body = (doc["fields"] as? [String: [String: Any]])?["body"]
+        #expect(body?["value"] as? String == "Hello world!" && body?["kind"] as? String == "text")
+    }
+
     /// Large documents: a page of the feed stops near 1 MiB (and says there is more), the events
     /// of a replay all arrive to a client that reads, `watch` answers an error at once, and a
     /// command forwarded with a relative `--data` acts on the node's own directory.

@@ -79,6 +79,9 @@ enum APIRoutes {
             let head = route[4] == "add" ? ["add"] : route[4] == "remove" ? ["rm"] : []
             table["POST"] = (command, [], head + [route[1], route[2], route[3]])
             action = route[4]
+        case 5 where route[0] == "docs" && route[4] == "splices":
+            table["POST"] = ("text", [], ["apply", route[1], route[2], route[3]])
+            action = "splices"
         default:
             return .error(404, code: "not_found", message: "no such endpoint: \(request.path) (see Docs/API.md)")
         }
@@ -107,6 +110,8 @@ enum APIRoutes {
                 case ExitCode.permission.rawValue: (403, "forbidden")
                 default: (500, "internal")
                 }
+            if message.hasPrefix("version_mismatch") { return .error(409, code: "version_mismatch", message: message) }
+            if message.contains("outside 0...") { return .error(422, code: "position_out_of_range", message: message) }
             return .error(status, code: name, message: message)
         }
         var body = Array(stdout.utf8)
@@ -222,6 +227,13 @@ enum APIRoutes {
                 out.append(":=" + json)
             }
             return .success(out)
+        case "splices":
+            guard let o = object as? [String: Any], let version = o["version"] as? String, let list = o["splices"] as? [Any],
+                let data = try? JSONSerialization.data(withJSONObject: list), let text = String(data: data, encoding: .utf8)
+            else {
+                return .failure("splices takes {\"version\": V, \"splices\": [{\"position\": P, \"delete\": N, \"insert\": \"T\"}, …]}")
+            }
+            return .success([version, text])
         case "increment":
             guard let o = object as? [String: Any] else { return .failure("increment takes {\"by\": N}") }
             guard let by = o["by"] ?? Optional(1), let number = by as? NSNumber, let n = wholeNumber(number) else {

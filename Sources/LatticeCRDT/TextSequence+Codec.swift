@@ -230,10 +230,12 @@ extension MessageDecoder {
         for c in from...last where !context.cloud.contains(Dot(author, c)) { throw .entryOutsideContext(offset: at) }
     }
 
+    /// A run, item or range length (`length − 1` as written), at most `UInt32.max` (the longest
+    /// run a text holds in memory).
     mutating func readLength() throws(DecodeError) -> UInt64 {
         let at = r.offset
         let n = try r.varint()
-        guard n < Dot.maxCounter else { throw .lengthTooLarge(Int(clamping: n), limit: Int(Dot.maxCounter), offset: at) }
+        guard n < UInt64(UInt32.max) else { throw .lengthTooLarge(Int(clamping: n), limit: Int(UInt32.max), offset: at) }
         return n + 1
     }
 
@@ -287,7 +289,11 @@ extension MessageDecoder {
             let run = CanonicalRun(author: a, counter: counter, length: length, left: left, right: right, deleted: flags & 1 != 0)
             if let prev, prev.run.continues(into: run) { throw .nonCanonical("text runs not maximal", offset: at) }
             try checkInContext(author, counter, length, at: at)
-            if !run.deleted { visibleTotal += length }
+            if !run.deleted {
+                // Every visible character takes at least one content byte: bounded by the input.
+                guard length <= UInt64(r.remaining) else { throw .lengthTooLarge(Int(clamping: length), limit: r.remaining, offset: at) }
+                visibleTotal += length
+            }
             raws.append(Raw(author: author, run: run, rightImplicit: flags & 16 != 0, at: at))
             lastEnd[author] = run.end
         }
@@ -432,11 +438,8 @@ extension MessageDecoder {
         }
         for d in s.pendingDeletes {
             // The first span of this author ending after d.start must start at or after d.end.
-            var lo = 0
-            var hi = spans.count
-            while lo < hi {
-                let mid = (lo + hi) >> 1
-                if spans[mid].author < d.author || (spans[mid].author == d.author && spans[mid].end <= d.start) { lo = mid + 1 } else { hi = mid }
+            let lo = TextStorage.lowerBound(spans.count) {
+                spans[$0].author < d.author || (spans[$0].author == d.author && spans[$0].end <= d.start)
             }
             if lo < spans.count && spans[lo].author == d.author && spans[lo].start < d.end {
                 throw .nonCanonical("a text deletion names a character it should have deleted", offset: pat)

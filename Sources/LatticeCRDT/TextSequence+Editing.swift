@@ -362,25 +362,12 @@ extension TextStorage {
         if overlap { items = Self.resolveOverlaps(items) }
         // Apply deletions to bag items (both sorted: a binary search each, no quadratic scan).
         if !deletes.isEmpty {
+            // The first entry by `author` ending after `start` (both lists sorted, disjoint per author).
             func firstDelete(_ author: ReplicaID, after start: UInt64) -> Int {
-                var lo = 0
-                var hi = deletes.count
-                while lo < hi {
-                    let mid = (lo + hi) >> 1
-                    let d = deletes[mid]
-                    if d.author < author || (d.author == author && d.end <= start) { lo = mid + 1 } else { hi = mid }
-                }
-                return lo
+                Self.lowerBound(deletes.count) { deletes[$0].author < author || (deletes[$0].author == author && deletes[$0].end <= start) }
             }
             func firstItem(_ author: ReplicaID, after start: UInt64) -> Int {
-                var lo = 0
-                var hi = items.count
-                while lo < hi {
-                    let mid = (lo + hi) >> 1
-                    let it = items[mid]
-                    if it.id.replica < author || (it.id.replica == author && it.end <= start) { lo = mid + 1 } else { hi = mid }
-                }
-                return lo
+                Self.lowerBound(items.count) { items[$0].id.replica < author || (items[$0].id.replica == author && items[$0].end <= start) }
             }
             var remaining: [TextRange] = []
             for d in deletes {
@@ -425,6 +412,17 @@ extension TextStorage {
         }
         pending = merged
         pendingDeletes = deletes
+    }
+
+    /// The first index in `0..<count` for which `before` is false (`before` holds for a prefix).
+    static func lowerBound(_ count: Int, _ before: (Int) -> Bool) -> Int {
+        var lo = 0
+        var hi = count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if before(mid) { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     static func subtract(_ r: TextRange, _ start: UInt64, _ end: UInt64) -> [TextRange] {

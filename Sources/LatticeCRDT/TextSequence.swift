@@ -475,13 +475,7 @@ final class TextStorage: @unchecked Sendable {
     /// The index of the last entry of `list` starting at or before `counter`, or -1.
     @inline(__always)
     static func floor(_ list: [IndexEntry], _ counter: UInt64) -> Int {
-        var lo = 0
-        var hi = list.count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if list[mid].start <= counter { lo = mid + 1 } else { hi = mid }
-        }
-        return lo - 1
+        lowerBound(list.count) { list[$0].start <= counter } - 1
     }
 
     func indexInsert(_ author: UInt32, _ start: UInt64, chunk: Int32) {

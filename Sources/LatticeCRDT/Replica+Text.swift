@@ -55,6 +55,19 @@ extension Replica {
         }
     }
 
+    /// Journals a local text edit (while a store's commit journals), merging an insertion at the
+    /// place of the deletion just before it into one splice.
+    mutating func noteSplice(_ path: FieldPath, _ splice: TextSplice) {
+        guard journaling else { return }
+        if var last = textJournal[path]?.last, last.inserted.isEmpty, last.position == splice.position {
+            last.deleted += splice.deleted
+            last.inserted = splice.inserted
+            textJournal[path]![textJournal[path]!.count - 1] = last
+        } else {
+            textJournal[path, default: []].append(splice)
+        }
+    }
+
     /// Inserts `string` at `position` (in Unicode scalars).
     /// - Parameters:
     ///   - path: a text field (created when absent).
@@ -80,6 +93,7 @@ extension Replica {
         assert(minted == first)
         for k in 0..<UInt64(scalars.count) { delta.context.insert(Dot(first.replica, first.counter + k)) }
         delta.withField(path) { $0.addText(TextSequence.bag(inserting: item)) }
+        noteSplice(path, TextSplice(position: position, deleted: 0, inserted: string))
     }
 
     /// Deletes `count` characters from `position`.
@@ -100,6 +114,7 @@ extension Replica {
         assert(minted.dot == event)
         delta.context.insert(event)
         delta.withField(path) { $0.addText(TextSequence.bag(deleting: ranges, event: event)) }
+        noteSplice(path, TextSplice(position: position, deleted: count, inserted: ""))
     }
 
     /// Replaces `deleting` characters at `position` by `inserting` (one change).
@@ -172,9 +187,9 @@ extension TextSequence {
     /// holds. Two replicas with the same version hold the same text.
     public var version: [ReplicaID: UInt64] {
         var v = storage.deleteEvents
-        storage.forEachRun { r in
-            let a = storage.authors[Int(r.author)]
-            if r.end - 1 > v[a] ?? 0 { v[a] = r.end - 1 }
+        for (i, end) in storage.highest.enumerated() where end > 0 {
+            let a = storage.authors[i]
+            if end - 1 > v[a] ?? 0 { v[a] = end - 1 }
         }
         for item in storage.pending where item.end - 1 > v[item.id.replica] ?? 0 { v[item.id.replica] = item.end - 1 }
         return v

@@ -19,7 +19,10 @@ public struct Replica: Sendable {
     /// The dots minted between ``beginMintJournal()`` and ``endMintJournal()`` (a store's commit
     /// reads them instead of comparing contexts, which would copy the state's version vector).
     private var journal: [Dot] = []
-    private var journaling = false
+    private(set) var journaling = false
+    /// The visible text edits made while journaling, by field, in order (a store's change feed
+    /// reports them as splices).
+    var textJournal: [FieldPath: [TextSplice]] = [:]
 
     /// Creates a replica.
     /// - Parameters:
@@ -74,6 +77,7 @@ public struct Replica: Sendable {
     /// Starts recording minted dots (a store's commit journals its body).
     public mutating func beginMintJournal() {
         journal.removeAll(keepingCapacity: true)
+        textJournal.removeAll()
         journaling = true
     }
 
@@ -82,6 +86,14 @@ public struct Replica: Sendable {
     public mutating func endMintJournal() -> [Dot] {
         journaling = false
         return journal.count > 1 ? journal.sorted() : journal
+    }
+
+    /// The text edits made between ``beginMintJournal()`` and ``endMintJournal()``, as splices
+    /// per field in the order they were made (each against the text the previous one left);
+    /// clears them.
+    public mutating func takeTextJournal() -> [FieldPath: [TextSplice]] {
+        defer { textJournal = [:] }
+        return textJournal
     }
 
     mutating func mint(_ now: UInt64, _ collection: Key) -> Tag {
@@ -309,6 +321,7 @@ public struct Replica: Sendable {
             var kept = Field()
             kept.text = text
             state.store[collection, default: [:]][id, default: Document()].fields[name] = kept
+            noteSplice(path, TextSplice(position: 0, deleted: ranges.reduce(0) { $0 + Int($1.length) }, inserted: ""))
             delta.withField(path) { $0.addText(TextSequence.bag(deleting: ranges, event: event.dot)) }
         }
     }
@@ -350,6 +363,17 @@ public struct Replica: Sendable {
         noteOwnDots(delta.context)
     }
 
+    /// ``apply(_:now:)``, reporting per text field the visible edits the delta made.
+    /// - Returns: the splices by field (empty for a delta touching no text).
+    public mutating func applyReportingText(_ delta: Delta, now: UInt64) -> [FieldPath: [TextSplice]] {
+        var maxStamp = Timestamp.zero
+        delta.forEachField { _, f in f.forEachTag { if $0.stamp > maxStamp { maxStamp = $0.stamp } } }
+        if maxStamp > clock.last { clock.observe(maxStamp, wallMilliseconds: now) }
+        let splices = state.applyReportingText(delta)
+        noteOwnDots(delta.context)
+        return splices
+    }
+
     /// Joins a full state from another replica.
     /// - Parameters:
     ///   - other: the other state.
@@ -368,6 +392,15 @@ public struct Replica: Sendable {
         observeStamps(delta.store, now: now)
         state.join(delta)
         noteOwnDots(delta.context)
+    }
+
+    /// ``join(_:now:)`` of a catch-up, reporting per text field the visible edits it made.
+    /// - Returns: the splices by field.
+    public mutating func joinReportingText(_ delta: StateDelta, now: UInt64) -> [FieldPath: [TextSplice]] {
+        observeStamps(delta.store, now: now)
+        let splices = state.joinReportingText(delta)
+        noteOwnDots(delta.context)
+        return splices
     }
 
     private mutating func observeStamps(_ store: Store, now: UInt64) {

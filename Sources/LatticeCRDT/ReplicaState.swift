@@ -64,13 +64,24 @@ public struct ReplicaState: Hashable, Sendable {
     /// Joins another replica's full state (O(both states)).
     /// - Parameter other: the other state.
     public mutating func join(_ other: ReplicaState) {
-        join(store: other.store, context: other.context, references: nil)
+        var none: [FieldPath: [TextSplice]]?
+        join(store: other.store, context: other.context, references: nil, splices: &none)
     }
 
     /// Joins a catch-up computed by a peer with `delta(since:)` against this state's vector.
     /// - Parameter delta: the peer's state delta.
     public mutating func join(_ delta: StateDelta) {
-        join(store: delta.store, context: delta.context, references: delta.references)
+        var none: [FieldPath: [TextSplice]]?
+        join(store: delta.store, context: delta.context, references: delta.references, splices: &none)
+    }
+
+    /// Joins a catch-up and reports, per text field it changed, the visible edits it made.
+    /// - Parameter delta: the peer's state delta.
+    /// - Returns: the splices by field.
+    public mutating func joinReportingText(_ delta: StateDelta) -> [FieldPath: [TextSplice]] {
+        var out: [FieldPath: [TextSplice]]? = [:]
+        join(store: delta.store, context: delta.context, references: delta.references, splices: &out)
+        return out ?? [:]
     }
 
     /// The join of two states.
@@ -82,18 +93,30 @@ public struct ReplicaState: Hashable, Sendable {
         return copy
     }
 
-    private mutating func join(store other: Store, context theirs: CausalContext, references: DotSet?) {
-        if store.isEmpty && context.isEmpty && references == nil {
+    /// With `report` non-nil, the splices of every text field the join changed are added to it.
+    private mutating func join(
+        store other: Store, context theirs: CausalContext, references: DotSet?, splices report: inout [FieldPath: [TextSplice]]?
+    ) {
+        if store.isEmpty && context.isEmpty && references == nil && report == nil {
             store = other
             context = theirs
             return
+        }
+        func joinOne(_ collection: Key, _ id: Key, _ name: Key, _ field: Field) {
+            let textual = report != nil && (field.text != nil || store[collection]?[id]?.fields[name]?.text != nil)
+            guard textual else {
+                joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false)
+                return
+            }
+            var splices: [TextSplice]? = []
+            joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false, splices: &splices)
+            if let s = splices, !s.isEmpty { report?[FieldPath(collection, id, name)] = s }
         }
         // Entries only here: removed when the other side has seen their dot (unless referenced).
         for (collection, docs) in store {
             for (id, doc) in docs {
                 for (name, _) in doc.fields {
-                    let field = other[collection]?[id]?.fields[name] ?? Field()
-                    joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false)
+                    joinOne(collection, id, name, other[collection]?[id]?.fields[name] ?? Field())
                 }
             }
         }
@@ -101,7 +124,7 @@ public struct ReplicaState: Hashable, Sendable {
         for (collection, docs) in other {
             for (id, doc) in docs {
                 for (name, field) in doc.fields where store[collection]?[id]?.fields[name] == nil {
-                    joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false)
+                    joinOne(collection, id, name, field)
                 }
             }
         }

@@ -335,6 +335,7 @@ extension MessageDecoder {
                 author: c.author, leftAuthor: CharRef.noAuthor, rightAuthor: CharRef.noAuthor, deleted: c.deleted)
             run.left = c.left
             run.right = c.right
+            if run.end > s.highest[Int(run.author)] { s.highest[Int(run.author)] = run.end }
             if !c.deleted {
                 offset += UInt32(c.length)
                 chunkVisible += Int(c.length)

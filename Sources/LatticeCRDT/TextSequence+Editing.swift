@@ -27,6 +27,7 @@ extension TextStorage {
                     && Int(r.content) + Int(r.length) == scalars.count && Int(r.length) + s.count < Int(UInt32.max)
                 {
                     chunks[ci].runs[ri].length += UInt32(s.count)
+                    highest[Int(ai)] = first + UInt64(s.count)
                     chunks[ci].visible += s.count
                     visible += s.count
                     if ci < cursorChunk { cursorStart += s.count }

@@ -176,6 +176,9 @@ final class TextStorage: @unchecked Sendable {
     /// Authors by index (in order of first appearance).
     var authors: [ReplicaID] = []
     var authorIndex: [ReplicaID: UInt32] = [:]
+    /// Per author index, one past the highest counter of an integrated run (0: none), so that
+    /// the version costs O(authors), not O(runs).
+    var highest: [UInt64] = []
     /// The author looked up last (a run of edits by one author hashes its ID once).
     var lastAuthor: UInt32?
     /// Integrated runs in document order.
@@ -215,6 +218,7 @@ final class TextStorage: @unchecked Sendable {
         let c = TextStorage()
         c.authors = authors
         c.authorIndex = authorIndex
+        c.highest = highest
         c.chunks = chunks
         c.chunkSlot = chunkSlot
         c.visible = visible
@@ -241,6 +245,7 @@ final class TextStorage: @unchecked Sendable {
         let i = UInt32(authors.count)
         authors.append(id)
         authorIndex[id] = i
+        highest.append(0)
         if index != nil { index?.append([]) }
         return i
     }
@@ -365,6 +370,7 @@ final class TextStorage: @unchecked Sendable {
     @discardableResult
     func insert(_ run: TextRun, at ci: Int, _ ri: Int) -> (Int, Int) {
         var (ci, ri) = (ci, ri)
+        if run.end > highest[Int(run.author)] { highest[Int(run.author)] = run.end }
         if chunks.isEmpty {
             let id = Int32(chunkSlot.count)
             chunkSlot.append(0)

@@ -22,12 +22,15 @@ public struct ChangeEntry: Sendable, Equatable {
         public var fields: [Key]
         /// `true` when the change only removed entries (a delete or a field removal).
         public var removal: Bool
+        /// What the change did to each text field it touched, by field name.
+        public var texts: [TextChange]
 
-        public init(collection: Key, id: Key, fields: [Key], removal: Bool) {
+        public init(collection: Key, id: Key, fields: [Key], removal: Bool, texts: [TextChange] = []) {
             self.collection = collection
             self.id = id
             self.fields = fields
             self.removal = removal
+            self.texts = texts
         }
     }
 
@@ -103,6 +106,10 @@ extension ReplicaStore {
             for id in docs.keys.sorted() {
                 guard let doc = docs[id] else { continue }
                 var entries = 0
+                var texts: [TextChange] = []
+                for name in doc.fields.keys.sorted() where doc.fields[name]?.text != nil {
+                    texts.append(textChange(seq, FieldPath(collection, id, name)))
+                }
                 for f in doc.fields.values {
                     entries += f.entryCount
                     f.forEachTag { tag in
@@ -110,7 +117,7 @@ extension ReplicaStore {
                         if author == nil, origin == .remote { author = ReplicaID.node(ofScoped: tag.dot.replica, in: collection) }
                     }
                 }
-                documents.append(.init(collection: collection, id: id, fields: doc.fields.keys.sorted(), removal: entries == 0))
+                documents.append(.init(collection: collection, id: id, fields: doc.fields.keys.sorted(), removal: entries == 0 && texts.isEmpty, texts: texts))
             }
         }
         return ChangeEntry(sequence: seq, origin: origin, author: author, stamp: newest, documents: documents)

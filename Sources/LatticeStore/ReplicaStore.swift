@@ -80,6 +80,8 @@ public final class ReplicaStore {
     /// The number of log records replayed on open (those after the snapshot).
     public let replayedRecords: Int
     private var failed: (any Error)?
+    /// The splices of recent text changes, for the change feed.
+    private var textSplices = TextSpliceMemory()
     private var remoteHook: ((Timestamp?, UInt64) -> Void)?
 
     private init(store: Store, replica: Replica, replayed: Int) {
@@ -224,6 +226,9 @@ public final class ReplicaStore {
             let seq = durably
                 ? try store.log.appendDurably(type: Self.localRecord, payload: payload)
                 : try store.log.append(type: Self.localRecord, payload: payload)
+            let journal = replica.takeTextJournal()
+            let paths = delta.textPaths
+            if !paths.isEmpty { textSplices.record(seq, paths, journal, state: replica.state) }
             return CommitResult(sequence: seq, dots: dots, delta: delta, encoded: payload)
         } catch {
             // Not logged: the store refuses further commits until reopened, and the state is
@@ -257,6 +262,7 @@ public final class ReplicaStore {
             return true
         }
         replica = rebuilt
+        if !syncingFirst { textSplices.removeAll() }
     }
 
     /// Applies a change received from a peer and logs it durably (record type 2).
@@ -273,7 +279,7 @@ public final class ReplicaStore {
             failed = error
             throw error
         }
-        replica.apply(remote, now: now ?? Self.wallMilliseconds())
+        applyReporting(remote, sequence, now: now ?? Self.wallMilliseconds())
         return sequence
     }
 
@@ -306,7 +312,7 @@ public final class ReplicaStore {
             failed = error
             throw error
         }
-        replica.apply(remote, now: now)
+        applyReporting(remote, sequence, now: now)
         if let hook = onRemote { hook(Self.maxStamp(remote), now) }
         return sequence
     }
@@ -333,8 +339,30 @@ public final class ReplicaStore {
             failed = error
             throw error
         }
-        replica.join(catchUp, now: now)
+        let paths = catchUp.textPaths
+        if paths.isEmpty {
+            replica.join(catchUp, now: now)
+        } else {
+            textSplices.record(sequence, paths, replica.joinReportingText(catchUp, now: now), state: replica.state)
+        }
         return sequence
+    }
+
+    /// Applies a logged remote delta, remembering the splices it made to text for the feed.
+    private func applyReporting(_ remote: Delta, _ sequence: UInt64, now: UInt64) {
+        let paths = remote.textPaths
+        if paths.isEmpty {
+            replica.apply(remote, now: now)
+        } else {
+            textSplices.record(sequence, paths, replica.applyReportingText(remote, now: now), state: replica.state)
+        }
+    }
+
+    /// What log record `sequence` did to the text field at `path`, while this node remembers it
+    /// (see ``TextChange/splices``).
+    public func textChange(_ sequence: UInt64, _ path: FieldPath) -> TextChange {
+        guard let e = textSplices.lookup(sequence, path) else { return TextChange(field: path.field, splices: nil, version: nil) }
+        return TextChange(field: path.field, splices: e.splices, version: e.version)
     }
 
     /// Makes every appended record durable (per the fsync policy) before returning.

@@ -359,6 +359,22 @@ struct APIProcessTests {
         let doc = Self.object(Self.http(api, "GET", "/v1/docs/knowledge/k1").body)
         let body = (doc["fields"] as? [String: [String: Any]])?["body"]
         #expect(body?["value"] as? String == "Hello world!" && body?["kind"] as? String == "text")
+        #expect((doc["cursor"] as? NSNumber)?.uint64Value == 2, "\(doc)")
+
+        // The feed and the events report each change as splices and the version after it.
+        func texts(_ change: Any) -> [String: Any]? {
+            ((change as? [String: Any])?["documents"] as? [[String: Any]])?.first?["text"] as? [String: Any]
+        }
+        let changes = Self.object(Self.http(api, "GET", "/v1/changes?since=0").body)["changes"] as? [Any] ?? []
+        #expect(changes.count == 2)
+        let edits = changes.compactMap { texts($0)?["body"] as? [String: Any] }
+        let splices = edits.map { ($0["splices"] as? [[String: Any]] ?? []).map { "\($0["position"] ?? "")/\($0["delete"] ?? "")/\($0["insert"] ?? "")" } }
+        #expect(splices == [["0/0/hello world"], ["0/1/H", "11/0/!"]], "\(changes)")
+        #expect(edits.map { $0["version"] as? String ?? "" } == [v1, v2])
+        let events = try EventClient(port: api.port, token: api.token, lastEventID: "1")
+        try events.waitFor("the second edit as an event") { !$0.isEmpty }
+        let event = events.events.first { $0.event == "change" }
+        #expect(event?.id == "2" && event?.data.contains(#""insert": "H""#) == true && event?.data.contains(v2) == true, "\(String(describing: event))")
     }
 
     /// Large documents: a page of the feed stops near 1 MiB (and says there is more), the events

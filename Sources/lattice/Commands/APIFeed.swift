@@ -68,7 +68,8 @@ enum APIFeed {
     /// A cursor past this node's log comes from another node (or a data directory that was
     /// replaced): following it would silently skip changes, so it is refused.
     static func ahead(_ cursor: UInt64, _ node: Node) -> HTTPResponse? {
-        let now = node.store.feedCursor
+        // Appended but not yet durable is still this node's: a read answers it as its cursor.
+        let now = node.store.store.log.lastSequence
         guard cursor > now else { return nil }
         return .error(409, code: "cursor_ahead", message: "cursor \(cursor) is past this node's newest change (\(now)); it belongs to another node or an older data directory: re-read the documents and follow from \(now)")
     }
@@ -98,6 +99,19 @@ enum APIFeed {
         return (texts, last)
     }
 
+    /// What a change did to text fields: per field, its splices and the version after them, or
+    /// `"resync": true` when this node no longer knows them (re-read the text).
+    static func textJSON(_ texts: [TextChange]) -> JSON {
+        .object(
+            texts.map { t in
+                guard let splices = t.splices, let version = t.version else { return (t.field.string, .object([("resync", .bool(true))])) }
+                let list: [JSON] = splices.map {
+                    .object([("position", .int(Int64($0.position))), ("delete", .int(Int64($0.deleted))), ("insert", .string($0.inserted))])
+                }
+                return (t.field.string, .object([("splices", .array(list)), ("version", .string(version))]))
+            })
+    }
+
     /// One change as JSON; with `node`, each touched document as it is now (null if deleted),
     /// as long as `budget` bytes allow — past it the documents are listed without their
     /// contents and the change says `"documents_omitted": true` (read them with GET).
@@ -109,6 +123,7 @@ enum APIFeed {
                 ("collection", .string(d.collection.string)), ("id", .string(d.id.string)),
                 ("fields", .array(d.fields.map { .string($0.string) })), ("removal", .bool(d.removal)),
             ]
+            if !d.texts.isEmpty { fields.append(("text", textJSON(d.texts))) }
             if let node, !omitted {
                 let doc = node.store.state.document(d.collection, d.id)
                 let json = doc.flatMap { $0.isEmpty ? nil : documentJSON(d.collection, d.id, $0) } ?? .null

@@ -104,7 +104,11 @@ enum DocumentCommands {
         guard let doc = store.state.document(collection, id), !doc.isEmpty else {
             throw CLIError(message: "\(collection)/\(id) does not exist; list documents with `lattice ls \(collection)`", code: .notFound)
         }
-        if args.json { return out(documentJSON(collection, id, doc).text) }
+        if args.json {
+            // The cursor to follow the change feed from: every change after it is newer than this read.
+            guard case .object(let fields) = documentJSON(collection, id, doc) else { return }
+            return out(JSON.object(fields + [("cursor", .uint(store.store.log.lastSequence))]).text)
+        }
         out("\(collection)/\(id)")
         for name in doc.fieldNames {
             guard let field = doc.fields[name], let value = field.value else { continue }

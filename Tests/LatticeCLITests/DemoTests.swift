@@ -93,6 +93,22 @@ struct DemoTests {
         #expect(Self.int(Self.object(actors["used"])["value"]) == before + desktop + laptop)
         #expect(Self.object(actors["tags"])["value"] as? [String] == ["actors", "concurrency", "reentrancy", "swift"])
 
+        // The text body: the desktop's and the offline laptop's edits both in it, applied to the
+        // body before, and no conflict.
+        let text = Self.object(report["text"])
+        var expectedBody = Array((text["before"] as? String ?? "").unicodeScalars)
+        let splices = Self.object(text["splices"])
+        for side in ["laptop", "desktop"] {  // the laptop's edit is further right: apply it first
+            let e = Self.object(splices[side])
+            let p = try #require(Self.int(e["position"]))
+            let n = try #require(Self.int(e["delete"]))
+            expectedBody.replaceSubrange(p..<(p + n), with: Array((e["insert"] as? String ?? "").unicodeScalars))
+        }
+        let merged = String(String.UnicodeScalarView(expectedBody))
+        #expect(text["value"] as? String == merged && merged.contains("Prefer") && merged.hasSuffix("run there."), "\(text)")
+        let body = Self.object(actors["body"])
+        #expect(body["kind"] as? String == "text" && body["value"] as? String == merged, "\(body)")
+
         // Exactly one conflict: the title, with the desktop's and the laptop's value.
         let conflicts = Self.list(report["conflicts"])
         #expect(conflicts.count == 1, "\(conflicts)")

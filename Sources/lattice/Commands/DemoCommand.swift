@@ -18,11 +18,12 @@ enum DemoCommand {
         HTTP API). Writes knowledge items and memories on each through the CLI and waits until
         all three agree. Then stops the laptop, edits one knowledge item on the offline laptop
         (straight into its log: the offline queue) and on the desktop — the same title, the same
-        counter, the same tag set — starts the laptop again and waits for convergence.
+        text body, the same counter, the same tag set — starts the laptop again and waits for
+        convergence.
 
         Prints each step as it happens, the converged documents, the counter with both sides'
-        increments, the tag set with both sides' additions, and the conflict with both values and
-        the command that settles it.
+        increments, the tag set with both sides' additions, the text body with both sides' edits
+        merged, and the conflict with both values and the command that settles it.
 
           --keep     keep the directory afterwards (nodes stopped) and print commands to look around
           --dir DIR  put the nodes in DIR (created if missing; must be empty) and keep it
@@ -129,6 +130,7 @@ enum DemoScript {
                     "put", "knowledge", "swift-actors", "topic=swift", "title=Actors isolate mutable state",
                     "body=Use an actor when several tasks share mutable state.", "confidence:=0.8",
                 ],
+                ["text", "convert", "knowledge", "swift-actors", "body"],
                 ["set", "add", "knowledge", "swift-actors", "tags", "swift", "concurrency"],
                 ["incr", "knowledge", "swift-actors", "used"],
                 ["incr", "knowledge", "swift-actors", "helped"],
@@ -182,14 +184,23 @@ enum DemoScript {
     static let desktopIncrement: Int64 = 2
     static let laptopTag = "reentrancy"
     static let desktopTag = "actors"
+    /// The text field both sides edit: the desktop rewords its start, the offline laptop adds a
+    /// sentence at its end; both edits are in the merged body.
+    static let textField = "body"
+    static let bodyBefore = "Use an actor when several tasks share mutable state."
+    static let desktopBodyEdit = (position: 0, delete: 3, insert: "Prefer")
+    static let laptopBodyEdit = (position: 52, delete: 0, insert: " Re-check its state after every await: other calls run there.")
+    static let bodyAtEnd = "Prefer an actor when several tasks share mutable state. Re-check its state after every await: other calls run there."
     static let laptopEdits: [[String]] = [
         ["put", collection, document, "\(conflictField)=\(laptopTitle)"],
+        ["text", "splice", collection, document, textField, String(laptopBodyEdit.position), String(laptopBodyEdit.delete), laptopBodyEdit.insert],
         ["incr", collection, document, counterField, String(laptopIncrement)],
         ["set", "add", collection, document, setField, laptopTag],
         ["put", "memories", "reentrancy-bug", "note=Actor reentrancy bit us in the sync engine", "importance:=0.8", "emotion=surprised"],
     ]
     static let desktopEdits: [[String]] = [
         ["put", collection, document, "\(conflictField)=\(desktopTitle)"],
+        ["text", "splice", collection, document, textField, String(desktopBodyEdit.position), String(desktopBodyEdit.delete), desktopBodyEdit.insert],
         ["incr", collection, document, counterField, String(desktopIncrement)],
         ["set", "add", collection, document, setField, desktopTag],
     ]
@@ -268,12 +279,12 @@ final class DemoRun {
         for c in DemoScript.laptopEdits { try cluster.cli("laptop", c) }
         step(
             "laptop",
-            "offline edits, straight into its log: \(DemoScript.collection)/\(DemoScript.document) \(DemoScript.conflictField), \(DemoScript.counterField) +\(DemoScript.laptopIncrement), \(DemoScript.setField) +\(DemoScript.laptopTag); new memories/reentrancy-bug"
+            "offline edits, straight into its log: \(DemoScript.collection)/\(DemoScript.document) \(DemoScript.conflictField), \(DemoScript.textField) (a sentence added at its end), \(DemoScript.counterField) +\(DemoScript.laptopIncrement), \(DemoScript.setField) +\(DemoScript.laptopTag); new memories/reentrancy-bug"
         )
         for c in DemoScript.desktopEdits { try cluster.cli("desktop", c) }
         step(
             "desktop",
-            "concurrent edits: \(DemoScript.collection)/\(DemoScript.document) \(DemoScript.conflictField), \(DemoScript.counterField) +\(DemoScript.desktopIncrement), \(DemoScript.setField) +\(DemoScript.desktopTag)"
+            "concurrent edits: \(DemoScript.collection)/\(DemoScript.document) \(DemoScript.conflictField), \(DemoScript.textField) (\"Use\" → \"Prefer\"), \(DemoScript.counterField) +\(DemoScript.desktopIncrement), \(DemoScript.setField) +\(DemoScript.desktopTag)"
         )
         try cluster.start("laptop", peers: ["desktop", "chatbot"])
         step("laptop", "back on \(listening("laptop")), dialing desktop and chatbot")
@@ -290,7 +301,7 @@ final class DemoRun {
     static func documents(_ commands: [[String]]) -> String {
         var seen: [String] = []
         for c in commands {
-            let path = c.first == "set" ? c.dropFirst(2).prefix(2) : c.dropFirst().prefix(2)
+            let path = c.first == "set" || c.first == "text" ? c.dropFirst(2).prefix(2) : c.dropFirst().prefix(2)
             let name = path.joined(separator: "/")
             if !seen.contains(name) { seen.append(name) }
         }
@@ -350,6 +361,8 @@ final class DemoRun {
             "Counter \(path) \(DemoScript.counterField) = \(counter): \(DemoScript.counterBefore) before, +\(DemoScript.desktopIncrement) on desktop, +\(DemoScript.laptopIncrement) on laptop while offline: no increment lost"
         )
         out("Set \(path) \(DemoScript.setField) = {\(tags.map(valueText).joined(separator: ", "))}: both concurrent additions kept")
+        out("Text \(path) \(DemoScript.textField) = \(valueText(.string(body)))")
+        out("  desktop reworded its start, laptop added a sentence at its end while offline: both edits merged, no conflict")
         out("")
         out("Conflicts (`lattice conflicts`, the same on all three nodes):")
         relay(try cluster.cli("desktop", ["conflicts"]))
@@ -382,6 +395,10 @@ final class DemoRun {
         return elements
     }
     var conflicts: [Conflict] { state.conflicts() }
+    var body: String {
+        guard case .text(let s)? = state.value(FieldPath(contested.collection, contested.document, Key(DemoScript.textField))) else { return "" }
+        return s
+    }
 
     func author(_ tag: Tag) -> String { authors[tag.dot.replica] ?? "unknown" }
 
@@ -395,6 +412,7 @@ final class DemoRun {
         guard counter == expected else { throw fail("\(DemoScript.document) \(DemoScript.counterField) is \(counter), not \(expected)") }
         let tagText = tags.map(valueText)
         guard tagText == DemoScript.tagsAtEnd.map({ valueText(.string($0)) }) else { throw fail("tags are {\(tagText.joined(separator: ", "))}") }
+        guard body == DemoScript.bodyAtEnd else { throw fail("the body is \(valueText(.string(body))), not both edits merged") }
         let list = conflicts
         guard list.count == 1, let c = list.first, c.path == contested else {
             throw fail("the conflicts are [\(list.map { "\($0.path)" }.joined(separator: ", "))], not just \(contested)")
@@ -463,6 +481,21 @@ final class DemoRun {
                     ("field", .string(DemoScript.setField)),
                     ("added", .object([("desktop", .array([.string(DemoScript.desktopTag)])), ("laptop", .array([.string(DemoScript.laptopTag)]))])),
                     ("value", .array(tags.map(valueJSON))),
+                ])
+            ),
+            (
+                "text",
+                .object([
+                    ("collection", .string(DemoScript.collection)), ("id", .string(DemoScript.document)),
+                    ("field", .string(DemoScript.textField)), ("before", .string(DemoScript.bodyBefore)),
+                    (
+                        "splices",
+                        .object(
+                            [("desktop", DemoScript.desktopBodyEdit), ("laptop", DemoScript.laptopBodyEdit)].map { name, e in
+                                (name, .object([("position", .int(Int64(e.position))), ("delete", .int(Int64(e.delete))), ("insert", .string(e.insert))]))
+                            })
+                    ),
+                    ("value", .string(body)),
                 ])
             ),
             ("conflicts", .array(conflicts.map { c in conflictJSON(c) { [("node", .string(author($0.tag)))] } })),

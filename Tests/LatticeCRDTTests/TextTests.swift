@@ -1,3 +1,4 @@
+import Foundation
 import LatticeCRDT
 import Testing
 
@@ -208,5 +209,39 @@ struct TextTests {
             }
         }
         #expect(refused > 0)
+    }
+
+    /// The decode fuzzer starts from text: `Fuzz/FailCases/decode/seed-text-*` are a state, a
+    /// delta with characters still waiting for their origins and deletions of characters not held,
+    /// and a catch-up, each holding text. `LATTICE_WRITE_FUZZ_SEEDS=1` writes them again (after a
+    /// format change).
+    @Test func theDecodeFuzzerHasTextSeeds() throws {
+        var a = replica(1)
+        var b = replica(2)
+        var deltas: [Delta] = []
+        deltas.append(try a.insertText(path, at: 0, "héllo wörld 👍🏽", now: 1))
+        deltas.append(try a.deleteText(path, at: 2, count: 3, now: 2))
+        deltas.append(try a.insertText(path, at: 4, "e\u{301}", now: 3))
+        for d in deltas { b.apply(d, now: 4) }
+        deltas.append(try b.insertText(path, at: 1, "✓✓", now: 5))
+        var waiting = replica(3)
+        waiting.apply(deltas[2], now: 6)  // origins not held yet: waits, with a deletion of unheld characters
+        waiting.apply(deltas[1], now: 6)
+        let seeds: [(String, [UInt8])] = [
+            ("seed-text-state", b.state.encoded()),
+            ("seed-text-waiting-state", waiting.state.encoded()),
+            ("seed-text-delta", deltas[3].encoded()),
+            ("seed-text-catch-up", b.state.delta(since: a.state.versionVector).encoded()),
+        ]
+        let dir = "/" + String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/") + "/Fuzz/FailCases/decode/"
+        if ProcessInfo.processInfo.environment["LATTICE_WRITE_FUZZ_SEEDS"] == "1" {
+            for (name, bytes) in seeds { FileManager.default.createFile(atPath: dir + name, contents: Data(bytes)) }
+        }
+        for (name, bytes) in seeds {
+            let stored = FileManager.default.contents(atPath: dir + name).map { [UInt8]($0) }
+            #expect(stored == bytes, "\(name) is missing or stale: run with LATTICE_WRITE_FUZZ_SEEDS=1")
+            #expect(InvariantChecks.codecRoundTrip(bytes) == nil, "\(name)")
+        }
+        #expect(try ReplicaState(decoding: seeds[1].1).field(path)?.text != nil)
     }
 }

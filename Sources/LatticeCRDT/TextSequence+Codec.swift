@@ -1,11 +1,14 @@
 // The canonical encoding of a text field (format in Docs/FORMATS.md, "Text").
 //
 //   runs       count, then per run (document order, maximal runs):
-//                flags: 1 deleted · 2 no left origin · 4 left origin = previous run's last
-//                character · 8 no right origin · 16 right origin = next run's first character ·
-//                32 same author as the previous run
-//                [author], counter − (end of this author's previous run) as zigzag,
-//                length − 1, [left origin: author, zigzag counter], [right origin: idem]
+//                flags: bits 0–1 length (0, 1, 2: 1–3 characters; 3: a varint length − 4
+//                follows the counter) · bit 2 deleted · bits 3–4 left origin mode · bits 5–6
+//                right origin mode · bit 7 same author as the previous run
+//                [author], counter − (end of this author's previous run) as zigzag, [length − 4],
+//                [left origin], [right origin]. Origin modes: 0 the neighbouring run's end (left:
+//                the previous run's last character, right: the next run's first), 1 none, 2 the
+//                run's own author (zigzag counter − the run's counter), 3 another author
+//                (author, zigzag counter − that author's previous end)
 //   content    byte count, then the UTF-8 of every visible run in document order
 //   pending    count, then per item (ascending ID): author, counter, length − 1, flags
 //                (1 tombstone · 2 no left · 8 no right), [left], [right], [byte count, UTF-8]
@@ -90,22 +93,27 @@ enum TextCodec {
         for (k, run) in runs.enumerated() {
             let prev: CanonicalRun? = k > 0 ? runs[k - 1] : nil
             let next: CanonicalRun? = k + 1 < runs.count ? runs[k + 1] : nil
-            var flags: UInt8 = run.deleted ? 1 : 0
-            if run.left == nil { flags |= 2 } else if let prev, run.left == prev.last { flags |= 4 }
-            if run.right == nil { flags |= 8 } else if let next, run.right == next.first { flags |= 16 }
-            if let prev, prev.author == run.author { flags |= 32 }
+            var flags: UInt8 = run.length <= 3 ? UInt8(run.length - 1) : 3
+            if run.deleted { flags |= TextCodec.deleted }
+            let leftMode = TextCodec.originMode(run.left, implicit: prev?.last, author: run.author)
+            let rightMode = TextCodec.originMode(run.right, implicit: next?.first, author: run.author)
+            flags |= leftMode << 3 | rightMode << 5
+            if let prev, prev.author == run.author { flags |= TextCodec.sameAuthor }
             w.byte(flags)
-            if flags & 32 == 0 { authors.write(s.authors[Int(run.author)], &w) }
+            if flags & TextCodec.sameAuthor == 0 { authors.write(s.authors[Int(run.author)], &w) }
             w.signed(Int64(bitPattern: run.counter &- (lastEnd[run.author] ?? 0)))
-            w.varint(run.length - 1)
-            if flags & 6 == 0, let left = run.left {
-                authors.write(s.authors[Int(left.author)], &w)
-                w.signed(Int64(bitPattern: left.counter &- (lastEnd[left.author] ?? 0)))
+            if run.length > 3 { w.varint(run.length - 4) }
+            func origin(_ mode: UInt8, _ origin: CharRef?) {
+                guard let origin else { return }
+                if mode == TextCodec.ownAuthor {
+                    w.signed(Int64(bitPattern: origin.counter &- run.counter))
+                } else if mode == TextCodec.otherAuthor {
+                    authors.write(s.authors[Int(origin.author)], &w)
+                    w.signed(Int64(bitPattern: origin.counter &- (lastEnd[origin.author] ?? 0)))
+                }
             }
-            if flags & 24 == 0, let right = run.right {
-                authors.write(s.authors[Int(right.author)], &w)
-                w.signed(Int64(bitPattern: right.counter &- (lastEnd[right.author] ?? 0)))
-            }
+            origin(leftMode, run.left)
+            origin(rightMode, run.right)
             lastEnd[run.author] = run.end
         }
         // Content: the visible text.
@@ -153,6 +161,26 @@ enum TextCodec {
             authors.write(author, &w)
             w.varint(counter)
         }
+    }
+
+    // Run flags: bits 0–1 length (1, 2, 3, or 3 = a varint length − 4 follows) · bit 2 deleted ·
+    // bits 3–4 left origin mode · bits 5–6 right origin mode · bit 7 same author as the previous run.
+    static let deleted: UInt8 = 4
+    static let sameAuthor: UInt8 = 0x80
+    /// Origin modes: the neighbouring run's end (left: the previous run's last character; right:
+    /// the next run's first), none, the run's own author (counter relative to the run's), another
+    /// author (author, then counter relative to that author's previous end in the block).
+    static let neighbour: UInt8 = 0
+    static let noOrigin: UInt8 = 1
+    static let ownAuthor: UInt8 = 2
+    static let otherAuthor: UInt8 = 3
+
+    /// The mode an origin is written in (the neighbouring one exactly when it applies).
+    @inline(__always)
+    static func originMode(_ origin: CharRef?, implicit: CharRef?, author: UInt32) -> UInt8 {
+        guard let origin else { return noOrigin }
+        if let implicit, origin == implicit { return neighbour }
+        return origin.author == author ? ownAuthor : otherAuthor
     }
 
     @inline(__always)
@@ -230,6 +258,24 @@ extension MessageDecoder {
         for c in from...last where !context.cloud.contains(Dot(author, c)) { throw .entryOutsideContext(offset: at) }
     }
 
+    /// Reads a run's explicit origin in `mode` (nil for the neighbouring and no-origin modes).
+    @inline(__always)
+    mutating func readTextOrigin(
+        _ mode: UInt8, author: ReplicaID, _ a: UInt32, counter: UInt64, _ table: inout [ReplicaID], _ lastEnd: [ReplicaID: UInt64],
+        _ s: TextStorage, at: Int
+    ) throws(DecodeError) -> CharRef? {
+        switch mode {
+        case TextCodec.ownAuthor:
+            return CharRef(author: a, counter: try readTextCounter(base: counter))
+        case TextCodec.otherAuthor:
+            let oa = try readTextAuthor(&table)
+            guard oa != author else { throw .nonCanonical("text origin of the run's own author written as another's", offset: at) }
+            return CharRef(author: s.author(oa), counter: try readTextCounter(base: lastEnd[oa] ?? 0))
+        default:
+            return nil
+        }
+    }
+
     /// A run, item or range length (`length − 1` as written), at most `UInt32.max` (the longest
     /// run a text holds in memory).
     mutating func readLength() throws(DecodeError) -> UInt64 {
@@ -250,18 +296,21 @@ extension MessageDecoder {
             var rightImplicit: Bool
             var at: Int
         }
-        let runCount = try r.count(minimumItemSize: 3)
+        let runCount = try r.count(minimumItemSize: 2)
         var raws: [Raw] = []
         raws.reserveCapacity(runCount)
         var visibleTotal: UInt64 = 0
         for k in 0..<runCount {
             let at = r.offset
             let flags = try r.byte()
-            guard flags & 0xC0 == 0, flags & 6 != 6, flags & 24 != 24 else { throw .nonCanonical("text run flags", offset: at) }
+            let leftMode = (flags >> 3) & 3
+            let rightMode = (flags >> 5) & 3
             let prev = k > 0 ? raws[k - 1] : nil
-            guard prev != nil || flags & (4 | 32) == 0 else { throw .nonCanonical("text run refers to no previous run", offset: at) }
+            guard prev != nil || (flags & TextCodec.sameAuthor == 0 && leftMode != TextCodec.neighbour) else {
+                throw .nonCanonical("text run refers to no previous run", offset: at)
+            }
             let author: ReplicaID
-            if flags & 32 != 0, let prev {
+            if flags & TextCodec.sameAuthor != 0, let prev {
                 author = prev.author
             } else {
                 author = try readTextAuthor(&table)
@@ -269,24 +318,22 @@ extension MessageDecoder {
             }
             let a = s.author(author)
             let counter = try readTextCounter(base: lastEnd[author] ?? 0)
-            let length = try readLength()
+            var length = UInt64(flags & 3) + 1
+            if flags & 3 == 3 {
+                let lat = r.offset
+                let n = try r.varint()
+                guard n < UInt64(UInt32.max) - 3 else { throw .lengthTooLarge(Int(clamping: n), limit: Int(UInt32.max), offset: lat) }
+                length = n + 4
+            }
             guard counter <= Dot.maxCounter - length + 1 else { throw .invalidCounter(offset: at) }
-            var left: CharRef?
-            if flags & 4 != 0, let prev {
+            var left = try readTextOrigin(leftMode, author: author, a, counter: counter, &table, lastEnd, s, at: at)
+            if leftMode == TextCodec.neighbour, let prev {
                 left = prev.run.last
-            } else if flags & 2 == 0 {
-                let la = try readTextAuthor(&table)
-                let lc = try readTextCounter(base: lastEnd[la] ?? 0)
-                left = CharRef(author: s.author(la), counter: lc)
-                if let prev, left == prev.run.last { throw .nonCanonical("explicit left origin equal to the previous run's end", offset: at) }
+            } else if let l = left, let prev, l == prev.run.last {
+                throw .nonCanonical("explicit left origin equal to the previous run's end", offset: at)
             }
-            var right: CharRef?
-            if flags & 24 == 0 {
-                let ra = try readTextAuthor(&table)
-                let rc = try readTextCounter(base: lastEnd[ra] ?? 0)
-                right = CharRef(author: s.author(ra), counter: rc)
-            }
-            let run = CanonicalRun(author: a, counter: counter, length: length, left: left, right: right, deleted: flags & 1 != 0)
+            let right = try readTextOrigin(rightMode, author: author, a, counter: counter, &table, lastEnd, s, at: at)
+            let run = CanonicalRun(author: a, counter: counter, length: length, left: left, right: right, deleted: flags & TextCodec.deleted != 0)
             if let prev, prev.run.continues(into: run) { throw .nonCanonical("text runs not maximal", offset: at) }
             try checkInContext(author, counter, length, at: at)
             if !run.deleted {
@@ -294,7 +341,7 @@ extension MessageDecoder {
                 guard length <= UInt64(r.remaining) else { throw .lengthTooLarge(Int(clamping: length), limit: r.remaining, offset: at) }
                 visibleTotal += length
             }
-            raws.append(Raw(author: author, run: run, rightImplicit: flags & 16 != 0, at: at))
+            raws.append(Raw(author: author, run: run, rightImplicit: rightMode == TextCodec.neighbour, at: at))
             lastEnd[author] = run.end
         }
         // Implicit right origins: the next run's first character (and only then).

@@ -1,3 +1,4 @@
+import Foundation
 import LatticeCRDT
 
 #if canImport(Glibc)
@@ -62,6 +63,15 @@ struct TextBench {
         row("text_encode", "seconds", monotonicSeconds() - t, "s")
         row("text_encode", "bytes", Double(encoded.count), "B")
         row("text_encode", "bytes_per_op", Double(encoded.count) / Double(ops), "B/op")
+        if let n = ProcessInfo.processInfo.environment["PROBE_LOAD"].flatMap(Int.init) {
+            for _ in 0..<n {
+                let t0 = monotonicSeconds()
+                let d = try? ReplicaState(decoding: encoded)
+                let t1 = monotonicSeconds()
+                let s = d.map(string) ?? ""
+                print("PROBE load \(t1 - t0) read \(monotonicSeconds() - t1) \(s.utf8.count)")
+            }
+        }
         t = monotonicSeconds()
         let decoded = try? ReplicaState(decoding: encoded)
         let importSeconds = monotonicSeconds() - t

@@ -50,6 +50,8 @@ public struct CausalContext: Hashable, Sendable {
     /// Marks `dot` as seen.
     /// - Parameter dot: the dot (counter ≥ 1).
     public mutating func insert(_ dot: Dot) {
+        // The common case — the next dot of its author, or one already seen — in one lookup.
+        if cloud.isEmpty, vector.advance(dot) { return }
         let have = vector[dot.replica]
         if dot.counter <= have { return }
         if dot.counter == have + 1 {

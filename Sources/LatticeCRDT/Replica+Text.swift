@@ -92,7 +92,9 @@ extension Replica {
         let minted = mintRun(scalars.count, now, path.collection)
         assert(minted == first)
         for k in 0..<UInt64(scalars.count) { delta.context.insert(Dot(first.replica, first.counter + k)) }
-        delta.withField(path) { $0.addText(TextSequence.bag(inserting: item)) }
+        delta.withField(path) { f in
+            if f.text == nil { f.text = TextSequence.bag(inserting: item) } else { f.text!.appendInsertion(item) }
+        }
         noteSplice(path, TextSplice(position: position, deleted: 0, inserted: string))
     }
 
@@ -113,7 +115,9 @@ extension Replica {
         let minted = mint(now, path.collection)
         assert(minted.dot == event)
         delta.context.insert(event)
-        delta.withField(path) { $0.addText(TextSequence.bag(deleting: ranges, event: event)) }
+        delta.withField(path) { f in
+            if f.text == nil { f.text = TextSequence.bag(deleting: ranges, event: event) } else { f.text!.appendDeletion(ranges, event: event) }
+        }
         noteSplice(path, TextSplice(position: position, deleted: count, inserted: ""))
     }
 

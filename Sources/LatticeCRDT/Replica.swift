@@ -14,6 +14,9 @@ public struct Replica: Sendable {
     public var clock: HybridLogicalClock
     /// The last counter minted per author (``ReplicaID/scoped(to:)`` of each collection written).
     private var lastCounters: [ReplicaID: UInt64] = [:]
+    /// The author minted for last and its last counter (equal to its `lastCounters` entry): a run
+    /// of edits in one collection looks the counter up once.
+    private var lastMinted: (author: ReplicaID, counter: UInt64)?
     /// The last collection written and its author, so a run of writes hashes the name once.
     private var lastScope: (collection: Key, author: ReplicaID)?
     /// The dots minted between ``beginMintJournal()`` and ``endMintJournal()`` (a store's commit
@@ -54,6 +57,7 @@ public struct Replica: Sendable {
 
     /// The next dot `author` would mint.
     mutating func nextDot(_ author: ReplicaID) -> Dot {
+        if let m = lastMinted, m.author == author { return Dot(author, m.counter + 1) }
         if let last = lastCounters[author] { return Dot(author, last + 1) }
         let last = state.context.maxCounter(of: author)
         lastCounters[author] = last
@@ -64,7 +68,7 @@ public struct Replica: Sendable {
     /// - Returns: the first dot.
     mutating func mintRun(_ n: Int, _ now: UInt64, _ collection: Key) -> Dot {
         let first = nextDot(author(of: collection))
-        lastCounters[first.replica] = first.counter + UInt64(n) - 1
+        setLastCounter(first.replica, first.counter + UInt64(n) - 1)
         _ = clock.tick(wallMilliseconds: now)
         for k in 0..<UInt64(n) {
             let d = Dot(first.replica, first.counter + k)
@@ -72,6 +76,11 @@ public struct Replica: Sendable {
             state.context.insert(d)
         }
         return first
+    }
+
+    private mutating func setLastCounter(_ author: ReplicaID, _ counter: UInt64) {
+        lastCounters[author] = counter
+        lastMinted = (author, counter)
     }
 
     /// Starts recording minted dots (a store's commit journals its body).
@@ -98,7 +107,7 @@ public struct Replica: Sendable {
 
     mutating func mint(_ now: UInt64, _ collection: Key) -> Tag {
         let dot = nextDot(author(of: collection))
-        lastCounters[dot.replica] = dot.counter
+        setLastCounter(dot.replica, dot.counter)
         if journaling { journal.append(dot) }
         let tag = Tag(dot: dot, stamp: clock.tick(wallMilliseconds: now))
         state.context.insert(tag.dot)
@@ -415,7 +424,7 @@ public struct Replica: Sendable {
     private mutating func noteOwnDots(_ context: CausalContext) {
         for (author, last) in lastCounters {
             let seen = context.maxCounter(of: author)
-            if seen > last { lastCounters[author] = seen }
+            if seen > last { setLastCounter(author, seen) }
         }
     }
 }

@@ -205,6 +205,12 @@ enum TextCodec {
 
     /// Decodes strict UTF-8 into scalars (nil on any invalid sequence).
     static func scalars(_ raw: UnsafeRawBufferPointer, reserve: Int) -> [Unicode.Scalar]? {
+        if !raw.contains(where: { $0 >= 0x80 }) {
+            return [Unicode.Scalar](unsafeUninitializedCapacity: raw.count) { buffer, n in
+                for (k, b) in raw.enumerated() { buffer[k] = Unicode.Scalar(b) }
+                n = raw.count
+            }
+        }
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(reserve)
         var it = raw.makeIterator()
@@ -258,24 +264,6 @@ extension MessageDecoder {
         for c in from...last where !context.cloud.contains(Dot(author, c)) { throw .entryOutsideContext(offset: at) }
     }
 
-    /// Reads a run's explicit origin in `mode` (nil for the neighbouring and no-origin modes).
-    @inline(__always)
-    mutating func readTextOrigin(
-        _ mode: UInt8, author: ReplicaID, _ a: UInt32, counter: UInt64, _ table: inout [ReplicaID], _ lastEnd: [ReplicaID: UInt64],
-        _ s: TextStorage, at: Int
-    ) throws(DecodeError) -> CharRef? {
-        switch mode {
-        case TextCodec.ownAuthor:
-            return CharRef(author: a, counter: try readTextCounter(base: counter))
-        case TextCodec.otherAuthor:
-            let oa = try readTextAuthor(&table)
-            guard oa != author else { throw .nonCanonical("text origin of the run's own author written as another's", offset: at) }
-            return CharRef(author: s.author(oa), counter: try readTextCounter(base: lastEnd[oa] ?? 0))
-        default:
-            return nil
-        }
-    }
-
     /// A run, item or range length (`length − 1` as written), at most `UInt32.max` (the longest
     /// run a text holds in memory).
     mutating func readLength() throws(DecodeError) -> UInt64 {
@@ -289,35 +277,42 @@ extension MessageDecoder {
     mutating func readText() throws(DecodeError) -> TextSequence {
         let s = TextStorage()
         var table: [ReplicaID] = []
-        var lastEnd: [ReplicaID: UInt64] = [:]
-        struct Raw {
-            var author: ReplicaID
-            var run: CanonicalRun
-            var rightImplicit: Bool
-            var at: Int
+        // By the storage's author index: the end of the author's previous run in the block, and
+        // how far the message's context vector covers the author (one hash per author, not per run).
+        var lastEnd: [UInt64] = []
+        var covered: [UInt64] = []
+        func index(_ id: ReplicaID) -> UInt32 {
+            let a = s.author(id)
+            while lastEnd.count <= Int(a) {
+                lastEnd.append(0)
+                covered.append(context.vector[s.authors[covered.count]])
+            }
+            return a
         }
         let runCount = try r.count(minimumItemSize: 2)
-        var raws: [Raw] = []
-        raws.reserveCapacity(runCount)
+        var runs: [TextRun] = []
+        runs.reserveCapacity(runCount)
         var visibleTotal: UInt64 = 0
+        var prevRightImplicit = false
+        var prevAt = 0
+        var prevAuthor: ReplicaID?
         for k in 0..<runCount {
             let at = r.offset
             let flags = try r.byte()
             let leftMode = (flags >> 3) & 3
             let rightMode = (flags >> 5) & 3
-            let prev = k > 0 ? raws[k - 1] : nil
-            guard prev != nil || (flags & TextCodec.sameAuthor == 0 && leftMode != TextCodec.neighbour) else {
+            guard k > 0 || (flags & TextCodec.sameAuthor == 0 && leftMode != TextCodec.neighbour) else {
                 throw .nonCanonical("text run refers to no previous run", offset: at)
             }
             let author: ReplicaID
-            if flags & TextCodec.sameAuthor != 0, let prev {
-                author = prev.author
+            if flags & TextCodec.sameAuthor != 0, let prevAuthor {
+                author = prevAuthor
             } else {
                 author = try readTextAuthor(&table)
-                if let prev, prev.author == author { throw .nonCanonical("text run author not marked as repeated", offset: at) }
+                if let prevAuthor, prevAuthor == author { throw .nonCanonical("text run author not marked as repeated", offset: at) }
             }
-            let a = s.author(author)
-            let counter = try readTextCounter(base: lastEnd[author] ?? 0)
+            let a = index(author)
+            let counter = try readTextCounter(base: lastEnd[Int(a)])
             var length = UInt64(flags & 3) + 1
             if flags & 3 == 3 {
                 let lat = r.offset
@@ -326,34 +321,58 @@ extension MessageDecoder {
                 length = n + 4
             }
             guard counter <= Dot.maxCounter - length + 1 else { throw .invalidCounter(offset: at) }
-            var left = try readTextOrigin(leftMode, author: author, a, counter: counter, &table, lastEnd, s, at: at)
-            if leftMode == TextCodec.neighbour, let prev {
-                left = prev.run.last
-            } else if let l = left, let prev, l == prev.run.last {
-                throw .nonCanonical("explicit left origin equal to the previous run's end", offset: at)
+            func origin(_ mode: UInt8) throws(DecodeError) -> CharRef? {
+                if mode == TextCodec.ownAuthor { return CharRef(author: a, counter: try readTextCounter(base: counter)) }
+                guard mode == TextCodec.otherAuthor else { return nil }
+                let oa = try readTextAuthor(&table)
+                guard oa != author else { throw .nonCanonical("text origin of the run's own author written as another's", offset: at) }
+                let oi = index(oa)
+                return CharRef(author: oi, counter: try readTextCounter(base: lastEnd[Int(oi)]))
             }
-            let right = try readTextOrigin(rightMode, author: author, a, counter: counter, &table, lastEnd, s, at: at)
-            let run = CanonicalRun(author: a, counter: counter, length: length, left: left, right: right, deleted: flags & TextCodec.deleted != 0)
-            if let prev, prev.run.continues(into: run) { throw .nonCanonical("text runs not maximal", offset: at) }
-            try checkInContext(author, counter, length, at: at)
-            if !run.deleted {
+            var left = try origin(leftMode)
+            let right = try origin(rightMode)
+            let first = CharRef(author: a, counter: counter)
+            if k > 0 {
+                let prev = runs[k - 1]
+                if leftMode == TextCodec.neighbour {
+                    left = CharRef(author: prev.author, counter: prev.end - 1)
+                } else if let l = left, l.author == prev.author, l.counter == prev.end - 1 {
+                    throw .nonCanonical("explicit left origin equal to the previous run's end", offset: at)
+                }
+                // The previous run's implicit right origin is this run's first character.
+                if prevRightImplicit {
+                    runs[k - 1].right = first
+                } else if prev.right == first {
+                    throw .nonCanonical("explicit right origin equal to the next run's start", offset: prevAt)
+                }
+                let p = runs[k - 1]
+                if p.author == a && p.end == counter && left == CharRef(author: a, counter: counter - 1) && p.right == right
+                    && p.deleted == (flags & TextCodec.deleted != 0)
+                {
+                    throw .nonCanonical("text runs not maximal", offset: at)
+                }
+            }
+            let last = counter + length - 1
+            if last > covered[Int(a)] { try checkInContext(author, counter, length, at: at) }
+            let deleted = flags & TextCodec.deleted != 0
+            var run = TextRun(
+                counter: counter, leftCounter: 0, rightCounter: 0, content: UInt32(truncatingIfNeeded: visibleTotal), length: UInt32(length),
+                author: a, leftAuthor: CharRef.noAuthor, rightAuthor: CharRef.noAuthor, deleted: deleted)
+            run.left = left
+            run.right = right
+            if !deleted {
                 // Every visible character takes at least one content byte: bounded by the input.
                 guard length <= UInt64(r.remaining) else { throw .lengthTooLarge(Int(clamping: length), limit: r.remaining, offset: at) }
                 visibleTotal += length
             }
-            raws.append(Raw(author: author, run: run, rightImplicit: rightMode == TextCodec.neighbour, at: at))
-            lastEnd[author] = run.end
+            if run.end > s.highest[Int(a)] { s.highest[Int(a)] = run.end }
+            runs.append(run)
+            lastEnd[Int(a)] = run.end
+            prevRightImplicit = rightMode == TextCodec.neighbour
+            prevAt = at
+            prevAuthor = author
         }
-        // Implicit right origins: the next run's first character (and only then).
-        for k in raws.indices {
-            let next = k + 1 < raws.count ? raws[k + 1].run.first : nil
-            if raws[k].rightImplicit {
-                guard let next else { throw .nonCanonical("implicit right origin after the last run", offset: raws[k].at) }
-                raws[k].run.right = next
-            } else if let right = raws[k].run.right, right == next {
-                throw .nonCanonical("explicit right origin equal to the next run's start", offset: raws[k].at)
-            }
-        }
+        if prevRightImplicit { throw .nonCanonical("implicit right origin after the last run", offset: prevAt) }
         // Content.
         let cat = r.offset
         let byteCount = try r.count()
@@ -362,36 +381,21 @@ extension MessageDecoder {
         guard let scalars = TextCodec.scalars(raw, reserve: Int(visibleTotal)) else { throw .invalidUTF8(offset: cat) }
         guard UInt64(scalars.count) == visibleTotal else { throw .nonCanonical("text content length differs from its runs", offset: cat) }
         s.scalars = scalars
-        // Build the chunks in document order, half full.
-        var offset: UInt32 = 0
-        var chunk: [TextRun] = []
-        var chunkVisible = 0
-        func flush() {
-            guard !chunk.isEmpty else { return }
+        // The chunks, in document order, half full.
+        let per = TextStorage.maxRuns / 2
+        s.chunks.reserveCapacity((runs.count + per - 1) / per)
+        var from = 0
+        while from < runs.count {
+            let to = min(from + per, runs.count)
+            let slice = Array(runs[from..<to])
+            var visible = 0
+            for run in slice where !run.deleted { visible += Int(run.length) }
             let id = Int32(s.chunkSlot.count)
             s.chunkSlot.append(s.chunks.count)
-            s.chunks.append(TextChunk(runs: chunk, visible: chunkVisible, id: id))
-            chunk = []
-            chunkVisible = 0
+            s.chunks.append(TextChunk(runs: slice, visible: visible, id: id))
+            from = to
         }
-        for raw in raws {
-            let c = raw.run
-            guard c.length <= UInt64(UInt32.max) else { throw .lengthTooLarge(Int(clamping: c.length), limit: Int(UInt32.max), offset: raw.at) }
-            var run = TextRun(
-                counter: c.counter, leftCounter: 0, rightCounter: 0, content: offset, length: UInt32(c.length),
-                author: c.author, leftAuthor: CharRef.noAuthor, rightAuthor: CharRef.noAuthor, deleted: c.deleted)
-            run.left = c.left
-            run.right = c.right
-            if run.end > s.highest[Int(run.author)] { s.highest[Int(run.author)] = run.end }
-            if !c.deleted {
-                offset += UInt32(c.length)
-                chunkVisible += Int(c.length)
-            }
-            chunk.append(run)
-            if chunk.count == TextStorage.maxRuns / 2 { flush() }
-        }
-        flush()
-        s.runCount = raws.count
+        s.runCount = runs.count
         s.visible = Int(visibleTotal)
         // Pending items.
         let pat = r.offset
@@ -476,23 +480,91 @@ extension MessageDecoder {
             s.deleteEvents[author] = c
         }
         // Characters are unique; deletions name none that is held or in the bag.
-        var spans: [TextRange] = []
-        spans.reserveCapacity(raws.count + s.pending.count)
-        for raw in raws { spans.append(TextRange(author: raw.author, start: raw.run.counter, length: raw.run.length)) }
-        for item in s.pending { spans.append(TextRange(author: item.id.replica, start: item.id.counter, length: UInt64(item.length))) }
-        spans.sort()
-        for k in spans.indices.dropFirst() where spans[k].author == spans[k - 1].author && spans[k].start < spans[k - 1].end {
-            throw .nonCanonical("a text character appears twice", offset: pat)
-        }
+        var spans = SpanSet(authors: s.authors.count)
+        for run in runs { spans.add(run.author, run.counter, UInt64(run.length)) }
+        for item in s.pending { spans.add(s.author(item.id.replica), item.id.counter, UInt64(item.length)) }
+        guard spans.disjoint() else { throw .nonCanonical("a text character appears twice", offset: pat) }
         for d in s.pendingDeletes {
-            // The first span of this author ending after d.start must start at or after d.end.
-            let lo = TextStorage.lowerBound(spans.count) {
-                spans[$0].author < d.author || (spans[$0].author == d.author && spans[$0].end <= d.start)
-            }
-            if lo < spans.count && spans[lo].author == d.author && spans[lo].start < d.end {
-                throw .nonCanonical("a text deletion names a character it should have deleted", offset: pat)
-            }
+            guard let a = s.authorIndex[d.author] else { continue }
+            if spans.intersects(a, d.start, d.end) { throw .nonCanonical("a text deletion names a character it should have deleted", offset: pat) }
         }
         return TextSequence(storage: s)
+    }
+}
+
+/// The character ranges of a decoded text, per author, checked for overlaps: with a bitmap when
+/// an author's counters span little more than its characters (the usual case: linear in the
+/// characters), sorted otherwise (a hostile message with huge, sparse ranges).
+struct SpanSet {
+    private var ranges: [[(start: UInt64, end: UInt64)]]
+    private var bitmaps: [(base: UInt64, words: [UInt64])?] = []
+    private var sorted = false
+
+    init(authors: Int) { ranges = Array(repeating: [], count: authors) }
+
+    mutating func add(_ author: UInt32, _ start: UInt64, _ length: UInt64) {
+        while ranges.count <= Int(author) { ranges.append([]) }
+        ranges[Int(author)].append((start, start + length))
+    }
+
+    /// Whether no two ranges of one author overlap (prepares ``intersects(_:_:_:)``).
+    mutating func disjoint() -> Bool {
+        bitmaps = Array(repeating: nil, count: ranges.count)
+        for a in ranges.indices where !ranges[a].isEmpty {
+            var lo = UInt64.max
+            var hi: UInt64 = 0
+            var total: UInt64 = 0
+            for r in ranges[a] {
+                lo = min(lo, r.start)
+                hi = max(hi, r.end)
+                total &+= r.end - r.start
+            }
+            let span = hi - lo
+            if span <= 1 << 24 && span <= 4 * total + 4_096 {
+                var words = [UInt64](repeating: 0, count: Int(span / 64) + 1)
+                for r in ranges[a] {
+                    var c = r.start - lo
+                    let end = r.end - lo
+                    while c < end {
+                        let w = Int(c / 64)
+                        let bit = c % 64
+                        let n = min(64 - bit, end - c)
+                        let mask = n == 64 ? UInt64.max : ((UInt64(1) << n) - 1) << bit
+                        if words[w] & mask != 0 { return false }
+                        words[w] |= mask
+                        c += n
+                    }
+                }
+                bitmaps[a] = (lo, words)
+            } else {
+                ranges[a].sort { $0.start < $1.start }
+                for k in ranges[a].indices.dropFirst() where ranges[a][k].start < ranges[a][k - 1].end { return false }
+            }
+        }
+        sorted = true
+        return true
+    }
+
+    /// Whether any character of `author` in `start..<end` is held (after ``disjoint()``).
+    func intersects(_ author: UInt32, _ start: UInt64, _ end: UInt64) -> Bool {
+        guard Int(author) < ranges.count, sorted else { return false }
+        if let (base, words) = bitmaps[Int(author)] {
+            let top = base + UInt64(words.count) * 64
+            var c = max(start, base)
+            let stop = min(end, top)
+            while c < stop {
+                let w = Int((c - base) / 64)
+                let bit = (c - base) % 64
+                let n = min(64 - bit, stop - c)
+                let mask = n == 64 ? UInt64.max : ((UInt64(1) << n) - 1) << bit
+                if words[w] & mask != 0 { return true }
+                c += n
+            }
+            return false
+        }
+        let list = ranges[Int(author)]
+        // The first range ending after `start` must start at or after `end`.
+        let lo = TextStorage.lowerBound(list.count) { list[$0].end <= start }
+        return lo < list.count && list[lo].start < end
     }
 }

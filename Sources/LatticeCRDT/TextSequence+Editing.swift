@@ -304,7 +304,9 @@ extension TextStorage {
             pending.append(item)
             return
         }
-        if bagNormalized && last.id.replica == item.id.replica && last.end == item.id.counter
+        // Merging an item that continues the last one is only a change of representation (the
+        // same characters with the same origins), normalised or not.
+        if last.id.replica == item.id.replica && last.end == item.id.counter
             && item.left == Dot(last.id.replica, last.end - 1) && item.right == last.right
             && (last.content == nil) == (item.content == nil)
         {
@@ -549,6 +551,30 @@ extension TextSequence {
         }
         if !o.bagNormalized { s.bagNormalized = false }
         s.absorbEvents(o.deleteEvents)
+    }
+
+    /// Adds one local insertion to this bag (a delta's text), in place.
+    mutating func appendInsertion(_ item: TextItem) {
+        makeUnique()
+        if storage.runCount > 0 {
+            absorb(TextSequence.bag(inserting: item))
+            return
+        }
+        storage.appendPending(item)
+    }
+
+    /// Adds one local deletion and its event dot to this bag (a delta's text), in place.
+    mutating func appendDeletion(_ ranges: [TextRange], event: Dot) {
+        makeUnique()
+        if storage.runCount > 0 {
+            absorb(TextSequence.bag(deleting: ranges, event: event))
+            return
+        }
+        if !ranges.isEmpty {
+            storage.pendingDeletes.append(contentsOf: ranges)
+            storage.bagNormalized = false
+        }
+        if event.counter > storage.deleteEvents[event.replica] ?? 0 { storage.deleteEvents[event.replica] = event.counter }
     }
 
     /// A delta's text carrying one insertion.

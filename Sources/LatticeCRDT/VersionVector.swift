@@ -28,6 +28,23 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Raises the entry of `dot`'s replica to `dot` when it is the next counter, in one hashed
+    /// lookup. - Returns: whether `dot` is now at or below this vector (false: it lies beyond
+    /// the next counter, nothing changed).
+    @inline(__always)
+    mutating func advance(_ dot: Dot) -> Bool {
+        if let i = counters.index(forKey: dot.replica) {
+            let have = counters.values[i]
+            if dot.counter <= have { return true }
+            guard dot.counter == have + 1 else { return false }
+            counters.values[i] = dot.counter
+            return true
+        }
+        guard dot.counter == 1 else { return dot.counter == 0 }
+        counters[dot.replica] = 1
+        return true
+    }
+
     /// Whether `dot` lies at or below this vector.
     @inlinable
     public func contains(_ dot: Dot) -> Bool { counters[dot.replica, default: 0] >= dot.counter }

@@ -41,6 +41,15 @@ struct TextBench {
         row("text", "trace_hash_low32", Double(EditingTrace.hash(trace) & 0xFFFF_FFFF), "")
         row("text", "final_length", Double(expected.count), "chars")
 
+        if ProcessInfo.processInfo.environment["PROBE_BATCH"] == "1" {
+            for _ in 0..<3 {
+                var x = Replica(id: ReplicaID(1))
+                let t0 = monotonicSeconds()
+                replay(&x, trace, batch: true)
+                print("PROBE batch \(monotonicSeconds() - t0)")
+            }
+            return []
+        }
         var a = Replica(id: ReplicaID(1))
         var t = monotonicSeconds()
         replay(&a, trace, batch: true)

@@ -41,15 +41,6 @@ struct TextBench {
         row("text", "trace_hash_low32", Double(EditingTrace.hash(trace) & 0xFFFF_FFFF), "")
         row("text", "final_length", Double(expected.count), "chars")
 
-        if ProcessInfo.processInfo.environment["PROBE_BATCH"] == "1" {
-            for _ in 0..<3 {
-                var x = Replica(id: ReplicaID(1))
-                let t0 = monotonicSeconds()
-                replay(&x, trace, batch: true)
-                print("PROBE batch \(monotonicSeconds() - t0)")
-            }
-            return []
-        }
         var a = Replica(id: ReplicaID(1))
         var t = monotonicSeconds()
         replay(&a, trace, batch: true)
@@ -72,15 +63,6 @@ struct TextBench {
         row("text_encode", "seconds", monotonicSeconds() - t, "s")
         row("text_encode", "bytes", Double(encoded.count), "B")
         row("text_encode", "bytes_per_op", Double(encoded.count) / Double(ops), "B/op")
-        if let n = ProcessInfo.processInfo.environment["PROBE_LOAD"].flatMap(Int.init) {
-            for _ in 0..<n {
-                let t0 = monotonicSeconds()
-                let d = try? ReplicaState(decoding: encoded)
-                let t1 = monotonicSeconds()
-                let s = d.map(string) ?? ""
-                print("PROBE load \(t1 - t0) read \(monotonicSeconds() - t1) \(s.utf8.count)")
-            }
-        }
         t = monotonicSeconds()
         let decoded = try? ReplicaState(decoding: encoded)
         let importSeconds = monotonicSeconds() - t

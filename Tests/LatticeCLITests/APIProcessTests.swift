@@ -375,6 +375,9 @@ struct APIProcessTests {
         try events.waitFor("the second edit as an event") { !$0.isEmpty }
         let event = events.events.first { $0.event == "change" }
         #expect(event?.id == "2" && event?.data.contains(#""insert": "H""#) == true && event?.data.contains(v2) == true, "\(String(describing: event))")
+        // `lattice watch` prints the splices.
+        let watch = try CLI.run(["watch", "--since", "1", "--count", "1"], data: dirs[0])
+        #expect(watch.code == 0 && watch.stdout.contains(#"body @0: -1 +"H""#) && watch.stdout.contains(#"body @11: -0 +"!""#), "\(watch.stdout)\(watch.stderr)")
     }
 
     /// Large documents: a page of the feed stops near 1 MiB (and says there is more), the events

@@ -11,7 +11,8 @@ enum WatchCommand {
         usage: lattice watch [--since CURSOR] [--documents] [--count N] [--data DIR] [--json]
 
         Streams every change the running node makes durable — local or from peers — as it
-        happens: cursor, origin, document and fields. --documents adds each document's values
+        happens: cursor, origin, document and fields, and each text edit as a splice (position,
+        characters deleted, text inserted). --documents adds each document's values
         now; --since starts after a cursor (0 = every change still in the log) instead of now;
         --count exits after N changes; --json prints one JSON object per change. If the node
         stops, watch waits for it and resumes where it stopped (no change is skipped).
@@ -126,6 +127,17 @@ enum WatchCommand {
             let fields = (d["fields"] as? [String] ?? []).joined(separator: ",")
             let what = (d["removal"] as? Bool ?? false) ? "removed" : "wrote"
             out("#\(cursor)  \(origin.padding(toLength: 8, withPad: " ", startingAt: 0)) \(time)  \(d["collection"] as? String ?? "")/\(d["id"] as? String ?? "")  \(what) \(fields)")
+            for (name, change) in (d["text"] as? [String: [String: Any]] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard let splices = change["splices"] as? [[String: Any]] else {
+                    out("    \(name): text changed (splices no longer known here: re-read it)")
+                    continue
+                }
+                for sp in splices {
+                    let insert = sp["insert"] as? String ?? ""
+                    let quoted = (try? JSONSerialization.data(withJSONObject: insert, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) } ?? "?"
+                    out("    \(name) @\(sp["position"] ?? 0): -\(sp["delete"] ?? 0) +\(quoted)")
+                }
+            }
             if let doc = d["document"] as? [String: Any], let values = doc["fields"] as? [String: [String: Any]] {
                 for name in values.keys.sorted() {
                     guard let f = values[name], let v = f["value"] else { continue }

@@ -191,11 +191,33 @@ public final class Cluster {
             schedule(start, .partition(group))
             schedule(end, .heal)
         }
+        // Crash windows never overlap on one node (a crash of a node that is down would be
+        // lost, and the earlier window's restart would end the later one early): a window that
+        // would is moved after that node's last one, or to another node when that is too late;
+        // a crash that fits nowhere before the end is not made (the report counts those made).
+        var down: [Int: [(start: UInt64, end: UInt64)]] = [:]
         for _ in 0..<config.crashes {
-            let at = rng.next() % max(config.duration, 1)
-            let node = Int(rng.next() % UInt64(n))
+            let drawn = rng.next() % max(config.duration, 1)
+            let first = Int(rng.next() % UInt64(n))
+            let length = 500 + rng.next() % 5_000
+            var placed: (node: Int, at: UInt64)?
+            for attempt in 0..<n {
+                let candidate = (first + attempt) % n
+                let windows = down[candidate] ?? []
+                var start = drawn
+                if windows.contains(where: { start <= $0.end && $0.start <= start + length }) {
+                    start = (windows.map(\.end).max() ?? 0) + 1
+                }
+                if start < config.duration {
+                    placed = (candidate, start)
+                    break
+                }
+            }
+            guard let (node, at) = placed else { continue }
+            let end = min(at + length, config.duration)
+            down[node, default: []].append((at, end))
             schedule(at, .crash(node))
-            schedule(min(at + 500 + rng.next() % 5_000, config.duration), .restart(node))
+            schedule(end, .restart(node))
         }
     }
 

@@ -39,6 +39,16 @@ struct SimulationTests {
         }
     }
 
+    @Test func everyCrashAskedForHappens() {
+        for seed in Self.seeds.prefix(6) {
+            var c = Self.config(seed, .random)
+            c.crashes = c.nodes + Int(seed % 2)  // more crashes than nodes: some node crashes twice
+            let r = Cluster(c).run()
+            #expect(r.crashes == c.crashes, "LATTICE_SEED=\(seed): \(r.crashes) crashes of \(c.crashes)")
+            #expect(r.ok, "LATTICE_SEED=\(seed) — \(r.violations)")
+        }
+    }
+
     @Test func aRunIsDeterminedByItsSeed() {
         let c = Self.config(7, .random)
         let a = Cluster(c).run()

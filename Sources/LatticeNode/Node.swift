@@ -578,12 +578,15 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         while connections[c.id] != nil {
             let n = buffer.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
             if n == 0 {
+                abortedHandshake(c, "connection closed by peer")
                 drop(c, reason: "connection closed by peer")
                 return
             }
             if n < 0 {
                 if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return }
-                drop(c, reason: "read: \(String(cString: strerror(errno)))")
+                let reason = "read: \(String(cString: strerror(errno)))"
+                abortedHandshake(c, reason)
+                drop(c, reason: reason)
                 return
             }
             let now = EventLoop.now()
@@ -654,6 +657,14 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         c.writeOffset = 0
         try? loop.modify(c.fd, events: UInt32(EPOLLIN.rawValue))
         if c.closeAfterWrite { drop(c, reason: "closed") }
+    }
+
+    /// A connection that closed part-way through its handshake, before its deadline: counted
+    /// (`handshake_failures_total{reason="aborted"}`) and logged, as refused ones are.
+    private func abortedHandshake(_ c: Connection, _ reason: String) {
+        guard c.peer == nil, !c.connecting else { return }
+        connectionFailures["aborted", default: 0] += 1
+        log.info("handshake aborted", ["address": .string(c.address?.description ?? "?"), "outbound": .bool(c.outbound), "reason": .string(reason)])
     }
 
     private func drop(_ c: Connection, reason: String) {

@@ -63,7 +63,11 @@ public struct SimulationReport: Sendable {
     public var writes = 0
     public var messages = 0
     public var bytes = 0
+    /// Datagrams dropped by the lossy network (0 while the engine sends none: its changes,
+    /// pings and anti-entropy all go on streams).
     public var datagramsLost = 0
+    /// Stream segments the lossy network made the sender retransmit (each costs a timeout).
+    public var retransmissions = 0
     public var crashes = 0
     public var partitions = 0
     public var peakQueue = 0
@@ -494,6 +498,7 @@ public final class Cluster {
                 retries += 1
                 at += 200 << (retries - 1)
             }
+            report.retransmissions += Int(retries)
             let inbox = aToB ? link.toB : link.toA
             at = max(at, inbox.last?.at ?? 0)
             if aToB { link.toB.append((at, bytes, epoch)) } else { link.toA.append((at, bytes, epoch)) }

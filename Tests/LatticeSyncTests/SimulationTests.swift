@@ -45,6 +45,7 @@ struct SimulationTests {
             c.crashes = c.nodes + Int(seed % 2)  // more crashes than nodes: some node crashes twice
             let r = Cluster(c).run()
             #expect(r.crashes == c.crashes, "LATTICE_SEED=\(seed): \(r.crashes) crashes of \(c.crashes)")
+            #expect(r.retransmissions > 0, "LATTICE_SEED=\(seed): 20 % loss cost no retransmission")
             #expect(r.ok, "LATTICE_SEED=\(seed) — \(r.violations)")
         }
     }

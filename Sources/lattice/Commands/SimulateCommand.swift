@@ -78,7 +78,8 @@ enum SimulateCommand {
                     ("seed", .uint(r.seed)), ("nodes", .int(Int64(r.nodes))), ("ok", .bool(r.ok)),
                     ("converge_ms", r.convergeTime.map { .uint($0) } ?? .null),
                     ("writes", .int(Int64(r.writes))), ("messages", .int(Int64(r.messages))), ("bytes", .int(Int64(r.bytes))),
-                    ("datagrams_lost", .int(Int64(r.datagramsLost))), ("crashes", .int(Int64(r.crashes))),
+                    ("datagrams_lost", .int(Int64(r.datagramsLost))), ("retransmissions", .int(Int64(r.retransmissions))),
+                    ("crashes", .int(Int64(r.crashes))),
                     ("partitions", .int(Int64(r.partitions))), ("peak_queue", .int(Int64(r.peakQueue))),
                     ("peak_in_flight", .int(Int64(r.peakInFlight))), ("catch_ups", .int(Int64(r.catchUpsSent))),
                     ("anti_entropy_rounds", .int(Int64(r.antiEntropyRounds))),
@@ -88,7 +89,7 @@ enum SimulateCommand {
                 let converge = r.convergeTime.map { "\($0) ms" } ?? "never"
                 print(
                     "seed \(r.seed): \(r.ok ? "ok" : "FAILED") — \(r.nodes) nodes, \(r.writes) writes, converged \(converge) after the faults healed; "
-                        + "\(r.messages) messages, \(r.bytes) bytes, \(r.datagramsLost) datagrams lost, \(r.crashes) crashes, \(r.partitions) partitions, "
+                        + "\(r.messages) messages, \(r.bytes) bytes, \(r.retransmissions) stream retransmissions\(r.datagramsLost > 0 ? ", \(r.datagramsLost) datagrams lost" : ""), \(r.crashes) crashes, \(r.partitions) partitions, "
                         + "peak queue \(r.peakQueue), peak in flight \(r.peakInFlight) B, \(r.catchUpsSent) catch-ups")
                 for v in r.violations { print("  violation: \(v)") }
             }

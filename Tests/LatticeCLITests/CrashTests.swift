@@ -22,7 +22,11 @@ import Testing
         let initResult = try CLI.run(["init", "--fsync", "batch"], data: d)
         try #require(initResult.code == 0, "\(initResult.stderr)")
         var acknowledged: Set<String> = []
+        var acknowledgedEnd: (String, Int)?
         var withChanges = 0
+        var cuts = 0
+        var flips = 0
+        var repairs = 0
         let start = Date()
         for cycle in 0..<cycles {
             let outFile = s.path + "/out-\(cycle)"
@@ -49,9 +53,34 @@ import Testing
             var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             _ = lines.popLast()  // "" after the last newline, or a partial line
             if !lines.isEmpty { withChanges += 1 }
-            acknowledged.formUnion(lines)
+            // "ID\tSEGMENT\tBYTES": the acknowledged log ends at BYTES of SEGMENT.
+            let fields = lines.map { $0.split(separator: "\t").map(String.init) }
+            acknowledged.formUnion(fields.compactMap(\.first))
+            if let last = fields.last, last.count == 3, let end = Int(last[2]) { acknowledgedEnd = (last[1], end) }
 
-            let verify = try CLI.run(["verify", "--json"], data: d)
+            // Half the cycles also tear the unacknowledged tail as a power cut may: cut the last
+            // segment at a random offset after the acknowledged end, or flip one bit there.
+            if let (path, end) = acknowledgedEnd, Bool.random(using: &rng), let size = Self.fileSize(path), size > end,
+                Self.newestSegment(d) == path
+            {
+                let offset = Int.random(in: end..<size, using: &rng)
+                if Bool.random(using: &rng) {
+                    _ = truncate(path, off_t(offset))
+                    cuts += 1
+                } else {
+                    Self.flipBit(path, offset: offset, bit: Int.random(in: 0..<8, using: &rng))
+                    flips += 1
+                }
+            }
+
+            var verify = try CLI.run(["verify", "--json"], data: d)
+            if (CLI.json(verify) as? [String: Any])?["clean"] as? Bool != true {
+                // Damage the store found: `repair` must make it clean with every acknowledged change.
+                let repair = try CLI.run(["repair"], data: d)
+                try #require(repair.code == 0, "cycle \(cycle): repair failed: \(repair.stdout) \(repair.stderr); \(replay)")
+                repairs += 1
+                verify = try CLI.run(["verify", "--json"], data: d)
+            }
             let report = CLI.json(verify) as? [String: Any]
             try #require(
                 verify.code == 0 && report?["clean"] as? Bool == true,
@@ -64,8 +93,31 @@ import Testing
         }
         let seconds = Date().timeIntervalSince(start)
         print(
-            "crash test: \(cycles) SIGKILL cycles (\(withChanges) with acknowledged changes), \(acknowledged.count) acknowledged changes all present, verify clean, \(String(format: "%.1f", seconds)) s, \(replay)"
+            "crash test: \(cycles) SIGKILL cycles (\(withChanges) with acknowledged changes), tail cut \(cuts)×, a bit flipped \(flips)×, repair needed \(repairs)×; \(acknowledged.count) acknowledged changes all present (0 lost), verify clean, \(String(format: "%.1f", seconds)) s, \(replay)"
         )
         #expect(withChanges > cycles / 4, "too few cycles reached a commit; \(replay)")
+        #expect(cycles < 20 || cuts + flips > 0, "no cycle damaged the tail; \(replay)")
+    }
+
+    static func fileSize(_ path: String) -> Int? {
+        var st = stat()
+        return stat(path, &st) == 0 ? Int(st.st_size) : nil
+    }
+
+    /// The log segment written last (segment files are named by their first sequence, zero-padded).
+    static func newestSegment(_ data: String) -> String? {
+        let dir = data + "/log"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".seg") }.sorted()
+        return names.last.map { dir + "/" + $0 }
+    }
+
+    static func flipBit(_ path: String, offset: Int, bit: Int) {
+        let fd = open(path, O_RDWR)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var b: UInt8 = 0
+        guard pread(fd, &b, 1, off_t(offset)) == 1 else { return }
+        b ^= UInt8(1 << bit)
+        _ = pwrite(fd, &b, 1, off_t(offset))
     }
 }

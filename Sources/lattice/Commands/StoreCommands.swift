@@ -290,7 +290,10 @@ enum StoreCommands {
                     if i % 7 == 0 { try replica.increment(FieldPath("crash", "counter", "n"), by: 1, now: now, into: &delta) }
                 }
             } catch { throw cliError(error) }
-            print(id)
+            // The ID, then where the acknowledged part of the log ends (the crash test damages
+            // only what lies after it: the unacknowledged tail a power cut may tear).
+            let end = store.store.log.segments.last.map { "\t\($0.path)\t\($0.bytes)" } ?? ""
+            print(id + end)
             flushOut()
             i += 1
             if compactEvery > 0, i % compactEvery == 0 {

@@ -200,7 +200,7 @@ public final class ReplicaStore {
     /// - Throws: as ``commit(_:)``.
     @discardableResult
     public func commit(durably: Bool, _ body: (inout Replica, inout Delta) throws -> Void) throws -> CommitResult {
-        if let failed { throw failed }
+        try usable()
         // The body edits the replica in place: copying the state to roll back to would cost
         // O(documents) per commit. Each edit is atomic (it checks before it changes anything),
         // so a body that throws before its first edit took effect changed nothing; one that
@@ -239,6 +239,20 @@ public final class ReplicaStore {
         }
     }
 
+    /// Throws the failure that stopped this store, unless it was a full disk and space came
+    /// back: then the log is reopened from disk and the replica rebuilt from what is durable,
+    /// and the store takes changes again.
+    private func usable() throws {
+        guard let failure = failed else { return }
+        guard let e = failure as? StoreError, e.code == .noSpace, (store.freeBytes ?? 0) >= Self.roomToResume else { throw failure }
+        try store.reopenLog()
+        try rebuild(syncingFirst: false)
+        failed = nil
+    }
+
+    /// Free space a store that ran out of it waits for before it writes again.
+    static let roomToResume: UInt64 = 1 << 20
+
     /// Recovers ``replica`` from the newest snapshot and every durable log record after it.
     /// - Parameter syncingFirst: sync everything appended first, so that the rebuilt state holds
     ///   every logged change (after a failed edit); false after a failed write or sync: the
@@ -272,7 +286,7 @@ public final class ReplicaStore {
     /// - Returns: the record's sequence.
     @discardableResult
     public func apply(remote: Delta, now: UInt64? = nil) throws -> UInt64 {
-        if let failed { throw failed }
+        try usable()
         // Log first, then apply (applying cannot fail): no copy of the state to roll back to.
         let sequence: UInt64
         do { sequence = try store.log.appendDurably(type: Self.remoteRecord, payload: remote.encoded()) } catch {
@@ -304,7 +318,7 @@ public final class ReplicaStore {
     /// - Returns: the record's sequence.
     @discardableResult
     public func integrate(remote: Delta, encoded: [UInt8], now: UInt64) throws -> UInt64 {
-        if let failed { throw failed }
+        try usable()
         // Log first, then apply (applying cannot fail): copying the state to roll back to would
         // cost O(documents) per change.
         let sequence: UInt64
@@ -333,7 +347,7 @@ public final class ReplicaStore {
     /// - Returns: the record's sequence.
     @discardableResult
     public func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {
-        if let failed { throw failed }
+        try usable()
         let sequence: UInt64
         do { sequence = try store.log.append(type: Self.catchUpRecord, payload: catchUp.encoded()) } catch {
             failed = error
@@ -367,7 +381,7 @@ public final class ReplicaStore {
 
     /// Makes every appended record durable (per the fsync policy) before returning.
     public func flush() throws {
-        if let failed { throw failed }
+        try usable()
         do { try store.log.sync() } catch {
             failed = error
             throw error

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// The files of a data directory (see `Docs/STORE.md`):
@@ -50,8 +51,10 @@ public struct OpenReport: Sendable, Equatable {
 public final class Store: Sendable {
     /// The data directory.
     public let directory: String
-    /// The append-only log.
-    public let log: Log
+    /// The append-only log (replaced by ``reopenLog()`` after a write failed for want of space).
+    public var log: Log { current.withLock { $0 } }
+    private let current: Mutex<Log>
+    private let options: StoreOptions
     /// The snapshots.
     public let snapshots: SnapshotStore
     /// The per-peer watermarks.
@@ -70,10 +73,12 @@ public final class Store: Sendable {
         watermarks: WatermarkStore,
         openReport: OpenReport,
         recoveredSnapshot: Snapshot?,
-        lock: FileLock
+        lock: FileLock,
+        options: StoreOptions
     ) {
         self.directory = directory
-        self.log = log
+        self.current = Mutex(log)
+        self.options = options
         self.snapshots = snapshots
         self.watermarks = watermarks
         self.openReport = openReport
@@ -136,12 +141,33 @@ public final class Store: Sendable {
                 watermarks: watermarks,
                 openReport: report,
                 recoveredSnapshot: snapshot,
-                lock: lock
+                lock: lock,
+                options: options
             )
         } catch {
             lock.release()
             throw error
         }
+    }
+
+    /// Reopens the log from what is on disk, as open does (a torn tail left by the failed write
+    /// is cut), after a write failed for want of space and space came back. The lock stays held.
+    /// Records after the durable ones were never acknowledged and may be gone.
+    /// - Throws: what `Log.open` throws (the old log stays closed: call again later).
+    public func reopenLog() throws {
+        let old = log
+        let next = old.durableSequence + 1  // snapshots cover only durable records
+        try? old.close()  // it failed already: its error is the one the caller saw
+        let (fresh, _) = try Log.open(
+            directory: DataDirectory.logPath(directory), options: options.log, syscalls: options.syscalls, minimumNextSequence: next)
+        current.withLock { $0 = fresh }
+    }
+
+    /// Free bytes for an unprivileged writer on the data directory's file system (nil if unknown).
+    public var freeBytes: UInt64? {
+        var st = statvfs()
+        guard statvfs(directory, &st) == 0 else { return nil }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize)
     }
 
     /// Syncs and closes the log and releases the lock (also done on deinit, without errors).

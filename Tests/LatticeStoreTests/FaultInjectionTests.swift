@@ -1,8 +1,34 @@
+import LatticeCRDT
 import LatticeStore
 import Synchronization
 import Testing
 
 @Suite struct FaultInjectionTests {
+    /// A replica store whose disk filled up takes changes again once writes succeed (space came
+    /// back), without being reopened; one whose disk failed (EIO) stays stopped.
+    @Test(arguments: [Errno.noSpace, Errno.io])
+    func aFullDiskResumesAndAFailedOneStops(errno: Int32) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let faults = Faults()
+        let s = try ReplicaStore.open(at: dir.path, replicaID: ReplicaID(0xD15C), options: options(.batch, syscalls: faults.syscalls))
+        defer { try? s.close() }
+        func write(_ name: String) throws {
+            try s.commit { r, d in try r.set(FieldPath("m", Key(name), "v"), .string(name), now: 1_000, into: &d) }
+        }
+        try write("kept")
+        faults.plan.withLock { $0.write = { _, _, _ in -Int(errno) } }
+        #expect(throws: StoreError.self) { try write("refused") }
+        faults.plan.withLock { $0.write = nil }
+        if errno == Errno.noSpace {
+            try write("after")
+            #expect(s.state.documentIDs(in: "m") == ["after", "kept"])
+        } else {
+            #expect(throws: StoreError.self) { try write("after") }
+            #expect(s.state.documentIDs(in: "m") == ["kept"])
+        }
+    }
+
     @Test(arguments: [Errno.noSpace, Errno.io])
     func writeFailureIsNotAcknowledged(errno: Int32) throws {
         let dir = TempDir()

@@ -66,23 +66,37 @@ public final class NodeLog: @unchecked Sendable {
 
     /// A JSON string literal (RFC 8259 escapes); also used for the HTTP API's error bodies.
     static func quote(_ s: String) -> String {
-        var r = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": r += "\\\""
-            case "\\": r += "\\\\"
-            case "\n": r += "\\n"
-            case "\r": r += "\\r"
-            case "\t": r += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let hex = String(u.value, radix: 16)
-                    r += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    r.unicodeScalars.append(u)
+        var r = ""
+        JSONText.append(s, to: &r)
+        return r
+    }
+}
+
+/// JSON string literals (RFC 8259 escapes), shared by the log and the CLI's and API's JSON.
+public enum JSONText {
+    /// Appends `s` as a JSON string literal; a string that needs no escape is copied whole.
+    public static func append(_ s: String, to r: inout String) {
+        r += "\""
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            r += s
+        } else {
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": r += "\\\""
+                case "\\": r += "\\\\"
+                case "\n": r += "\\n"
+                case "\r": r += "\\r"
+                case "\t": r += "\\t"
+                default:
+                    if u.value < 0x20 {
+                        let hex = String(u.value, radix: 16)
+                        r += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    } else {
+                        r.unicodeScalars.append(u)
+                    }
                 }
             }
         }
-        return r + "\""
+        r += "\""
     }
 }

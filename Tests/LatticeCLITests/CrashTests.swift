@@ -42,9 +42,17 @@ import Testing
             writer.standardOutput = handle
             writer.standardError = FileHandle.nullDevice
             try writer.run()
-            // Random moment: sometimes during start-up/recovery, mostly while committing.
-            let delay = UInt32.random(in: 10_000...160_000, using: &rng)
-            usleep(delay)
+            // Random moment: half the cycles at any time from the start (start-up, recovery,
+            // committing), half once the writer has acknowledged a change (a store grown over many
+            // cycles takes longer to recover than the first window, and those kills must still land
+            // among commits, snapshots and compactions).
+            if Bool.random(using: &rng) {
+                let deadline = Date().addingTimeInterval(10)
+                while Self.fileSize(outFile) ?? 0 == 0 && Date() < deadline && writer.isRunning { usleep(1_000) }
+                usleep(UInt32.random(in: 0...60_000, using: &rng))
+            } else {
+                usleep(UInt32.random(in: 10_000...160_000, using: &rng))
+            }
             kill(writer.processIdentifier, SIGKILL)
             writer.waitUntilExit()
             try handle.close()

@@ -221,35 +221,8 @@ func jsonString(_ s: String) -> String {
     return r
 }
 
-/// Appends `s` as a JSON string literal (a string that needs no escape is copied as a whole).
-func writeJSONString(_ s: String, into r: inout String) {
-    var plain = true
-    for b in s.utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-        plain = false
-        break
-    }
-    r += "\""
-    if plain {
-        r += s
-    } else {
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": r += "\\\""
-            case "\\": r += "\\\\"
-            case "\n": r += "\\n"
-            case "\r": r += "\\r"
-            case "\t": r += "\\t"
-            default:
-                if u.value < 0x20 {
-                    r += "\\u00" + hexDigits(UInt64(u.value), width: 2)
-                } else {
-                    r.unicodeScalars.append(u)
-                }
-            }
-        }
-    }
-    r += "\""
-}
+/// Appends `s` as a JSON string literal.
+func writeJSONString(_ s: String, into r: inout String) { JSONText.append(s, to: &r) }
 
 /// `value` in lower-case hex, zero-padded to `width` digits.
 func hexDigits(_ value: UInt64, width: Int) -> String {

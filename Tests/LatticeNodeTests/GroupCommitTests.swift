@@ -28,31 +28,12 @@ struct GroupCommitTests {
     }
 
     @Test func completionsRunOnceAfterDurabilityAndTheirChangesReachThePeer() throws {
-        let dir = "/tmp/lattice-groupcommit-\(getpid())"
-        _ = mkdir(dir, 0o700)
-        defer { _ = system("rm -rf '\(dir)'") }
-        let ring = KeyRing(current: try NetworkKey.generate())
-        func make(_ name: String, peers: [StaticPeer]) throws -> Node {
-            let identity = try NodeIdentity.generate()
-            let store = try ReplicaStore.open(at: dir + "/" + name, replicaID: ReplicaID(identity.nodeID.replicaRawValue))
-            var options = NodeOptions()
-            options.listen = SocketAddress(host: "127.0.0.1", port: 0)
-            options.discovery = false
-            options.peers = peers
-            return try Node(identity: identity, keyRing: ring, trust: TrustPolicy(), store: store, options: options, log: NodeLog(level: .error))
-        }
-        let a = try make("a", peers: [])
+        let nodes = try TestNodes("groupcommit")
+        defer { nodes.stop() }
+        let a = try nodes.make("a")
         let listen = try #require(a.listenAddress)
-        let b = try make("b", peers: [StaticPeer(node: a.identity.nodeID, address: listen)])
-        let threads = [a, b].map { node in Thread { node.run() } }
-        for t in threads { t.start() }
-        defer {
-            a.stop()
-            b.stop()
-            for t in threads { while !t.isFinished { usleep(1_000) } }
-            try? a.store.close()
-            try? b.store.close()
-        }
+        let b = try nodes.make("b", peers: [StaticPeer(node: a.identity.nodeID, address: listen)])
+        nodes.start()
 
         // 3,000 changes in chunks of 300 (each chunk's fsync usually covers part of the next,
         // so releases cover prefixes); every 7th completion commits one more change from inside.

@@ -23,46 +23,27 @@ struct HostileNetworkTests {
 
     @Test func hostilePacketsAreRefusedCountedAndTheHonestPeerIsServed() throws {
         let scale = ProcessInfo.processInfo.environment["LATTICE_HOSTILE_SCALE"].flatMap { Int($0) } ?? 1
-        let dir = "/tmp/lattice-hostile-\(getpid())"
-        _ = mkdir(dir, 0o700)
-        defer { _ = system("rm -rf '\(dir)'") }
-        let ring = KeyRing(current: try NetworkKey.generate())
+        let nodes = try TestNodes("hostile")
+        defer { nodes.stop() }
+        let ring = nodes.ring
         let discoveryPort = UInt16(20_000 + Int(getpid()) % 20_000)
-        func make(_ name: String, discovery: Bool, peers: [StaticPeer]) throws -> Node {
-            let identity = try NodeIdentity.generate()
-            let store = try ReplicaStore.open(at: dir + "/" + name, replicaID: ReplicaID(identity.nodeID.replicaRawValue))
-            var options = NodeOptions()
-            options.listen = SocketAddress(host: "127.0.0.1", port: 0)
-            options.discovery = discovery
-            options.discoveryPort = discoveryPort
-            options.beaconInterval = 3_600_000
-            options.handshakeTimeout = 2_000
-            options.peers = peers
-            return try Node(identity: identity, keyRing: ring, trust: TrustPolicy(), store: store, options: options, log: NodeLog(level: .error))
+        let a = try nodes.make("a") { o in
+            o.discovery = true
+            o.discoveryPort = discoveryPort
+            o.beaconInterval = 3_600_000
+            o.handshakeTimeout = 2_000
         }
-        let a = try make("a", discovery: true, peers: [])
         let listen = try #require(a.listenAddress)
-        let b = try make("b", discovery: false, peers: [StaticPeer(node: a.identity.nodeID, address: listen)])
-        let threads = [a, b].map { node in Thread { node.run() } }
-        for t in threads { t.start() }
-        defer {
-            a.stop()
-            b.stop()
-            for t in threads { while !t.isFinished { usleep(1_000) } }
-            try? a.store.close()
-            try? b.store.close()
-        }
+        let b = try nodes.make("b", peers: [StaticPeer(node: a.identity.nodeID, address: listen)])
+        nodes.start()
         func read(_ node: Node) -> Box {
-            let box = Box()
-            let done = DispatchSemaphore(value: 0)
-            node.loop.post {
+            TestNodes.onLoop(node) {
+                let box = Box()
                 box.failures = node.connectionFailures
                 box.beacons = node.beaconCounts
                 box.changes = node.store.replica.state.versionVector.total
-                done.signal()
+                return box
             }
-            done.wait()
-            return box
         }
 
         // The honest writer: one change every few ms on A for the whole attack.

@@ -235,7 +235,7 @@ struct TextTests {
         ]
         let dir = "/" + String(#filePath).split(separator: "/").dropLast(3).joined(separator: "/") + "/Fuzz/FailCases/decode/"
         if ProcessInfo.processInfo.environment["LATTICE_WRITE_FUZZ_SEEDS"] == "1" {
-            for (name, bytes) in seeds { FileManager.default.createFile(atPath: dir + name, contents: Data(bytes)) }
+            for (name, bytes) in seeds { _ = FileManager.default.createFile(atPath: dir + name, contents: Data(bytes)) }
         }
         for (name, bytes) in seeds {
             let stored = FileManager.default.contents(atPath: dir + name).map { [UInt8]($0) }

@@ -104,9 +104,11 @@ final class GroupCommitter: @unchecked Sendable {
     var segments: [SegmentEntry]
     /// How long each fdatasync took.
     var fsyncLatency = Histogram()
-    /// Where every `seekStride`-th record appended by this process starts, per segment (keyed
-    /// by the segment's first sequence): a reader seeks there instead of scanning the segment
-    /// from its start (the change feed reads from a cursor many times a second).
+    /// Where every `seekStride`-th record starts, per segment (keyed by the segment's first
+    /// sequence), from the recovery scan and from appends: a reader seeks there instead of
+    /// scanning the segment from its start (the change feed and the sync engine read from a
+    /// cursor many times a second; after a restart, a peer's catch-up from a 70 MB segment
+    /// re-scanned it for every batch).
     private var seekPoints: [UInt64: [(sequence: UInt64, offset: Int64)]] = [:]
     /// The first sequence of the segment `append` is filling.
     private var appendSegment: UInt64
@@ -127,8 +129,10 @@ final class GroupCommitter: @unchecked Sendable {
         maxRecordSize: Int,
         segments: [SegmentEntry],
         active: ActiveSegment,
-        activeRecords: Int
+        activeRecords: Int,
+        seekPoints: [UInt64: [(sequence: UInt64, offset: Int64)]] = [:]
     ) throws {
+        self.seekPoints = seekPoints
         self.fs = fs
         self.directory = directory
         self.policy = policy

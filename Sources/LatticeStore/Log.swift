@@ -175,7 +175,8 @@ public final class Log: Sendable {
                 maxRecordSize: options.maxRecordSize,
                 segments: entries,
                 active: active,
-                activeRecords: activeRecords
+                activeRecords: activeRecords,
+                seekPoints: scan.seekPoints
             )
         } catch {
             active.file.closeIgnoringErrors()

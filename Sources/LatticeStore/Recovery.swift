@@ -43,6 +43,9 @@ struct LogScan {
     var gaps: [ClosedRange<UInt64>] = []
     /// Indices of segments that need salvage by repair (damaged, or overlapping an earlier one).
     var needsSalvage: Set<Int> = []
+    /// Where every `GroupCommitter.seekStride`-th valid record starts, per segment (keyed by its
+    /// first sequence): readers after a restart seek there instead of scanning from the start.
+    var seekPoints: [UInt64: [(sequence: UInt64, offset: Int64)]] = [:]
 }
 
 /// Scanning, verification and repair of log segments. Recovery rules (see `Docs/STORE.md`):
@@ -60,6 +63,15 @@ enum Recovery {
     static func scanSegment(path: String, nameSequence: UInt64, isLast: Bool, fs: FileSystem) throws
         -> (SegmentReport, SegmentHeader?)
     {
+        var points: [(sequence: UInt64, offset: Int64)] = []
+        return try scanSegment(path: path, nameSequence: nameSequence, isLast: isLast, fs: fs, seekPoints: &points)
+    }
+
+    /// ``scanSegment(path:nameSequence:isLast:fs:)``, also noting where every
+    /// `GroupCommitter.seekStride`-th valid record starts.
+    static func scanSegment(
+        path: String, nameSequence: UInt64, isLast: Bool, fs: FileSystem, seekPoints: inout [(sequence: UInt64, offset: Int64)]
+    ) throws -> (SegmentReport, SegmentHeader?) {
         let file = try fs.open(path, flags: FileSystem.readOnly)
         defer { file.closeIgnoringErrors() }
         let size = try file.size()
@@ -97,6 +109,7 @@ enum Recovery {
                 report.validBytes = offset
                 return (report, header)
             case .record(let h, _):
+                if h.sequence % GroupCommitter.seekStride == 0 { seekPoints.append((h.sequence, offset)) }
                 report.records += 1
                 expected += 1
                 offset += Int64(RecordFrame.headerSize + h.length)
@@ -127,12 +140,15 @@ enum Recovery {
         }
         names.sort { $0.1 < $1.1 }
         for (i, (name, seq)) in names.enumerated() {
+            var points: [(sequence: UInt64, offset: Int64)] = []
             let (report, header) = try scanSegment(
                 path: logDirectory + "/" + name,
                 nameSequence: seq,
                 isLast: i == names.count - 1,
-                fs: fs
+                fs: fs,
+                seekPoints: &points
             )
+            if !points.isEmpty { scan.seekPoints[report.firstSequence] = points }
             scan.segments.append(report)
             scan.headers.append(header)
             if let damage = report.damage {

@@ -59,13 +59,7 @@ extension Replica {
     /// place of the deletion just before it into one splice.
     mutating func noteSplice(_ path: FieldPath, _ splice: TextSplice) {
         guard journaling else { return }
-        if var last = textJournal[path]?.last, last.inserted.isEmpty, last.position == splice.position {
-            last.deleted += splice.deleted
-            last.inserted = splice.inserted
-            textJournal[path]![textJournal[path]!.count - 1] = last
-        } else {
-            textJournal[path, default: []].append(splice)
-        }
+        textJournal[path, default: []].mergeAppend(splice)
     }
 
     /// Inserts `string` at `position` (in Unicode scalars).
@@ -213,5 +207,17 @@ extension TextSequence {
         var out = "v1"
         for (a, c) in version.sorted(by: { $0.key < $1.key }) { out += ".\(a)-\(String(c, radix: 16))" }
         return out
+    }
+}
+
+extension [TextSplice] {
+    /// Appends `splice`, merging an insertion at the place of the deletion just before it.
+    mutating func mergeAppend(_ splice: TextSplice) {
+        if let k = indices.last, self[k].inserted.isEmpty, self[k].position == splice.position {
+            self[k].deleted += splice.deleted
+            self[k].inserted = splice.inserted
+        } else {
+            append(splice)
+        }
     }
 }

@@ -70,7 +70,8 @@ extension ReplicaStore {
 
     /// Durable changes after `cursor`, at most `limit`, oldest first. Only the log's records are
     /// read (O(records returned) after seeking to the segment).
-    /// - Throws: ``ChangeCursorExpired`` when records after `cursor` were compacted away;
+    /// - Throws: ``ChangeCursorExpired`` when records after `cursor` were compacted away, or
+    ///   when the next record marks a catch-up too large to log (held in a snapshot);
     ///   a ``ReplicaStoreError`` for a record that does not decode; `StoreError` for I/O.
     public func changes(after cursor: UInt64, limit: Int) throws -> ChangePage {
         let durable = durableSequence
@@ -83,6 +84,11 @@ extension ReplicaStore {
         do {
             try store.log.forEachRecord(from: cursor + 1) { seq, type, payload in
                 let record = try Self.decodeRecord(seq, type, Array(payload), dir)
+                if case .catchUpInSnapshot = record {
+                    // What it changed is only in a snapshot: like a compacted cursor, re-read.
+                    if out.isEmpty { throw ChangeCursorExpired(oldest: seq + 1, resume: durable) }
+                    return false
+                }
                 out.append(changeEntry(seq, type, record))
                 return out.count < wanted
             }

@@ -273,6 +273,9 @@ public final class Log: Sendable {
     /// The highest sequence assigned so far (durable or not); 0 before the first append.
     public var lastSequence: UInt64 { core.nextSequenceNumber - 1 }
 
+    /// The largest payload one record may hold (``LogOptions/maxRecordSize``).
+    public var maxRecordSize: Int { core.maxRecordSize }
+
     /// The lowest sequence still in the log (after compaction).
     public var firstSequence: UInt64 { core.lock.withLock { core.segments.first?.firstSequence ?? 1 } }  // active segment never dropped
 

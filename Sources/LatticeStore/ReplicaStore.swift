@@ -72,6 +72,9 @@ public final class ReplicaStore {
     public static let remoteRecord: UInt8 = 2
     /// Record type of a catch-up or import: an encoded `StateDelta`, exact only for this replica.
     public static let catchUpRecord: UInt8 = 3
+    /// Record type of an empty marker: a catch-up larger than a log record may be was joined
+    /// here, and the snapshot written right after the marker holds it.
+    public static let catchUpInSnapshotRecord: UInt8 = 4
 
     /// The underlying store (log, snapshots, watermarks).
     public let store: Store
@@ -119,6 +122,7 @@ public final class ReplicaStore {
             switch try Self.decodeRecord(seq, type, Array(payload), directory) {
             case .delta(let delta): replica.apply(delta, now: now)
             case .catchUp(let catchUp): replica.join(catchUp, now: now)
+            case .catchUpInSnapshot: break
             }
             replayed += 1
             return true
@@ -132,6 +136,9 @@ public final class ReplicaStore {
         case delta(Delta)
         /// A catch-up or import (type 3).
         case catchUp(StateDelta)
+        /// A catch-up held by the snapshot after this marker (type 4): nothing to replay, since
+        /// a recovery starts from that snapshot or, when it was never written, never had it.
+        case catchUpInSnapshot
 
         /// The record as a delta for inspection (coverage, history); a catch-up's entries sent
         /// in full under its context. Apply only ``delta(_:)`` records.
@@ -139,12 +146,19 @@ public final class ReplicaStore {
             switch self {
             case .delta(let d): d
             case .catchUp(let c): c.inspectionDelta
+            case .catchUpInSnapshot: Delta()
             }
         }
     }
 
     /// Decodes one log record's payload by type.
     public static func decodeRecord(_ seq: UInt64, _ type: UInt8, _ payload: [UInt8], _ directory: String) throws -> Record {
+        if type == catchUpInSnapshotRecord {
+            guard payload.isEmpty else {
+                throw ReplicaStoreError("log record \(seq) in \(directory)/log is a catch-up marker with a payload; run `lattice verify` and `lattice repair`")
+            }
+            return .catchUpInSnapshot
+        }
         if type == catchUpRecord {
             do { return .catchUp(try StateDelta(decoding: payload)) } catch {
                 throw ReplicaStoreError(
@@ -272,6 +286,7 @@ public final class ReplicaStore {
             switch try Self.decodeRecord(seq, type, Array(payload), directory) {
             case .delta(let delta): rebuilt.apply(delta, now: now)
             case .catchUp(let catchUp): rebuilt.join(catchUp, now: now)
+            case .catchUpInSnapshot: break
             }
             return true
         }
@@ -348,8 +363,10 @@ public final class ReplicaStore {
     @discardableResult
     public func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {
         try usable()
+        let encoded = catchUp.encoded()
+        if encoded.count > store.log.maxRecordSize { return try integrateInSnapshot(catchUp, now: now) }
         let sequence: UInt64
-        do { sequence = try store.log.append(type: Self.catchUpRecord, payload: catchUp.encoded()) } catch {
+        do { sequence = try store.log.append(type: Self.catchUpRecord, payload: encoded) } catch {
             failed = error
             throw error
         }
@@ -360,6 +377,27 @@ public final class ReplicaStore {
             textSplices.record(sequence, paths, replica.joinReportingText(catchUp, now: now), state: replica.state)
         }
         return sequence
+    }
+
+    /// A catch-up too large for one log record (a node far behind compaction): logs an empty
+    /// marker, then writes a snapshot of the joined state, which makes the catch-up durable.
+    /// A crash between the two loses only the catch-up, which was never acknowledged: the peer
+    /// sends it again. The change feed answers "re-read the documents" at the marker.
+    /// - Returns: the snapshot's sequence.
+    private func integrateInSnapshot(_ catchUp: StateDelta, now: UInt64) throws -> UInt64 {
+        var joined = replica
+        joined.join(catchUp, now: now)
+        do {
+            try store.log.append(type: Self.catchUpInSnapshotRecord, payload: [UInt8]())
+            try store.log.sync()
+            let seq = store.log.durableSequence
+            _ = try store.snapshots.write(sequence: seq, metadata: [], payload: joined.state.encoded())
+            replica = joined
+            return seq
+        } catch {
+            failed = error
+            throw error
+        }
     }
 
     /// Applies a logged remote delta, remembering the splices it made to text for the feed.

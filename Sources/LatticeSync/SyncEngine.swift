@@ -204,6 +204,8 @@ public final class SyncEngine {
                 indexed.formUnion(d.context)
             case RecordType.catchUp:
                 index.raiseFloor(try StateDelta(decoding: payload).context)
+            case RecordType.catchUpInSnapshot:
+                break  // its dots are in the state, and raised into the floor below
             default:
                 throw MessageDecodeError("log record \(seq) has unknown type \(type)")
             }
@@ -823,7 +825,7 @@ public final class SyncEngine {
                     let want = s.queue[s.queueHead]
                     if record < want { return true }
                     if record > want { return false }  // `want` is in `recent` or not readable: outer loop
-                    if type != RecordType.catchUp { consider(payload) }
+                    if type == RecordType.local || type == RecordType.remote { consider(payload) }
                     s.queueHead += 1
                     progressed = true
                     return true

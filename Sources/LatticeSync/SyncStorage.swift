@@ -43,6 +43,9 @@ public enum RecordType {
     public static let remote: UInt8 = 2
     /// A catch-up or import (exact only here; never forwarded).
     public static let catchUp: UInt8 = 3
+    /// A catch-up too large for one record, held by the snapshot written right after this
+    /// empty marker record (a storage's own bookkeeping; nothing to index or send).
+    public static let catchUpInSnapshot: UInt8 = 4
 }
 
 /// A change as logged: its log sequence, the delta and the delta's encoding (what goes on the

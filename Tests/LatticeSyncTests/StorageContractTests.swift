@@ -173,4 +173,71 @@ struct StorageContractTests {
         try a.close()
         try b.close()
     }
+
+    /// A node behind compaction gets one state catch-up; when that is larger than a log record
+    /// may be (16 MiB by default; 2 KB here), it is made durable by a snapshot, not refused and
+    /// resent forever. Found by `COMPACT=1 Tests/Campaign/long-offline.py 1000000`.
+    @Test func aCatchUpLargerThanALogRecordIsKeptBySnapshot() throws {
+        let da = Dir(), db = Dir()
+        var oa = StoreOptions()
+        oa.log.fsyncPolicy = .none
+        oa.log.segmentSize = 4_096
+        var ob = oa
+        ob.log.maxRecordSize = 2_000
+        let a = try ReplicaStore.open(at: da.path, replicaID: ReplicaID(0xA), options: oa)
+        var b = try ReplicaStore.open(at: db.path, replicaID: ReplicaID(0xB), options: ob)
+        for i in 0..<200 {
+            _ = try a.commit { r, d in try r.set(FieldPath("memories", Key("m\(i)"), "text"), .string("note number \(i)"), now: 1_000, into: &d) }
+        }
+        let report = try a.compact().report
+        #expect(!report.removedSegments.isEmpty)
+        let ea = try SyncEngine(node: ReplicaID(0xA), storage: a, seed: 1, now: 0)
+        var eb = try SyncEngine(node: ReplicaID(0xB), storage: b, seed: 2, now: 0)
+        var catchUpBytes = 0
+        func pump(_ first: [(Int, [SyncAction])]) throws {
+            var work = first
+            var steps = 0
+            while !work.isEmpty {
+                steps += 1
+                #expect(steps < 1_000, "the sessions never settle: a catch-up is resent forever")
+                if steps >= 1_000 { return }
+                let (from, actions) = work.removeFirst()
+                for act in actions {
+                    switch act {
+                    case .send(_, let bytes, _):
+                        if from == 0, case .catchUp(_, let state) = try Message(decoding: bytes) { catchUpBytes = max(catchUpBytes, state.count) }
+                        work.append(from == 0 ? (1, eb.receive(bytes, on: 2, now: 20)) : (0, ea.receive(bytes, on: 1, now: 20)))
+                    case .flush: try (from == 0 ? a : b).flush()
+                    default: break
+                    }
+                }
+            }
+        }
+        try pump([(0, ea.connected(1, peer: ReplicaID(0xB), outbound: true, now: 1)), (1, eb.connected(2, peer: ReplicaID(0xA), outbound: false, now: 1))])
+        #expect(catchUpBytes > 2_000, "the test needs a catch-up larger than B's record limit, got \(catchUpBytes) B")
+        #expect(b.state == a.state ? true : false, "B does not hold A's state")
+        // The feed cannot itemise it: a reader is told to re-read, as after compaction.
+        #expect(throws: ChangeCursorExpired.self) { _ = try b.changes(after: 0, limit: 10) }
+        // Durable across a restart, and the engine indexes the marker record.
+        _ = eb.disconnected(2, now: 30, reason: "restart")
+        _ = ea.disconnected(1, now: 30, reason: "restart")
+        let before = b.state
+        try b.close()
+        b = try ReplicaStore.open(at: db.path, replicaID: ReplicaID(0xB), options: ob)
+        #expect(b.state == before ? true : false, "B lost the catch-up on restart")
+        eb = try SyncEngine(node: ReplicaID(0xB), storage: b, seed: 3, now: 40)
+        // Later changes arrive as ordinary deltas and are itemised again.
+        var out: [SyncAction] = []
+        for i in 200..<205 {
+            let r = try a.commit { r, d in try r.set(FieldPath("memories", Key("m\(i)"), "text"), .string("note \(i)"), now: 2_000, into: &d) }
+            out.append(contentsOf: ea.localChange(sequence: r.sequence, delta: r.delta, now: 50))
+        }
+        try pump([(0, ea.connected(1, peer: ReplicaID(0xB), outbound: true, now: 50)), (1, eb.connected(2, peer: ReplicaID(0xA), outbound: false, now: 50))])
+        #expect(b.state == a.state ? true : false, "B does not hold A's state")
+        let expired = try #require(throws: ChangeCursorExpired.self) { _ = try b.changes(after: 0, limit: 10) }
+        let page = try b.changes(after: expired.oldest - 1, limit: 100)
+        #expect(page.changes.count == 5)
+        try a.close()
+        try b.close()
+    }
 }

@@ -75,8 +75,44 @@ public struct SimulationReport: Sendable {
     public var catchUpsSent = 0
     public var antiEntropyRounds = 0
     public var violations: [String] = []
+    /// Encoded bytes of every change written (the payload replication carries).
+    public var payloadBytes = 0
+    /// How sampled changes spread (see ``Spread``).
+    public var spread = Spread()
+    /// Live sessions of the writing node, summed at every write (mean = this / writes).
+    public var sessionsAtWrites = 0
 
     public var ok: Bool { violations.isEmpty }
+
+    /// Bytes the whole cluster sent per change per node, divided by the change's own bytes.
+    public var overhead: Double {
+        guard writes > 0, payloadBytes > 0, nodes > 0 else { return 0 }
+        return Double(bytes) / Double(nodes) / Double(payloadBytes)
+    }
+
+    /// The mean live sessions a node had when it wrote: the fan-out a change starts with.
+    public var meanSessions: Double { writes > 0 ? Double(sessionsAtWrites) / Double(writes) : 0 }
+}
+
+/// Per-change spread, from sampled writes (probes): the virtual ms and the forwarding hops
+/// (gossip rounds) until every node held the change. A node's hop count is its sender's + 1;
+/// the writer's is 0. First arrivals only (a crash that loses an undurable copy is not
+/// counted again).
+public struct Spread: Sendable {
+    /// Per probe that reached every node: ms from the write until the last node had it.
+    public var milliseconds: [UInt64] = []
+    /// Per probe that reached every node: the largest hop count.
+    public var hops: [Int] = []
+    /// Probes that had not reached every node when the run ended.
+    public var incomplete = 0
+
+    /// The q-quantile (0...1) of `values`, nearest rank.
+    public static func quantile<T: Comparable>(_ values: [T], _ q: Double) -> T? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
+    }
 }
 
 /// A deterministic cluster: N engines over ``MemoryStorage``, a virtual clock and a virtual
@@ -135,6 +171,22 @@ public final class Cluster {
     private var nextCheck: UInt64 = 0
     private var retired: [SyncStats] = []  // stats of engines lost in crashes
 
+    /// A sampled write being followed until every node holds it.
+    struct Probe {
+        var dot: Dot
+        var at: UInt64
+        var hops: [UInt8]  // per node; `unreached` until it arrives
+        var reached = 1
+        var maxHops = 0
+    }
+    static let unreached = UInt8.max
+    private var probes: [Probe] = []
+    /// Open probes by the change's dot (removed once it reached every node).
+    private var probeOf: [Dot: Int] = [:]
+    private var probeStride = 1
+    /// The node whose message is being delivered (the sender of what is integrated now).
+    private var deliveringFrom: Int?
+
     /// Builds the cluster (nodes, topology, fault schedule).
     public init(_ config: SimulationConfig) {
         self.config = config
@@ -174,6 +226,12 @@ public final class Cluster {
                 }
             }
             for i in 0..<n { nodes[i].neighbours.sort() }
+        }
+        // About 256 probes per run, spread over its writes.
+        let expected = Double(n) * config.writesPerSecond * Double(config.duration) / 1_000
+        probeStride = max(1, Int(expected / 256))
+        for i in 0..<n {
+            nodes[i].storage.onIntegrate = { [unowned self] remote, catchUp in self.integrated(at: i, remote, catchUp) }
         }
         for i in 0..<n {
             start(i)
@@ -272,6 +330,7 @@ public final class Cluster {
             if now > config.duration + config.settleLimit { break }
         }
         report.endTime = now
+        report.spread.incomplete = probeOf.count
         check()
         return report
     }
@@ -295,8 +354,9 @@ public final class Cluster {
             }
         case .deliver(let from, let to, let conn, let bytes, let channel, let epoch):
             guard nodes[to].epoch == epoch, let engine = nodes[to].engine else { return }
-            _ = from
+            deliveringFrom = from
             run(to, engine.receive(bytes, on: conn, channel: channel, now: now))
+            deliveringFrom = nil
         case .streamReady(let key, let towardsB):
             // TCP: deliver in order whatever is due; across a partition it keeps retransmitting,
             // so the head (and everything behind it) waits.
@@ -311,7 +371,9 @@ public final class Cluster {
                 }
                 if towardsB { linkTable[key]?.toB.removeFirst() } else { linkTable[key]?.toA.removeFirst() }
                 guard nodes[to.node].epoch == head.epoch, let engine = nodes[to.node].engine else { continue }
+                deliveringFrom = from.node
                 run(to.node, engine.receive(head.bytes, on: to.conn, channel: .stream, now: now))
+                deliveringFrom = nil
             }
         case .resume(let i, let epoch, let actions):
             guard nodes[i].epoch == epoch else { return }
@@ -391,12 +453,49 @@ public final class Cluster {
         guard let (seq, delta) = result ?? nil else { return }
         report.writes += 1
         report.lastWrite = now
+        report.payloadBytes += delta.encoded().count
+        report.sessionsAtWrites += engine.sessionCount
         // Acknowledged to the writer: the change is durable here.
         for author in delta.context.replicas {
             let top = delta.context.maxCounter(of: author)
-            if author == nodes[i].id.scoped(to: collection) { acknowledged.append(Dot(author, top)) }
+            guard author == nodes[i].id.scoped(to: collection) else { continue }
+            acknowledged.append(Dot(author, top))
+            if report.writes % probeStride == 0, nodes.count > 1 {
+                var hops = [UInt8](repeating: Self.unreached, count: nodes.count)
+                hops[i] = 0
+                probeOf[Dot(author, top)] = probes.count
+                probes.append(Probe(dot: Dot(author, top), at: now, hops: hops))
+            }
         }
         run(i, engine.localChange(sequence: seq, delta: delta, now: now))
+    }
+
+    /// Node `i` integrated a remote change or a catch-up: follow the probes it brought.
+    private func integrated(at i: Int, _ remote: Delta?, _ catchUp: StateDelta?) {
+        guard !probeOf.isEmpty else { return }
+        if let remote {
+            let context = remote.context
+            for author in context.replicas {
+                if let p = probeOf[Dot(author, context.maxCounter(of: author))] { arrive(p, at: i) }
+            }
+        } else if catchUp != nil {
+            let context = nodes[i].storage.state.context
+            for p in probeOf.values.sorted() where context.contains(probes[p].dot) { arrive(p, at: i) }
+        }
+    }
+
+    private func arrive(_ p: Int, at i: Int) {
+        guard probes[p].hops[i] == Self.unreached else { return }
+        let before = deliveringFrom.map { probes[p].hops[$0] } ?? Self.unreached
+        let hops = before == Self.unreached ? 1 : Int(before) + 1
+        probes[p].hops[i] = UInt8(min(hops, Int(Self.unreached) - 1))
+        probes[p].reached += 1
+        probes[p].maxHops = max(probes[p].maxHops, hops)
+        if probes[p].reached == nodes.count {
+            probeOf[probes[p].dot] = nil
+            report.spread.milliseconds.append(now - probes[p].at)
+            report.spread.hops.append(probes[p].maxHops)
+        }
     }
 
     /// A text edit chosen by `n`: an insertion at a position, or (for odd `n` on a non-empty

@@ -23,6 +23,9 @@ public final class MemoryStorage: SyncStorage {
     private var watermarks: [ReplicaID: VersionVector] = [:]
     /// The number of flushes (each stands for one fsync).
     public private(set) var flushes = 0
+    /// Called after each remote change (or catch-up) is integrated: the simulator's probes of
+    /// how changes spread.
+    public var onIntegrate: ((_ remote: Delta?, _ catchUp: StateDelta?) -> Void)?
 
     /// Creates an empty store.
     public init(replicaID: ReplicaID) {
@@ -47,11 +50,13 @@ public final class MemoryStorage: SyncStorage {
 
     public func integrate(remote: Delta, encoded: [UInt8], now: UInt64) throws -> UInt64 {
         replica.apply(remote, now: now)
+        defer { onIntegrate?(remote, nil) }
         return append(RecordType.remote, encoded)
     }
 
     public func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {
         replica.join(catchUp, now: now)
+        defer { onIntegrate?(nil, catchUp) }
         return append(RecordType.catchUp, catchUp.encoded())
     }
 

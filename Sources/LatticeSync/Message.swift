@@ -28,6 +28,10 @@ public enum Message: Equatable, Sendable {
     case goodbye(reason: GoodbyeReason)
     /// The sender refused something; `code` says what.
     case error(code: ProtocolErrorCode, message: String)
+    /// Anti-entropy, digest first: "my vector's digest is this" (``VersionVector/digest``). A
+    /// receiver whose own digest differs answers `syncRequest`; equal, it answers nothing. Sent
+    /// only to peers whose hello has ``Capabilities/digests``.
+    case digest(UInt64)
 
     /// The message type byte.
     public var type: UInt8 {
@@ -42,6 +46,7 @@ public enum Message: Equatable, Sendable {
         case .pong: 8
         case .goodbye: 9
         case .error: 10
+        case .digest: 11
         }
     }
 
@@ -58,6 +63,7 @@ public enum Message: Equatable, Sendable {
         case .pong: "pong"
         case .goodbye: "goodbye"
         case .error: "error"
+        case .digest: "digest"
         }
     }
 }
@@ -92,8 +98,10 @@ public struct Hello: Equatable, Sendable {
 public enum Capabilities {
     /// Presence pings may also travel as datagrams.
     public static let datagramPings: UInt64 = 1 << 0
+    /// Understands the `digest` message.
+    public static let digests: UInt64 = 1 << 1
     /// Everything this build supports.
-    public static let all: UInt64 = datagramPings
+    public static let all: UInt64 = datagramPings | digests
 }
 
 /// Why a session ends.
@@ -108,6 +116,10 @@ public enum GoodbyeReason: UInt8, Sendable, CustomStringConvertible {
     case timeout = 4
     /// The peer broke the protocol (circuit breaker).
     case quarantined = 5
+    /// The node has as many sessions as it keeps (``SyncConfig/maxSessions``): dial another.
+    case busy = 6
+    /// The node replaces this session by one to a randomly chosen peer (view rotation).
+    case rotated = 7
 
     public var description: String {
         switch self {
@@ -116,6 +128,8 @@ public enum GoodbyeReason: UInt8, Sendable, CustomStringConvertible {
         case .isolated: "isolated"
         case .timeout: "timeout"
         case .quarantined: "quarantined"
+        case .busy: "busy"
+        case .rotated: "rotated"
         }
     }
 }
@@ -201,7 +215,7 @@ extension Message {
             Self.write(vector, &w)
         case .synced(let vector), .syncRequest(let vector):
             Self.write(vector, &w)
-        case .ping(let nonce), .pong(let nonce):
+        case .ping(let nonce), .pong(let nonce), .digest(let nonce):
             w.u64le(nonce)
         case .goodbye(let reason):
             w.byte(reason.rawValue)
@@ -323,6 +337,8 @@ extension Message {
             let text = Array(try r.bytes(n))
             guard let s = String(validating: text, as: UTF8.self) else { throw MessageDecodeError("error: text is not UTF-8") }
             return .error(code: code, message: s)
+        case 11:
+            return .digest(try r.u64le())
         default:
             throw MessageDecodeError("unknown message type \(type)")
         }

@@ -29,6 +29,21 @@ public struct SyncConfig: Equatable, Sendable {
     /// reconnect resend more; writing one per acknowledgement would cost an fsync each.
     public var watermarkInterval: UInt64 = 1_000
 
+    /// Gossip view: the sessions a node keeps. While it has fewer (live or being dialed), it
+    /// dials randomly chosen wanted peers; every change is forwarded over its sessions, so this
+    /// bounds what one change costs a node, whatever the number of peers.
+    public var activeView = 4
+    /// Inbound sessions beyond this many are refused (the dialer tries another peer).
+    public var maxSessions = 12
+    /// View rotation: one session to a random wanted peer outside the view this often (± 25 %);
+    /// its hello is a full anti-entropy round, and it then replaces the oldest quiet outbound
+    /// session, so the view keeps mixing and two groups that were partitioned rejoin.
+    public var exploreInterval: UInt64 = 10_000
+    /// Acknowledgements on a session are sent at most this often; those in between are
+    /// coalesced into the next one (sent by ``SyncEngine/tick(now:)`` at the latest). 0: one
+    /// acknowledgement per batch.
+    public var ackDelay: UInt64 = 20
+
     /// The defaults.
     public init() {}
 }

@@ -66,6 +66,8 @@ public struct PeerInfo: Equatable, Sendable {
     public var nextAttempt: UInt64 = 0
     /// A dial is outstanding.
     public var dialing = false
+    /// The outstanding dial or the session is a view rotation (see ``SyncConfig/exploreInterval``).
+    public var exploring = false
     /// Refused until this time (circuit breaker).
     public var quarantinedUntil: UInt64 = 0
     /// Protocol violations so far.
@@ -145,6 +147,9 @@ public final class SyncEngine {
     /// When watermarks were last written (nil: never, so the first change is written at once).
     private var watermarksWritten: UInt64?
     private var nextAntiEntropy: UInt64
+    private var nextExplore: UInt64
+    /// Peers with an outstanding dial (mirrors ``PeerInfo/dialing``: the view's size without a scan).
+    private var dialingPeers: Set<ReplicaID> = []
 
     /// One live connection's sync state. A class: the engine mutates it in place through
     /// `sessions[conn]` (a struct copied out and written back made the queue and the known
@@ -167,6 +172,20 @@ public final class SyncEngine {
         var lastHeard: UInt64
         var lastSent: UInt64
         var pingSent: (nonce: UInt64, at: UInt64)?
+        /// What this node told the peer it holds (hello, then acks, requests): later vectors
+        /// carry only the entries above it.
+        var told = VersionVector()
+        /// The peer's hello capabilities.
+        var capabilities: UInt64 = 0
+        /// The newest batch received and not yet acknowledged (coalesced acks), and when the
+        /// last acknowledgement went out.
+        var ackPending: UInt64 = 0
+        var lastAck: UInt64?
+        /// Bytes received since the last acknowledgement: at a quarter window, one goes at once.
+        var receivedSinceAck = 0
+        /// Opened by a view rotation.
+        var exploring = false
+        let since: UInt64
 
         init(id: ConnectionID, peer: ReplicaID, outbound: Bool, lastHeard: UInt64, lastSent: UInt64) {
             self.id = id
@@ -174,6 +193,7 @@ public final class SyncEngine {
             self.outbound = outbound
             self.lastHeard = lastHeard
             self.lastSent = lastSent
+            self.since = lastHeard
         }
 
         var queueLength: Int { queue.count - queueHead }
@@ -195,6 +215,7 @@ public final class SyncEngine {
         self.policy = policy
         self.rng = SyncRandom(seed: seed ^ node.rawValue)
         self.nextAntiEntropy = 0
+        self.nextExplore = 0
         var indexed = CausalContext()
         try storage.forEachRecord(from: storage.firstSequence) { seq, type, payload in
             switch type {
@@ -229,6 +250,7 @@ public final class SyncEngine {
         index.raiseFloor(floor)
         index.learnAuthors(storage.state)
         nextAntiEntropy = now + rng.jitter(config.antiEntropyInterval, fraction: 0.25)
+        nextExplore = now + rng.jitter(config.exploreInterval, fraction: 0.25)
     }
 
     // MARK: Peers and connections
@@ -249,6 +271,8 @@ public final class SyncEngine {
     public func dialFailed(_ peer: ReplicaID, now: UInt64, reason: String) {
         guard var info = peers[peer] else { return }
         info.dialing = false
+        info.exploring = false
+        dialingPeers.remove(peer)
         info.attempts += 1
         info.lastError = reason
         info.nextAttempt = now + backoff(info.attempts)
@@ -265,7 +289,12 @@ public final class SyncEngine {
     public func connected(_ conn: ConnectionID, peer: ReplicaID, outbound: Bool, now: UInt64) -> [SyncAction] {
         var out: [SyncAction] = []
         var info = peers[peer] ?? PeerInfo(peer: peer)
-        if outbound { info.dialing = false }
+        let exploring = outbound && info.exploring
+        if outbound {
+            info.dialing = false
+            info.exploring = false
+            dialingPeers.remove(peer)
+        }
         peers[peer] = info
         if isolated { return [.close(conn, reason: "isolated")] }
         if peer == node { return [.close(conn, reason: "connected to self")] }
@@ -280,8 +309,13 @@ public final class SyncEngine {
             } else {
                 return [.send(conn, Message.goodbye(reason: .duplicate).encoded(), .stream), .close(conn, reason: "duplicate session")]
             }
+        } else if !outbound && sessions.count >= config.maxSessions {
+            // Its hello is not in yet, so its capabilities are unknown: no goodbye, just close.
+            return [.close(conn, reason: "busy: \(sessions.count) sessions, the most this node keeps")]
         }
-        sessions[conn] = Session(id: conn, peer: peer, outbound: outbound, lastHeard: now, lastSent: now)
+        let session = Session(id: conn, peer: peer, outbound: outbound, lastHeard: now, lastSent: now)
+        session.exploring = exploring
+        sessions[conn] = session
         info = peers[peer] ?? info
         info.connection = conn
         info.connectedSince = now
@@ -289,9 +323,11 @@ public final class SyncEngine {
         info.attempts = 0
         info.dialing = false
         info.synced = false
+        dialingPeers.remove(peer)
         peers[peer] = info
         out.append(.event(.connected(peer, outbound: outbound)))
         let hello = Hello(node: node, vector: storage.state.versionVector, watermark: storage.watermark(of: peer))
+        session.told = hello.vector
         send(conn, .hello(hello), .stream, &out)
         return out
     }
@@ -438,7 +474,8 @@ public final class SyncEngine {
         peers[s.peer]?.bytesIn += bytes.count
         peers[s.peer]?.messagesIn += 1
         peers[s.peer]?.lastSeen = now
-        sessions[conn]?.lastHeard = now
+        s.lastHeard = now
+        s.receivedSinceAck += bytes.count
         let message: Message
         do {
             message = try Message(decoding: bytes)
@@ -477,10 +514,12 @@ public final class SyncEngine {
                 return violation(conn, .wrongNode, "hello names node \(hello.node), authenticated as \(s.peer)", now: now)
             }
             s.helloReceived = true
+            s.capabilities = hello.capabilities
             s.known = CausalContext(vector: hello.vector)
             recordWatermark(s.peer, hello.vector, now: now, &out)
             if !hello.watermark.isDominated(by: storage.state.versionVector) { out.append(.event(.regressed(s.peer))) }
             startCatchUp(conn, now: now, &out)
+            if s.exploring { rotate(keeping: conn, now: now, &out) }
 
         case .deltas(let batch, let changes):
             return receiveChanges(batch, changes, conn, now: now)
@@ -499,13 +538,22 @@ public final class SyncEngine {
             recordWatermark(s.peer, vector, now: now, &out)
             pump(conn, now: now, &out)
 
-        case .synced:
+        case .synced(let vector):
+            // What the peer holds (not a durable receipt: no watermark).
+            s.known.formUnion(CausalContext(vector: vector))
             peers[s.peer]?.synced = true
             out.append(.event(.synced(s.peer)))
 
         case .syncRequest(let vector):
             s.known.formUnion(CausalContext(vector: vector))
             recordWatermark(s.peer, vector, now: now, &out)
+            startCatchUp(conn, now: now, &out)
+
+        case .digest(let digest):
+            // Equal: nothing to do (the common case costs one 9-byte message). Different: send
+            // what the peer is known to lack, and ask for what this node lacks.
+            guard digest != storage.state.versionVector.digest else { break }
+            send(conn, .syncRequest(vector: tell(s)), .stream, &out, session: s)
             startCatchUp(conn, now: now, &out)
 
         case .ping(let nonce):
@@ -585,7 +633,7 @@ public final class SyncEngine {
             send(conn, .error(code: .forbidden, message: "this node does not accept collection \"\(refused)\" from you"), .stream, &out)
         }
         if !fresh.isEmpty { out.append(.flush) }
-        if batch != 0 { send(conn, .ack(batch: batch, vector: storage.state.versionVector), .stream, &out) }
+        if batch != 0 { acknowledge(batch, s, now: now, &out) }
         if !fresh.isEmpty { push(fresh[...], except: conn, now: now, &out) }
         return out
     }
@@ -603,7 +651,7 @@ public final class SyncEngine {
             stats.forbidden += 1
             out.append(.event(.forbidden(s.peer, collection: c.string)))
             send(conn, .error(code: .forbidden, message: "this node does not accept collection \"\(c.string)\" from you"), .stream, &out)
-            if batch != 0 { send(conn, .ack(batch: batch, vector: storage.state.versionVector), .stream, &out) }
+            if batch != 0 { acknowledge(batch, s, now: now, &out, immediately: true) }
             return out
         }
         var changed = false
@@ -623,7 +671,7 @@ public final class SyncEngine {
             }
         }
         if changed { out.append(.flush) }
-        if batch != 0 { send(conn, .ack(batch: batch, vector: storage.state.versionVector), .stream, &out) }
+        if batch != 0 { acknowledge(batch, s, now: now, &out, immediately: true) }
         if changed {
             // Its dots are in no forwardable record: peers that lack them get a catch-up too.
             for other in sessions.keys.sorted() where other != conn {
@@ -857,7 +905,7 @@ public final class SyncEngine {
         }
         if s.syncPending && s.queueHead >= s.queue.count && !s.rescan {
             s.syncPending = false
-            send(conn, .synced(vector: storage.state.versionVector), .stream, &out, session: s)
+            send(conn, .synced(vector: tell(s)), .stream, &out, session: s)
         }
     }
 
@@ -887,14 +935,27 @@ public final class SyncEngine {
             guard let s = sessions[conn], s.helloReceived, s.queueLength > 0 || s.rescan, s.inFlightBytes < config.window else { continue }
             pump(conn, now: now, &out)
         }
+        // Coalesced acknowledgements (after every flush issued before this tick, in order).
+        for conn in sessions.keys.sorted() {
+            guard let s = sessions[conn], s.ackPending != 0 else { continue }
+            acknowledge(s.ackPending, s, now: now, &out, immediately: true)
+        }
         if now >= nextAntiEntropy {
             nextAntiEntropy = now + rng.jitter(config.antiEntropyInterval, fraction: 0.25)
             let live = sessions.values.filter(\.helloReceived).map(\.id).sorted()
             if !live.isEmpty {
                 let conn = live[Int(rng.next() % UInt64(live.count))]
                 stats.antiEntropyRounds += 1
-                send(conn, .syncRequest(vector: storage.state.versionVector), .stream, &out)
+                if let s = sessions[conn], s.capabilities & Capabilities.digests != 0 {
+                    send(conn, .digest(storage.state.versionVector.digest), .stream, &out, session: s)
+                } else if let s = sessions[conn] {
+                    send(conn, .syncRequest(vector: tell(s)), .stream, &out, session: s)
+                }
             }
+        }
+        if now >= nextExplore {
+            nextExplore = now + rng.jitter(config.exploreInterval, fraction: 0.25)
+            explore(now, &out)
         }
         out += dials(now)
         return out
@@ -903,25 +964,95 @@ public final class SyncEngine {
     /// Forces an anti-entropy round with every live peer now (`lattice sync`).
     public func syncNow(now: UInt64) -> [SyncAction] {
         var out: [SyncAction] = []
-        for conn in sessions.keys.sorted() where sessions[conn]?.helloReceived == true {
+        for conn in sessions.keys.sorted() {
+            guard let s = sessions[conn], s.helloReceived else { continue }
             stats.antiEntropyRounds += 1
-            send(conn, .syncRequest(vector: storage.state.versionVector), .stream, &out)
+            // The whole vector: an explicit round also repairs what the session assumed.
+            s.told = storage.state.versionVector
+            send(conn, .syncRequest(vector: s.told), .stream, &out, session: s)
         }
         return out
     }
 
+    /// Dials randomly chosen wanted peers while the view (live sessions and dials) is smaller
+    /// than ``SyncConfig/activeView``. O(1) when it is full, O(peers) otherwise.
     private func dials(_ now: UInt64) -> [SyncAction] {
         guard !isolated else { return [] }
+        var open = sessions.count + dialingPeers.count
+        guard open < config.activeView else { return [] }
+        var candidates = eligible(now)
         var out: [SyncAction] = []
-        for peer in peers.keys.sorted() {
-            guard var info = peers[peer], info.wanted, info.connection == nil, !info.dialing,
-                info.quarantinedUntil <= now, info.nextAttempt <= now
-            else { continue }
-            info.dialing = true
-            peers[peer] = info
-            out.append(.dial(peer))
+        while open < config.activeView, !candidates.isEmpty {
+            let peer = Self.take(&candidates, &rng)
+            dial(peer, exploring: false, &out)
+            open += 1
         }
         return out
+    }
+
+    /// Removes and returns a random element (order of the rest is not kept).
+    private static func take(_ a: inout [ReplicaID], _ rng: inout SyncRandom) -> ReplicaID {
+        let i = Int(rng.next() % UInt64(a.count))
+        a.swapAt(i, a.count - 1)
+        return a.removeLast()
+    }
+
+    /// Wanted peers that may be dialed now, in a deterministic order.
+    private func eligible(_ now: UInt64) -> [ReplicaID] {
+        peers.values.filter { info in
+            info.wanted && info.connection == nil && !info.dialing && info.quarantinedUntil <= now && info.nextAttempt <= now
+        }.map(\.peer).sorted()
+    }
+
+    private func dial(_ peer: ReplicaID, exploring: Bool, _ out: inout [SyncAction]) {
+        peers[peer]?.dialing = true
+        peers[peer]?.exploring = exploring
+        dialingPeers.insert(peer)
+        out.append(.dial(peer))
+    }
+
+    /// View rotation: a session to one random wanted peer outside the view.
+    private func explore(_ now: UInt64, _ out: inout [SyncAction]) {
+        guard !isolated, sessions.count >= config.activeView, sessions.count < config.maxSessions else { return }
+        var candidates = eligible(now)
+        guard !candidates.isEmpty else { return }
+        dial(Self.take(&candidates, &rng), exploring: true, &out)
+    }
+
+    /// A rotation's session is up (its hello did a full anti-entropy round): the oldest quiet
+    /// outbound session makes room, so the view stays ``SyncConfig/activeView`` large. None
+    /// quiet: the view stays one larger until the next rotation.
+    private func rotate(keeping conn: ConnectionID, now: UInt64, _ out: inout [SyncAction]) {
+        guard sessions.count > config.activeView else { return }
+        let quiet = sessions.values.filter {
+            $0.id != conn && $0.outbound && !$0.exploring && $0.helloReceived && $0.queueLength == 0 && $0.inFlight.isEmpty && !$0.rescan && !$0.syncPending
+        }
+        guard let oldest = quiet.min(by: { ($0.since, $0.id) < ($1.since, $1.id) }) else { return }
+        sessions[conn]?.exploring = false
+        let polite = oldest.capabilities & Capabilities.digests != 0
+        out += end(oldest.id, reason: "view rotation", now: now, goodbye: polite ? .rotated : nil)
+    }
+
+    /// The entries of this node's vector the session's peer was not told yet (and marks them
+    /// told): an acknowledgement or request costs O(what changed), not O(authors).
+    private func tell(_ s: Session) -> VersionVector {
+        let vector = storage.state.versionVector
+        let news = vector.entries(above: s.told)
+        if !news.isEmpty { s.told.formUnion(news) }
+        return news
+    }
+
+    /// Acknowledges every batch up to `batch`: now, or coalesced until ``SyncConfig/ackDelay``
+    /// has passed since the last one (the tick sends it at the latest).
+    private func acknowledge(_ batch: UInt64, _ s: Session, now: UInt64, _ out: inout [SyncAction], immediately: Bool = false) {
+        if !immediately, config.ackDelay > 0, let last = s.lastAck, now < last + config.ackDelay, s.receivedSinceAck < config.window / 4 {
+            s.ackPending = max(s.ackPending, batch)
+            return
+        }
+        s.ackPending = 0
+        s.receivedSinceAck = 0
+        s.lastAck = now
+        send(s.id, .ack(batch: batch, vector: tell(s)), .stream, &out, session: s)
     }
 
     // MARK: Observation
@@ -938,6 +1069,9 @@ public final class SyncEngine {
     public var isQuiet: Bool {
         sessions.values.allSatisfy { $0.queueLength == 0 && $0.inFlight.isEmpty && !$0.rescan && !$0.syncPending }
     }
+
+    /// The number of live sessions.
+    public var sessionCount: Int { sessions.count }
 
     /// Index size (entries), for status and benchmarks.
     public var indexEntries: Int { index.entryCount }

@@ -42,7 +42,8 @@ struct MessageTests {
             .error(code: .malformed, message: ""),
             .error(code: .storage, message: "disk full: \u{e9}t\u{e9} \u{1F4BE}"),
         ]
-        for reason: UInt8 in 1...5 { out.append(.goodbye(reason: GoodbyeReason(rawValue: reason)!)) }
+        out.append(.digest(0)); out.append(.digest(.max))
+        for reason: UInt8 in 1...7 { out.append(.goodbye(reason: GoodbyeReason(rawValue: reason)!)) }
         for code: UInt16 in 1...6 { out.append(.error(code: ProtocolErrorCode(rawValue: code)!, message: "x")) }
         return out
     }
@@ -76,7 +77,7 @@ struct MessageTests {
 
     @Test func everyTypeRoundTrips() throws {
         let samples = try Self.samples()
-        #expect(Set(samples.map(\.type)) == Set(1...10))
+        #expect(Set(samples.map(\.type)) == Set(1...11))
         for m in samples {
             let bytes = m.encoded()
             #expect(bytes.first == m.type)
@@ -101,7 +102,7 @@ struct MessageTests {
         let a = VersionVector([author: 1])
         return [
             ("hello", .hello(Hello(node: node, vector: a, watermark: VersionVector())),
-             "01 01 01 00 00 00 00 00 00 00 01 01 78 06 89 9a 08 7b 6f ff 01 00"),
+             "01 01 01 00 00 00 00 00 00 00 03 01 78 06 89 9a 08 7b 6f ff 01 00"),
             ("deltas", .deltas(batch: 1, changes: [delta]),
              "02 01 01 29 4c 01 02 01 78 06 89 9a 08 7b 6f ff 01 00 01 05 6e 6f 74 65 73 01 02 6e 31 01 00 05 74 69 74 6c 65 11 02 fe ff 07 82 68 69"),
             ("catch-up", .catchUp(batch: 2, stateDelta: catchUp),
@@ -113,6 +114,7 @@ struct MessageTests {
             ("pong", .pong(nonce: 0x0102_0304_0506_0708), "08 08 07 06 05 04 03 02 01"),
             ("goodbye", .goodbye(reason: .quarantined), "09 05"),
             ("error", .error(code: .forbidden, message: "no"), "0a 05 02 6e 6f"),
+            ("digest", .digest(0x0102_0304_0506_0708), "0b 08 07 06 05 04 03 02 01"),
         ]
     }
 
@@ -165,9 +167,9 @@ struct MessageTests {
             #expect(Self.refuses([type]))
             #expect(Self.refuses([type, 0x00]))
         }
-        // goodbye with reasons 0 and 6.
+        // goodbye with reasons 0 and 8.
         #expect(Self.refuses([0x09, 0x00]))
-        #expect(Self.refuses([0x09, 0x06]))
+        #expect(Self.refuses([0x09, 0x08]))
         // error with codes 0, 7 and 65536 + 5 (would truncate to 5 if not checked).
         #expect(Self.refuses([0x0A, 0x00, 0x00]))
         #expect(Self.refuses([0x0A, 0x07, 0x00]))

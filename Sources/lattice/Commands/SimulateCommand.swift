@@ -83,6 +83,10 @@ enum SimulateCommand {
                     ("partitions", .int(Int64(r.partitions))), ("peak_queue", .int(Int64(r.peakQueue))),
                     ("peak_in_flight", .int(Int64(r.peakInFlight))), ("catch_ups", .int(Int64(r.catchUpsSent))),
                     ("anti_entropy_rounds", .int(Int64(r.antiEntropyRounds))),
+                    ("payload_bytes", .int(Int64(r.payloadBytes))),
+                    ("bytes_per_node_per_payload_byte", .double(r.overhead)),
+                    ("mean_sessions", .double(r.meanSessions)),
+                    ("spread", spreadJSON(r.spread)),
                     ("violations", .array(r.violations.map { .string($0) })), ("replay", .string(replay)),
                 ]).text)
             } else {
@@ -99,6 +103,17 @@ enum SimulateCommand {
             }
         }
         if failed { throw CLIError(message: "simulation found violations", code: .failure) }
+    }
+
+    /// Per-change spread: ms and hops until every node held a sampled change.
+    static func spreadJSON(_ s: Spread) -> JSON {
+        func q(_ values: [UInt64], _ p: Double) -> JSON { Spread.quantile(values, p).map { .uint($0) } ?? .null }
+        func h(_ values: [Int], _ p: Double) -> JSON { Spread.quantile(values, p).map { .int(Int64($0)) } ?? .null }
+        return .object([
+            ("probes", .int(Int64(s.milliseconds.count + s.incomplete))), ("incomplete", .int(Int64(s.incomplete))),
+            ("ms_p50", q(s.milliseconds, 0.5)), ("ms_p90", q(s.milliseconds, 0.9)), ("ms_max", q(s.milliseconds, 1)),
+            ("hops_p50", h(s.hops, 0.5)), ("hops_p90", h(s.hops, 0.9)), ("hops_max", h(s.hops, 1)),
+        ])
     }
 
     static func replayCommand(_ c: SimulationConfig) -> String {

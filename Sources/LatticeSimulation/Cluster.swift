@@ -74,6 +74,8 @@ public struct SimulationReport: Sendable {
     public var peakInFlight = 0
     public var catchUpsSent = 0
     public var antiEntropyRounds = 0
+    /// Changes that reached a node that already had them.
+    public var duplicates = 0
     public var violations: [String] = []
     /// Encoded bytes of every change written (the payload replication carries).
     public var payloadBytes = 0
@@ -150,8 +152,8 @@ public final class Cluster {
         var b: (node: Int, conn: ConnectionID)
         var open = true
         /// Stream bytes in flight per direction, in order.
-        var toB: [(at: UInt64, bytes: [UInt8], epoch: Int)] = []
-        var toA: [(at: UInt64, bytes: [UInt8], epoch: Int)] = []
+        var toB = Inbox()
+        var toA = Inbox()
     }
 
     public let config: SimulationConfig
@@ -360,11 +362,12 @@ public final class Cluster {
         case .streamReady(let key, let towardsB):
             // TCP: deliver in order whatever is due; across a partition it keeps retransmitting,
             // so the head (and everything behind it) waits.
-            while let link = linkTable[key], link.open {
-                let inbox = towardsB ? link.toB : link.toA
-                guard let head = inbox.first, head.at <= now else { return }
-                let from = towardsB ? link.a : link.b
-                let to = towardsB ? link.b : link.a
+            while let open = linkTable[key]?.open, open {
+                guard let head = towardsB ? linkTable[key]?.toB.first : linkTable[key]?.toA.first, head.at <= now,
+                    let ends = linkTable[key].map({ ($0.a, $0.b) })
+                else { return }
+                let from = towardsB ? ends.0 : ends.1
+                let to = towardsB ? ends.1 : ends.0
                 guard reachable(from.node, to.node) else {
                     queue.push(now + 500, .streamReady(key, towardsB: towardsB))
                     return
@@ -565,9 +568,9 @@ public final class Cluster {
     }
 
     private func send(from i: Int, _ conn: ConnectionID, _ bytes: [UInt8], _ channel: Channel) {
-        guard let key = links[conn], var link = linkTable[key], link.open else { return }
-        let aToB = link.a.conn == conn
-        let to = aToB ? link.b : link.a
+        guard let key = links[conn], let ends = linkTable[key].map({ ($0.a, $0.b, $0.open) }), ends.2 else { return }
+        let aToB = ends.0.conn == conn
+        let to = aToB ? ends.1 : ends.0
         report.messages += 1
         // Transport overhead: a 2-byte length and 16-byte tag per stream frame, an 8-byte
         // counter + 16-byte tag + 14-byte header per datagram.
@@ -598,10 +601,9 @@ public final class Cluster {
                 at += 200 << (retries - 1)
             }
             report.retransmissions += Int(retries)
-            let inbox = aToB ? link.toB : link.toA
-            at = max(at, inbox.last?.at ?? 0)
-            if aToB { link.toB.append((at, bytes, epoch)) } else { link.toA.append((at, bytes, epoch)) }
-            linkTable[key] = link
+            at = max(at, (aToB ? linkTable[key]?.toB.lastAt : linkTable[key]?.toA.lastAt) ?? 0)
+            let item = Inbox.Item(at: at, bytes: bytes, epoch: epoch)
+            if aToB { linkTable[key]?.toB.append(item) } else { linkTable[key]?.toA.append(item) }
             queue.push(at, .streamReady(key, towardsB: aToB))
         }
     }
@@ -658,6 +660,7 @@ public final class Cluster {
             do {
                 report.catchUpsSent += s.catchUpsSent
                 report.antiEntropyRounds += s.antiEntropyRounds
+                report.duplicates += s.duplicates
                 if s.causalityViolations > 0 {
                     report.violations.append("seed \(seed): \(s.causalityViolations) change(s) arrived after a change that depends on them (causal delivery broken)")
                 }
@@ -672,6 +675,34 @@ public final class Cluster {
 
     /// The final states (for tests).
     public var states: [ReplicaState] { nodes.map { $0.storage.state } }
+}
+
+/// Stream bytes in flight one way on a link, in order (a queue with a moving head: O(1) per
+/// message, where `removeFirst` was O(bytes in flight)).
+struct Inbox {
+    struct Item {
+        var at: UInt64
+        var bytes: [UInt8]
+        var epoch: Int
+    }
+    private var items: [Item] = []
+    private var head = 0
+
+    var first: Item? { head < items.count ? items[head] : nil }
+    var lastAt: UInt64 { items.last?.at ?? 0 }
+
+    mutating func append(_ item: Item) { items.append(item) }
+
+    mutating func removeFirst() {
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1_024 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+    }
 }
 
 /// A binary min-heap of events by (time, insertion order): ties replay in insertion order.

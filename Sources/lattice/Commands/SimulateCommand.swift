@@ -17,6 +17,12 @@ enum SimulateCommand {
         replica is equal, every acknowledged change is present everywhere and no queue grew past
         its bound; on a violation exits 1 and prints the command that replays it.
         --seeds K runs seeds S, S+1, … S+K-1.
+        Up to 32 nodes, every duplicate a node skips is also checked to change nothing (causal
+        delivery; O(state) each); larger runs skip that check.
+
+        With --json, "spread" follows about 256 sampled changes: virtual ms and forwarding hops
+        until every node held each (percentiles), and "bytes_per_node_per_payload_byte" is the
+        bytes all nodes sent per change and per node, over the change's own encoded bytes.
 
         defaults: --nodes 5 --seed 1 --duration 20000 --loss 0 --dup 0 --partitions 0 --crashes 0
                   --topology full --writes 5
@@ -44,6 +50,7 @@ enum SimulateCommand {
             return v
         }
         if let v = try int("--nodes", 1...4096) { c.nodes = v }
+        c.checkCausality = c.nodes <= 32
         if let raw = args.value("--seed") {
             guard let v = UInt64(raw) else { throw CLIError(message: "simulate: --seed must be an unsigned integer (got '\(raw)')") }
             c.seed = v
@@ -86,6 +93,7 @@ enum SimulateCommand {
                     ("payload_bytes", .int(Int64(r.payloadBytes))),
                     ("bytes_per_node_per_payload_byte", .double(r.overhead)),
                     ("mean_sessions", .double(r.meanSessions)),
+                    ("duplicates", .int(Int64(r.duplicates))),
                     ("spread", spreadJSON(r.spread)),
                     ("violations", .array(r.violations.map { .string($0) })), ("replay", .string(replay)),
                 ]).text)

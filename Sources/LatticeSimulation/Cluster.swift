@@ -76,6 +76,8 @@ public struct SimulationReport: Sendable {
     public var antiEntropyRounds = 0
     /// Changes that reached a node that already had them.
     public var duplicates = 0
+    /// Bytes sent (with transport overhead) by message type byte (Docs/PROTOCOL.md §3).
+    public var bytesByType: [UInt8: Int] = [:]
     public var violations: [String] = []
     /// Encoded bytes of every change written (the payload replication carries).
     public var payloadBytes = 0
@@ -574,7 +576,9 @@ public final class Cluster {
         report.messages += 1
         // Transport overhead: a 2-byte length and 16-byte tag per stream frame, an 8-byte
         // counter + 16-byte tag + 14-byte header per datagram.
-        report.bytes += bytes.count + (channel == .stream ? 18 * (1 + bytes.count / 65_519) : 38)
+        let wire = bytes.count + (channel == .stream ? 18 * (1 + bytes.count / 65_519) : 38)
+        report.bytes += wire
+        report.bytesByType[bytes.first ?? 0, default: 0] += wire
         let delay = config.latency + (config.jitter > 0 ? rng.next() % (config.jitter + 1) : 0)
         let epoch = nodes[to.node].epoch
         switch channel {

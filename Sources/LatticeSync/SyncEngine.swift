@@ -183,6 +183,8 @@ public final class SyncEngine {
         var lastAck: UInt64?
         /// Bytes received since the last acknowledgement: at a quarter window, one goes at once.
         var receivedSinceAck = 0
+        /// When an acknowledgement last carried vector progress.
+        var lastTold: UInt64?
         /// Opened by a view rotation.
         var exploring = false
         let since: UInt64
@@ -651,7 +653,7 @@ public final class SyncEngine {
             stats.forbidden += 1
             out.append(.event(.forbidden(s.peer, collection: c.string)))
             send(conn, .error(code: .forbidden, message: "this node does not accept collection \"\(c.string)\" from you"), .stream, &out)
-            if batch != 0 { acknowledge(batch, s, now: now, &out, immediately: true) }
+            if batch != 0 { acknowledge(batch, s, now: now, &out, coalesce: false, vector: true) }
             return out
         }
         var changed = false
@@ -671,7 +673,7 @@ public final class SyncEngine {
             }
         }
         if changed { out.append(.flush) }
-        if batch != 0 { acknowledge(batch, s, now: now, &out, immediately: true) }
+        if batch != 0 { acknowledge(batch, s, now: now, &out, coalesce: false, vector: true) }
         if changed {
             // Its dots are in no forwardable record: peers that lack them get a catch-up too.
             for other in sessions.keys.sorted() where other != conn {
@@ -937,8 +939,8 @@ public final class SyncEngine {
         }
         // Coalesced acknowledgements (after every flush issued before this tick, in order).
         for conn in sessions.keys.sorted() {
-            guard let s = sessions[conn], s.ackPending != 0 else { continue }
-            acknowledge(s.ackPending, s, now: now, &out, immediately: true)
+            guard let s = sessions[conn], s.ackPending != 0, now >= (s.lastAck ?? 0) + config.ackDelay else { continue }
+            acknowledge(s.ackPending, s, now: now, &out, coalesce: false)
         }
         if now >= nextAntiEntropy {
             nextAntiEntropy = now + rng.jitter(config.antiEntropyInterval, fraction: 0.25)
@@ -1043,16 +1045,22 @@ public final class SyncEngine {
     }
 
     /// Acknowledges every batch up to `batch`: now, or coalesced until ``SyncConfig/ackDelay``
-    /// has passed since the last one (the tick sends it at the latest).
-    private func acknowledge(_ batch: UInt64, _ s: Session, now: UInt64, _ out: inout [SyncAction], immediately: Bool = false) {
-        if !immediately, config.ackDelay > 0, let last = s.lastAck, now < last + config.ackDelay, s.receivedSinceAck < config.window / 4 {
+    /// has passed since the last one (the tick sends it at the latest). Vector progress goes
+    /// along once per ``SyncConfig/vectorInterval``, and always when `forced` (a catch-up).
+    private func acknowledge(_ batch: UInt64, _ s: Session, now: UInt64, _ out: inout [SyncAction], coalesce: Bool = true, vector forced: Bool = false) {
+        if coalesce, config.ackDelay > 0, let last = s.lastAck, now < last + config.ackDelay, s.receivedSinceAck < config.window / 4 {
             s.ackPending = max(s.ackPending, batch)
             return
         }
         s.ackPending = 0
         s.receivedSinceAck = 0
         s.lastAck = now
-        send(s.id, .ack(batch: batch, vector: tell(s)), .stream, &out, session: s)
+        var vector = VersionVector()
+        if forced || config.vectorInterval == 0 || s.lastTold.map({ now >= $0 + config.vectorInterval }) ?? true {
+            vector = tell(s)
+            if !vector.isEmpty { s.lastTold = now }
+        }
+        send(s.id, .ack(batch: batch, vector: vector), .stream, &out, session: s)
     }
 
     // MARK: Observation

@@ -82,6 +82,7 @@ struct EngineTests {
         static func unit(_ config: SyncConfig) -> SyncConfig {
             var c = config
             c.ackDelay = 0
+            c.vectorInterval = 0
             return c
         }
 

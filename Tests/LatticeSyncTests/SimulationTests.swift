@@ -68,4 +68,46 @@ struct SimulationTests {
         #expect(r.ok, "\(r.violations)")
         #expect(r.writes > 100)
     }
+
+    // MARK: The gossip view (Docs/PROTOCOL.md §6.5)
+
+    /// Every node knows every other (as on a LAN), no faults, the same cluster-wide write rate.
+    static func lan(_ nodes: Int, seed: UInt64) -> SimulationConfig {
+        var c = SimulationConfig()
+        c.seed = seed
+        c.nodes = nodes
+        c.topology = .full
+        c.duration = 5_000
+        c.writesPerSecond = 20 / Double(nodes)
+        c.checkCausality = false
+        return c
+    }
+
+    /// One change costs each node about the same at 16 and at 48 nodes (O(view), not O(N)):
+    /// before the view, every node pushed to every peer and told its whole vector in every ack.
+    @Test(arguments: [UInt64(11), 12])
+    func aChangeCostsEachNodeTheSameAtAnyClusterSize(seed: UInt64) {
+        let small = Cluster(Self.lan(16, seed: seed)).run()
+        let large = Cluster(Self.lan(48, seed: seed)).run()
+        #expect(small.ok && large.ok, "seed \(seed): \(small.violations) \(large.violations)")
+        #expect(large.overhead <= 1.3 * small.overhead, "seed \(seed): bytes per node per payload byte \(small.overhead) at 16 nodes, \(large.overhead) at 48")
+        let config = SyncConfig()
+        #expect(large.meanSessions >= Double(config.activeView) - 1 && large.meanSessions <= Double(config.maxSessions), "seed \(seed): mean view \(large.meanSessions)")
+        // Every sampled change reached every node, within 2·log2(N) forwarding hops.
+        #expect(large.spread.incomplete == 0 && !large.spread.hops.isEmpty)
+        #expect((large.spread.hops.max() ?? 99) <= Int(2 * log2(48.0)), "seed \(seed): hops \(large.spread.hops.max() ?? -1)")
+    }
+
+    /// Two halves split for longer than the session timeout each rebuild a full view of their
+    /// own; after the heal, rotation sessions join them again and the cluster converges.
+    @Test(arguments: [UInt64(21), 22])
+    func twoHalvesSplitPastTheSessionTimeoutJoinAgain(seed: UInt64) {
+        var c = Self.lan(24, seed: seed)
+        c.duration = 30_000
+        c.writesPerSecond = 0.5
+        c.scripted = [(start: 2_000, end: 28_000, group: Set(0..<12))]
+        let r = Cluster(c).run()
+        #expect(r.ok, "seed \(seed): \(r.violations)")
+        #expect((r.convergeTime ?? .max) <= 60_000, "seed \(seed): converged \(r.convergeTime.map { "\($0) ms" } ?? "never") after the heal")
+    }
 }

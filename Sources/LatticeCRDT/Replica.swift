@@ -278,12 +278,15 @@ public struct Replica: Sendable {
         f.elements = [:]
         var inc: UInt64 = 0
         var dec: UInt64 = 0
-        if let i = f.counters.firstIndex(where: { $0.tag.dot.replica == id }) {
-            inc = f.counters[i].increments
-            dec = f.counters[i].decrements
-            delta.context.insert(f.counters[i].tag.dot)
-            f.counters.remove(at: i)
+        // This replica's entries are under its author for the collection (the tag's replica).
+        // Builds before 2026-12-03 matched the node ID, never found them, and added one entry
+        // per increment, each holding its own amount: all of them are folded into the new one.
+        for e in f.counters where e.tag.dot.replica == tag.dot.replica {
+            inc = inc &+ e.increments
+            dec = dec &+ e.decrements
+            delta.context.insert(e.tag.dot)
         }
+        f.counters.removeAll { $0.tag.dot.replica == tag.dot.replica }
         if amount > 0 { inc = inc &+ amount.magnitude } else { dec = dec &+ amount.magnitude }
         f.counters.append(CounterEntry(tag: tag, increments: inc, decrements: dec))
         f.counters.sort { $0.tag.dot < $1.tag.dot }

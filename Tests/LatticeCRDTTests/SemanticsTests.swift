@@ -1,4 +1,4 @@
-import LatticeCRDT
+@testable import LatticeCRDT
 import Testing
 
 private let a = ReplicaID(1)
@@ -66,6 +66,48 @@ struct SemanticsTests {
         for d in [d2] { ra.apply(d, now: 3) }
         #expect(ra.state.value(hits) == .counter(4))
         #expect(ra.state == rb.state)
+    }
+
+    /// A counter keeps one entry per author however often it increments, here and on a
+    /// replica that applies the deltas: each increment supersedes the author's previous entry.
+    /// (Each increment used to add an entry, so a counter cost O(increments) to merge.)
+    @Test func aCounterKeepsOneEntryPerAuthor() throws {
+        var ra = Replica(id: a)
+        var rb = Replica(id: b)
+        for i in 0..<100 {
+            let d = try ra.increment(hits, by: i % 3 == 0 ? -1 : 2, now: UInt64(i))
+            rb.apply(d, now: UInt64(i))
+            if i % 10 == 0 { _ = try rb.increment(hits, by: 1, now: UInt64(i)) }
+        }
+        #expect(ra.state.field(hits)?.counters.count == 1)
+        #expect(rb.state.field(hits)?.counters.count == 2)
+        let total: Int64 = 66 * 2 - 34  // 66 increments by 2, 34 by -1
+        #expect(ra.state.value(hits) == .counter(total))
+        #expect(rb.state.value(hits) == .counter(total + 10))
+    }
+
+    /// A counter written by an older build (one entry per increment, each with its own amount)
+    /// is folded into one entry by the next increment, with the same value everywhere.
+    @Test func anOldCounterWithAnEntryPerIncrementIsFoldedByTheNextOne() throws {
+        var fresh = Replica(id: a)
+        _ = try fresh.increment(hits, by: 3, now: 1)
+        let author = try #require(fresh.state.field(hits)?.counters.first?.tag.dot.replica)
+        // What the old build made from five increments of 3: five entries, 3 each.
+        var legacy = ReplicaState()
+        var field = Field()
+        for k in UInt64(1)...5 {
+            field.counters.append(CounterEntry(tag: Tag(dot: Dot(author, k), stamp: Timestamp(milliseconds: k, logical: 0)), increments: 3, decrements: 0))
+            legacy.context.insert(Dot(author, k))
+        }
+        legacy.store[hits.collection, default: [:]][hits.document, default: Document()].fields[hits.field] = field
+        #expect(legacy.value(hits) == .counter(15))
+        var old = Replica(id: a, state: legacy)
+        var peer = Replica(id: b, state: legacy)
+        let d = try old.increment(hits, by: 1, now: 10)
+        peer.apply(d, now: 10)
+        #expect(old.state.field(hits)?.counters.count == 1)
+        #expect(old.state.value(hits) == .counter(16))
+        #expect(peer.state == old.state ? true : false)
     }
 
     /// A local increment that would leave the Int64 range is refused and changes nothing;

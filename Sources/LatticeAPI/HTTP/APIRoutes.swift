@@ -1,15 +1,15 @@
-import Foundation
+package import Foundation
 import LatticeCRDT
 import LatticeCrypto
-import LatticeNode
+package import LatticeNode
 import LatticeStore
 import LatticeSync
 
 /// The first endpoints of the local HTTP/JSON API (`Docs/API.md`), answered inside the running
 /// node by the same code as the CLI's `--json` output, so both always agree.
-enum APIRoutes {
+package enum APIRoutes {
     /// Answers one authenticated request (on the node's loop thread).
-    static func handle(_ request: HTTPRequest, dataDirectory: String) -> HTTPResponse {
+    package static func handle(_ request: HTTPRequest, dataDirectory: String) -> HTTPResponse {
         if request.path == StatusPage.path { return StatusPage.response(method: request.method) }
         guard let node = Hosting.node else { return .error(503, code: "unavailable", message: "no node") }
         if request.path == "/metrics" {
@@ -129,7 +129,7 @@ enum APIRoutes {
 
     /// A JSON number as Int64 when it is a whole number in range (integers exactly, as parsed;
     /// fractions and booleans refused).
-    static func wholeNumber(_ number: NSNumber) -> Int64? {
+    package static func wholeNumber(_ number: NSNumber) -> Int64? {
         switch String(cString: number.objCType) {
         case "c": return nil  // a boolean
         case "d", "f": return Int64(exactly: number.doubleValue)
@@ -138,7 +138,7 @@ enum APIRoutes {
         }
     }
 
-    static func notAllowed(_ request: HTTPRequest, _ methods: [String]) -> HTTPResponse {
+    package static func notAllowed(_ request: HTTPRequest, _ methods: [String]) -> HTTPResponse {
         let allowed = methods.joined(separator: ", ")
         var r = HTTPResponse.error(405, code: "method_not_allowed", message: "\(request.path) takes \(allowed)")
         r.headers.append(("Allow", methods.contains("GET") ? allowed + ", HEAD" : allowed))
@@ -146,21 +146,21 @@ enum APIRoutes {
     }
 
     /// A fresh document ID: 12 hex digits of milliseconds then 8 random ones (sorts by time).
-    static func newDocumentID() -> String {
+    package static func newDocumentID() -> String {
         var generator = SystemRandomNumberGenerator()
         return String(format: "%012llx%08x", ReplicaStore.wallMilliseconds(), UInt32.random(in: 0...UInt32.max, using: &generator))
     }
 
-    static func percentEncoded(_ s: String) -> String {
+    package static func percentEncoded(_ s: String) -> String {
         s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? s
     }
 
-    enum BodyResult {
+    package enum BodyResult {
         /// Positionals, then options, that the body stands for.
         case success([String], [String])
         case failure(String)
 
-        static func success(_ positionals: [String]) -> BodyResult { .success(positionals, []) }
+        package static func success(_ positionals: [String]) -> BodyResult { .success(positionals, []) }
     }
 
     /// The CLI arguments a write's JSON body stands for: `PUT` a document = `{"field": scalar, …}`
@@ -168,7 +168,7 @@ enum APIRoutes {
     /// 1); `resolve` = `{"value": scalar}`; `isolation` = `{"isolated": bool}`; `invite` =
     /// `{"addresses": ["HOST:PORT", …]}` (optional); `join`/`keys install` = `{"invite": TEXT}`;
     /// `keys revoke` = `{"node_id": ID}`; `keys use|remove` = `{"fingerprint": FP}`.
-    static func bodyArguments(command: String, action: String, _ body: [UInt8]) -> BodyResult {
+    package static func bodyArguments(command: String, action: String, _ body: [UInt8]) -> BodyResult {
         let object: Any
         if body.isEmpty && (action == "increment" || action == "invite") {
             object = [String: Any]()
@@ -249,13 +249,13 @@ enum APIRoutes {
     }
 
     /// `%XX` decoding of one path segment; nil for a malformed escape or invalid UTF-8.
-    static func percentDecoded(_ segment: Substring) -> String? {
+    package static func percentDecoded(_ segment: Substring) -> String? {
         guard segment.contains("%") else { return String(segment) }
         return segment.removingPercentEncoding
     }
 
     /// The query's `name=value` pairs (percent-decoded; `+` is a space); the last one wins.
-    static func queryItems(_ target: String) -> [String: String] {
+    package static func queryItems(_ target: String) -> [String: String] {
         guard let q = target.firstIndex(of: "?") else { return [:] }
         var out: [String: String] = [:]
         for pair in target[target.index(after: q)...].split(separator: "&") {

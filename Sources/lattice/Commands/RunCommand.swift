@@ -79,10 +79,7 @@ enum RunCommand {
             guard loopback || config.apiPublic else {
                 throw CLIError(message: "run: api \(text) is not a loopback address; add --api-public (or \"api_public\": true) to expose the API beyond this machine")
             }
-            var o = HTTPServer.Options(token: try apiToken(paths))
-            o.address = address.host == "localhost" ? SocketAddress(host: "127.0.0.1", port: address.port) : address
-            o.publicPaths = [StatusPage.path]  // the page's HTML holds no data; it calls the API with the token
-            api = o
+            api = APIServer.options(token: try apiToken(paths), address: address)
         }
         let node: Node
         let server: HTTPServer?
@@ -94,9 +91,7 @@ enum RunCommand {
             Hosting.root = paths.root
             try node.serveControl(at: Hosting.socketPath(paths.root)) { Hosting.serve($0) }
             let root = paths.root
-            server = try api.map { o in
-                try HTTPServer(options: o, loop: node.loop, log: node.log) { APIRoutes.handle($0, dataDirectory: root) }
-            }
+            server = try api.map { o in try APIServer.start(node, options: o, dataDirectory: root) }
         } catch {
             throw CLIError(message: "run: \(error)", code: .unavailable)
         }

@@ -61,6 +61,7 @@ let package = Package(
         ),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeCRDT"]),
         .testTarget(name: "LatticeCLITests", dependencies: ["lattice", "LatticeAPI", "LatticeStore", "LatticeCRDT"]),
+        .testTarget(name: "LatticeAPITests", dependencies: ["LatticeAPI", "LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore"]),
         .testTarget(name: "LatticeNodeTests", dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore", "LatticeSync"]),
     ]
 )

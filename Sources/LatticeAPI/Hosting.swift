@@ -53,6 +53,20 @@ package enum Hosting {
 
     // MARK: Server
 
+    /// Makes `node` the hosted node (before its loop runs): commands then act on its store, and
+    /// its control socket (`DATA/control.sock`) runs the commands clients forward.
+    /// - Parameters:
+    ///   - node: the node this process runs.
+    ///   - config: its effective configuration (nil: commands read the data directory's).
+    ///   - root: its data directory, as it opened it.
+    /// - Throws: when the control socket cannot be bound.
+    package static func host(_ node: Node, config: NodeConfig?, root: String) throws {
+        self.node = node
+        self.config = config
+        self.root = root
+        try node.serveControl(at: socketPath(root)) { serve($0) }
+    }
+
     /// Runs one forwarded command inside the node (on its loop thread).
     package static func serve(_ request: [UInt8]) -> [UInt8] {
         let code: Int32

@@ -6,7 +6,7 @@ import LatticeCrypto
 import LatticeNode
 import LatticeStore
 
-/// One real node hosted in this process, as `lattice run` hosts it (`Hosting.node`), with the
+/// One real node hosted in this process, as `lattice run` hosts it (`Hosting.host`), with the
 /// library's HTTP API on a loopback port, run on a thread of its own. There is one hosted node
 /// per process, so suites using this are serialized.
 final class APITestNode {
@@ -28,8 +28,7 @@ final class APITestNode {
         options.discovery = false
         let ring = try KeyRing(current: NetworkKey.generate())
         node = try Node(identity: identity, keyRing: ring, trust: TrustPolicy(), store: store, options: options, log: NodeLog(level: .error))
-        Hosting.node = node
-        Hosting.root = directory
+        try Hosting.host(node, config: nil, root: directory)
         let server = try APIServer.start(
             node, options: APIServer.options(token: token, address: SocketAddress(host: "127.0.0.1", port: 0)), dataDirectory: directory)
         node.onStop { server.close() }
@@ -48,6 +47,7 @@ final class APITestNode {
         try? node.store.close()
         Hosting.node = nil
         Hosting.root = nil
+        Hosting.config = nil
         _ = system("rm -rf '\(directory)'")
     }
 

@@ -86,10 +86,7 @@ enum RunCommand {
         do {
             node = try Node(identity: identity, keyRing: ring, trust: trust, store: store, options: options, log: NodeLog(level: level))
             try node.handleTerminationSignals()
-            Hosting.node = node
-            Hosting.config = config
-            Hosting.root = paths.root
-            try node.serveControl(at: Hosting.socketPath(paths.root)) { Hosting.serve($0) }
+            try Hosting.host(node, config: config, root: paths.root)
             let root = paths.root
             server = try api.map { o in try APIServer.start(node, options: o, dataDirectory: root) }
         } catch {

@@ -60,7 +60,7 @@ let package = Package(
             resources: [.copy("Vectors")]
         ),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeCRDT"]),
-        .testTarget(name: "LatticeCLITests", dependencies: ["lattice", "LatticeAPI", "LatticeStore", "LatticeCRDT"]),
+        .testTarget(name: "LatticeCLITests", dependencies: ["lattice", "LatticeStore", "LatticeCRDT"]),
         .testTarget(name: "LatticeAPITests", dependencies: ["LatticeAPI", "LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore"]),
         .testTarget(name: "LatticeNodeTests", dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore", "LatticeSync"]),
     ]

@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "LatticeSync", targets: ["LatticeSync"]),
         .library(name: "LatticeSimulation", targets: ["LatticeSimulation"]),
         .library(name: "LatticeNode", targets: ["LatticeNode"]),
+        .library(name: "LatticeAPI", targets: ["LatticeAPI"]),
         .executable(name: "lattice", targets: ["lattice"]),
     ],
     dependencies: [],
@@ -43,9 +44,12 @@ let package = Package(
         .target(name: "LatticeNode", dependencies: ["CLinux", "LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync"]),
         // epoll, eventfd, signalfd and accept4, which the Glibc module does not export.
         .target(name: "CLinux"),
+        // The node's commands and its HTTP API (routes, change feed, metrics, status page), run
+        // inside a node or on a stopped node's data directory; the executable parses and starts.
+        .target(name: "LatticeAPI", dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeNode"]),
         .executableTarget(
             name: "lattice",
-            dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeSimulation", "LatticeNode"]
+            dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeSimulation", "LatticeNode", "LatticeAPI"]
         ),
         .testTarget(name: "LatticeCRDTTests", dependencies: ["LatticeCRDT"]),
         .testTarget(name: "LatticeSyncTests", dependencies: ["LatticeCRDT", "LatticeStore", "LatticeSync", "LatticeSimulation"]),
@@ -57,6 +61,7 @@ let package = Package(
         ),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeCRDT"]),
         .testTarget(name: "LatticeCLITests", dependencies: ["lattice", "LatticeStore", "LatticeCRDT"]),
+        .testTarget(name: "LatticeAPITests", dependencies: ["LatticeAPI", "LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore"]),
         .testTarget(name: "LatticeNodeTests", dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore", "LatticeSync"]),
     ]
 )

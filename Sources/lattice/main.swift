@@ -1,4 +1,5 @@
 import Foundation
+import LatticeAPI
 import LatticeCRDT
 
 #if canImport(Glibc)
@@ -71,32 +72,8 @@ func dispatch(_ command: String, _ rest: [String]) throws {
     case "bench-text-rss":
         guard rest.count == 3, let n = Int(rest[1]) else { throw CLIError(message: "bench-text-rss MODE OPS FILE") }
         print(TextBench(ops: n).rssChild(mode: rest[0], file: rest[2]))
-    case "init": try NodeCommands.initNode(rest)
-    case "invite": try NodeCommands.invite(rest)
-    case "join": try NodeCommands.join(rest)
-    case "keys": try NodeCommands.keys(rest)
-    case "put": try DocumentCommands.put(rest)
-    case "get": try DocumentCommands.get(rest)
-    case "ls": try DocumentCommands.ls(rest)
-    case "rm": try DocumentCommands.rm(rest)
-    case "set": try DocumentCommands.set(rest)
-    case "incr": try DocumentCommands.incr(rest)
-    case "text": try TextCommands.run(rest)
-    case "conflicts": try DocumentCommands.conflicts(rest)
-    case "resolve": try DocumentCommands.resolve(rest)
-    case "history": try DocumentCommands.history(rest)
-    case "export": try StoreCommands.export(rest)
-    case "import": try StoreCommands.importState(rest)
-    case "status": try StoreCommands.status(rest)
-    case "peers": try PeerCommands.peers(rest)
-    case "sync": try PeerCommands.sync(rest)
-    case "isolation": try ConfigCommands.isolation(rest)
-    case "config": try ConfigCommands.config(rest)
     case "watch": try WatchCommand.run(rest)
-    case "verify": try StoreCommands.verify(rest)
-    case "repair": try StoreCommands.repair(rest)
-    case "compact": try StoreCommands.compact(rest)
-    case "crash-writer": try StoreCommands.crashWriter(rest)
+    case _ where NodeCommandTable.names.contains(command): try NodeCommandTable.dispatch(command, rest)
     default:
         throw CLIError(message: "unknown command '\(command)'; run `lattice help` for the list")
     }

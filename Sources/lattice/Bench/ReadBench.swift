@@ -1,3 +1,4 @@
+import LatticeAPI
 import LatticeCRDT
 
 /// `lattice bench --only read`: reading a replica of many documents as `ls` and `export` do —

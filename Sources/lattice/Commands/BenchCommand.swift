@@ -1,3 +1,4 @@
+import LatticeAPI
 import LatticeCRDT
 import LatticeSimulation
 

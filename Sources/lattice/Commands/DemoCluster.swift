@@ -1,4 +1,5 @@
 import Foundation
+import LatticeAPI
 import LatticeCRDT
 import Synchronization
 

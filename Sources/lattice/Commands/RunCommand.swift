@@ -1,4 +1,5 @@
 import Foundation
+import LatticeAPI
 import LatticeCRDT
 import LatticeCrypto
 import LatticeNode
@@ -35,7 +36,7 @@ enum RunCommand {
         }
         if let l = args.value("--listen") { try flag("--listen", "listen", l, "HOST:PORT, for example 127.0.0.1:7946") }
         if let p = args.values["--peer"] {
-            for one in p { _ = try staticPeer(one, "--peer") }
+            for one in p { _ = try NodeConfig.staticPeer(one, "--peer") }
             try flag("--peer", "peers", config.peers + p, "NODE_ID@HOST:PORT")
         }
         if args.flags.contains("--isolated") { try flag("--isolated", "isolated", true, "a flag") }
@@ -49,7 +50,7 @@ enum RunCommand {
         var options = NodeOptions()
         guard let listen = SocketAddress(parsing: config.listen) else { throw CLIError(message: "run: listen must be HOST:PORT") }
         options.listen = listen
-        for p in config.peers { options.peers.append(try staticPeer(p, config.sources["peers"] == .flag ? "--peer" : "peers")) }
+        for p in config.peers { options.peers.append(try NodeConfig.staticPeer(p, config.sources["peers"] == .flag ? "--peer" : "peers")) }
         options.isolated = config.isolated
         options.discovery = config.discovery
         options.discoveryPort = config.discoveryPort
@@ -78,24 +79,16 @@ enum RunCommand {
             guard loopback || config.apiPublic else {
                 throw CLIError(message: "run: api \(text) is not a loopback address; add --api-public (or \"api_public\": true) to expose the API beyond this machine")
             }
-            var o = HTTPServer.Options(token: try apiToken(paths))
-            o.address = address.host == "localhost" ? SocketAddress(host: "127.0.0.1", port: address.port) : address
-            o.publicPaths = [StatusPage.path]  // the page's HTML holds no data; it calls the API with the token
-            api = o
+            api = APIServer.options(token: try apiToken(paths), address: address)
         }
         let node: Node
         let server: HTTPServer?
         do {
             node = try Node(identity: identity, keyRing: ring, trust: trust, store: store, options: options, log: NodeLog(level: level))
             try node.handleTerminationSignals()
-            Hosting.node = node
-            Hosting.config = config
-            Hosting.root = paths.root
-            try node.serveControl(at: Hosting.socketPath(paths.root)) { Hosting.serve($0) }
+            try Hosting.host(node, config: config, root: paths.root)
             let root = paths.root
-            server = try api.map { o in
-                try HTTPServer(options: o, loop: node.loop, log: node.log) { APIRoutes.handle($0, dataDirectory: root) }
-            }
+            server = try api.map { o in try APIServer.start(node, options: o, dataDirectory: root) }
         } catch {
             throw CLIError(message: "run: \(error)", code: .unavailable)
         }
@@ -113,17 +106,5 @@ enum RunCommand {
         }
         node.run()
         do { try store.close() } catch { throw cliError(error) }
-    }
-
-    /// Parses `NODE_ID@HOST:PORT`.
-    static func staticPeer(_ p: String, _ source: String) throws(CLIError) -> StaticPeer {
-        guard let at = p.firstIndex(of: "@"), let address = SocketAddress(parsing: String(p[p.index(after: at)...])) else {
-            throw CLIError(message: "run: \(source) must be NODE_ID@HOST:PORT (got '\(p)')")
-        }
-        let idText = String(p[..<at])
-        guard let node = NodeID(idText) else {
-            throw CLIError(message: "run: '\(idText)' in \(source) is not a node ID (see `lattice status` on that node)")
-        }
-        return StaticPeer(node: node, address: address)
     }
 }

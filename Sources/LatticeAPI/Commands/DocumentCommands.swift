@@ -1,11 +1,11 @@
 import Foundation
 import LatticeNode
-import LatticeCRDT
-import LatticeStore
+package import LatticeCRDT
+package import LatticeStore
 
 /// `put`, `get`, `ls`, `rm`, `set`, `incr`, `conflicts`, `resolve`, `history`.
-enum DocumentCommands {
-    static let putHelp = """
+package enum DocumentCommands {
+    package static let putHelp = """
         usage: lattice put COLLECTION ID field=value … [--data DIR] [--json]
 
         Writes register fields of a document (creating it if needed). Values:
@@ -15,7 +15,7 @@ enum DocumentCommands {
         Each write supersedes every value of that field this node has seen.
         """
 
-    static let getHelp = """
+    package static let getHelp = """
         usage: lattice get COLLECTION ID [--data DIR] [--json]
 
         Prints a document's fields: registers (with every sibling when concurrent writes
@@ -23,47 +23,47 @@ enum DocumentCommands {
         Exit 2 when the document does not exist.
         """
 
-    static let lsHelp = """
+    package static let lsHelp = """
         usage: lattice ls COLLECTION [--prefix P] [--after ID] [--limit N] [--data DIR] [--json]
 
         Lists the document IDs of a collection (byte order); --prefix keeps IDs starting with P.
         Paging: --limit N lists at most N; --after ID starts after ID (pass the last ID listed).
         """
 
-    static let rmHelp = """
+    package static let rmHelp = """
         usage: lattice rm COLLECTION ID [--data DIR] [--json]
 
         Deletes a document (a concurrent update made elsewhere survives). Exit 2 if absent.
         """
 
-    static let setHelp = """
+    package static let setHelp = """
         usage: lattice set add|rm COLLECTION ID FIELD VALUE… [--data DIR] [--json]
 
         Adds elements to or removes them from a set field (add wins over a concurrent remove).
         VALUE is text, or :=JSON for a JSON scalar, or :b64=BASE64 for bytes.
         """
 
-    static let incrHelp = """
+    package static let incrHelp = """
         usage: lattice incr COLLECTION ID FIELD [N] [--data DIR] [--json]
 
         Adds N (default 1) to a counter field; a negative N (for example -3) decrements.
         """
 
-    static let conflictsHelp = """
+    package static let conflictsHelp = """
         usage: lattice conflicts [--data DIR] [--json]
 
         Lists every field that holds concurrent values (register siblings, or entries of several
         kinds), with each sibling's value, dot, origin replica and HLC time.
         """
 
-    static let resolveHelp = """
+    package static let resolveHelp = """
         usage: lattice resolve COLLECTION ID FIELD VALUE [--data DIR] [--json]
 
         Writes VALUE to the field, superseding every sibling this node has seen.
         VALUE is text, or :=JSON for a JSON scalar, or :b64=BASE64 for bytes.
         """
 
-    static let historyHelp = """
+    package static let historyHelp = """
         usage: lattice history COLLECTION ID [--data DIR] [--json]
 
         Lists every change in the log that touched the document, oldest first: log sequence,
@@ -71,7 +71,7 @@ enum DocumentCommands {
         compacted into a snapshot are not listed.
         """
 
-    static func put(_ a: [String]) throws(CLIError) {
+    package static func put(_ a: [String]) throws(CLIError) {
         let args = try Arguments("put", a)
         if args.help { return out(putHelp) }
         guard args.positional.count >= 3 else {
@@ -95,7 +95,7 @@ enum DocumentCommands {
         report(args, result, "wrote \(assignments.count) field\(assignments.count == 1 ? "" : "s") of \(collection)/\(id)")
     }
 
-    static func get(_ a: [String]) throws(CLIError) {
+    package static func get(_ a: [String]) throws(CLIError) {
         let args = try Arguments("get", a)
         if args.help { return out(getHelp) }
         try args.expect(2...2, "get COLLECTION ID")
@@ -132,7 +132,7 @@ enum DocumentCommands {
         }
     }
 
-    static func ls(_ a: [String]) throws(CLIError) {
+    package static func ls(_ a: [String]) throws(CLIError) {
         let args = try Arguments("ls", a, valued: ["--prefix", "--after", "--limit"])
         if args.help { return out(lsHelp) }
         try args.expect(1...1, "ls COLLECTION [--prefix P] [--after ID] [--limit N]")
@@ -152,7 +152,7 @@ enum DocumentCommands {
         for id in ids { out(id.string) }
     }
 
-    static func rm(_ a: [String]) throws(CLIError) {
+    package static func rm(_ a: [String]) throws(CLIError) {
         let args = try Arguments("rm", a)
         if args.help { return out(rmHelp) }
         try args.expect(2...2, "rm COLLECTION ID")
@@ -167,7 +167,7 @@ enum DocumentCommands {
         report(args, result, "deleted \(collection)/\(id)")
     }
 
-    static func set(_ a: [String]) throws(CLIError) {
+    package static func set(_ a: [String]) throws(CLIError) {
         let args = try Arguments("set", a)
         if args.help { return out(setHelp) }
         guard args.positional.count >= 5, ["add", "rm"].contains(args.positional[0]) else {
@@ -188,7 +188,7 @@ enum DocumentCommands {
         report(args, result, "\(adding ? "added" : "removed") \(values.count) element\(values.count == 1 ? "" : "s") \(adding ? "to" : "from") \(path)")
     }
 
-    static func incr(_ a: [String]) throws(CLIError) {
+    package static func incr(_ a: [String]) throws(CLIError) {
         let args = try Arguments("incr", a)
         if args.help { return out(incrHelp) }
         try args.expect(3...4, "incr COLLECTION ID FIELD [N]")
@@ -212,7 +212,7 @@ enum DocumentCommands {
         out("\(path) = \(total)")
     }
 
-    static func conflicts(_ a: [String]) throws(CLIError) {
+    package static func conflicts(_ a: [String]) throws(CLIError) {
         let args = try Arguments("conflicts", a)
         if args.help { return out(conflictsHelp) }
         try args.expect(0...0, "conflicts")
@@ -231,7 +231,7 @@ enum DocumentCommands {
         }
     }
 
-    static func resolve(_ a: [String]) throws(CLIError) {
+    package static func resolve(_ a: [String]) throws(CLIError) {
         let args = try Arguments("resolve", a)
         if args.help { return out(resolveHelp) }
         try args.expect(4...4, "resolve COLLECTION ID FIELD VALUE")
@@ -247,7 +247,7 @@ enum DocumentCommands {
         report(args, result, "resolved \(path) = \(valueText(value))")
     }
 
-    static func history(_ a: [String]) throws(CLIError) {
+    package static func history(_ a: [String]) throws(CLIError) {
         let args = try Arguments("history", a)
         if args.help { return out(historyHelp) }
         try args.expect(2...2, "history COLLECTION ID")
@@ -280,14 +280,14 @@ enum DocumentCommands {
 
     // MARK: Helpers
 
-    static func names(_ args: Arguments) throws(CLIError) -> (Key, Key) {
+    package static func names(_ args: Arguments) throws(CLIError) -> (Key, Key) {
         let c = args.positional[0]
         let id = args.positional[1]
         guard !c.isEmpty, !id.isEmpty else { throw CLIError(message: "COLLECTION and ID must not be empty") }
         return (Key(c), Key(id))
     }
 
-    static func commit(_ store: ReplicaStore, _ body: (inout Replica, inout Delta, UInt64) throws -> Void) throws(CLIError) -> CommitResult {
+    package static func commit(_ store: ReplicaStore, _ body: (inout Replica, inout Delta, UInt64) throws -> Void) throws(CLIError) -> CommitResult {
         let now = ReplicaStore.wallMilliseconds()
         do {
             if let node = Hosting.node { return try node.commit { replica, delta in try body(&replica, &delta, now) } }
@@ -299,11 +299,11 @@ enum DocumentCommands {
         }
     }
 
-    static func resultFields(_ r: CommitResult) -> [(String, JSON)] {
+    package static func resultFields(_ r: CommitResult) -> [(String, JSON)] {
         [("ok", .bool(true)), ("sequence", .uint(r.sequence)), ("dots", .array(r.dots.map { .string(dotText($0)) }))]
     }
 
-    static func report(_ args: Arguments, _ r: CommitResult, _ text: String) {
+    package static func report(_ args: Arguments, _ r: CommitResult, _ text: String) {
         if args.json { return out(JSON.object(resultFields(r)).text) }
         out(text)
     }

@@ -1,11 +1,11 @@
 import Foundation
 import LatticeCRDT
-import LatticeCrypto
+package import LatticeCrypto
 import LatticeStore
 
 /// `init`, `invite`, `join`, `keys`.
-enum NodeCommands {
-    static let initHelp = """
+package enum NodeCommands {
+    package static let initHelp = """
         usage: lattice init [--name NAME] [--fsync always|batch|none] [--join INVITE] [--data DIR] [--json]
 
         Creates a node in the data directory (mode 0700): identity key (0600), network key (0600;
@@ -16,21 +16,21 @@ enum NodeCommands {
                     not of the machine)
         """
 
-    static let inviteHelp = """
+    package static let inviteHelp = """
         usage: lattice invite [--address HOST:PORT …] [--data DIR] [--json]
 
         Prints an invite: the network key, this node's ID and address hints, with a checksum.
         It contains the network key: share it only over a channel you trust.
         """
 
-    static let joinHelp = """
+    package static let joinHelp = """
         usage: lattice join INVITE [--data DIR] [--json]
 
         On an initialised node: stores the invite's network key (made current; older keys stay
         accepted) and trusts the inviting node. To create a node that joins, use init --join.
         """
 
-    static let keysHelp = """
+    package static let keysHelp = """
         usage: lattice keys [--data DIR] [--json]
                lattice keys revoke NODE_ID [--data DIR] [--json]
                lattice keys new | install INVITE | use FINGERPRINT | remove FINGERPRINT
@@ -45,7 +45,7 @@ enum NodeCommands {
           3. on every node `lattice keys remove OLD_FINGERPRINT`.
         """
 
-    static func initNode(_ a: [String]) throws(CLIError) {
+    package static func initNode(_ a: [String]) throws(CLIError) {
         let args = try Arguments("init", a, valued: ["--name", "--fsync", "--join"])
         if args.help { return out(initHelp) }
         try args.expect(0...0, "init [--name NAME] [--fsync always|batch|none] [--join INVITE]")
@@ -98,7 +98,7 @@ enum NodeCommands {
         out(identity.nodeID.description)
     }
 
-    static func decodeInvite(_ text: String) throws(CLIError) -> Invite {
+    package static func decodeInvite(_ text: String) throws(CLIError) -> Invite {
         do {
             return try Invite.decode(text.trimmingCharacters(in: .whitespacesAndNewlines))
         } catch {
@@ -106,7 +106,7 @@ enum NodeCommands {
         }
     }
 
-    static func invite(_ a: [String]) throws(CLIError) {
+    package static func invite(_ a: [String]) throws(CLIError) {
         let args = try Arguments("invite", a, valued: ["--address"])
         if args.help { return out(inviteHelp) }
         try args.expect(0...0, "invite [--address HOST:PORT …]")
@@ -125,7 +125,7 @@ enum NodeCommands {
         out(text)
     }
 
-    static func join(_ a: [String]) throws(CLIError) {
+    package static func join(_ a: [String]) throws(CLIError) {
         let args = try Arguments("join", a)
         if args.help { return out(joinHelp) }
         try args.expect(1...1, "join INVITE")
@@ -163,7 +163,7 @@ enum NodeCommands {
         out("joined network \(invite.networkKey.id); trusting \(invite.inviter)")
     }
 
-    static func keys(_ a: [String]) throws(CLIError) {
+    package static func keys(_ a: [String]) throws(CLIError) {
         let args = try Arguments("keys", a)
         if args.help { return out(keysHelp) }
         let paths = NodePaths(root: args.dataDirectory)
@@ -214,7 +214,7 @@ enum NodeCommands {
     }
 
     /// The three steps of a network key rotation (`keys new|install|use|remove`).
-    static func rotate(_ verb: String, _ args: Arguments, _ paths: NodePaths, _ identity: NodeIdentity) throws(CLIError) {
+    package static func rotate(_ verb: String, _ args: Arguments, _ paths: NodePaths, _ identity: NodeIdentity) throws(CLIError) {
         try args.expect(verb == "new" ? 1...1 : 2...2, verb == "new" ? "keys new" : "keys \(verb) \(verb == "install" ? "INVITE" : "FINGERPRINT")")
         var ring: KeyRing
         do { ring = try KeyFile.loadKeyRing(from: paths.networkKey) } catch { throw cliError(error) }

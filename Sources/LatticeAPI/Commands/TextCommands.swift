@@ -1,10 +1,10 @@
 import Foundation
-import LatticeCRDT
+package import LatticeCRDT
 import LatticeStore
 
 /// `lattice text insert|delete|splice|convert`: edits of collaborative text fields.
-enum TextCommands {
-    static let help = """
+package enum TextCommands {
+    package static let help = """
         usage: lattice text insert  COLLECTION ID FIELD POS TEXT        [--data DIR] [--json]
                lattice text delete  COLLECTION ID FIELD POS COUNT       [--data DIR] [--json]
                lattice text splice  COLLECTION ID FIELD POS COUNT TEXT  [--data DIR] [--json]
@@ -21,7 +21,7 @@ enum TextCommands {
         replaces the whole text. A position past the end changes nothing and exits 65.
         """
 
-    static func run(_ a: [String]) throws(CLIError) {
+    package static func run(_ a: [String]) throws(CLIError) {
         let args = try Arguments("text", a)
         if args.help || args.positional.isEmpty { return out(help) }
         let verb = args.positional[0]
@@ -86,7 +86,7 @@ enum TextCommands {
     }
 
     /// Parses `[{"position": P, "delete": N, "insert": "T"}, …]`.
-    static func parseSplices(_ json: String) throws(CLIError) -> [TextSplice] {
+    package static func parseSplices(_ json: String) throws(CLIError) -> [TextSplice] {
         let bad = CLIError(message: "text apply: SPLICES must be a JSON array of {\"position\": P, \"delete\": N, \"insert\": \"T\"} (P, N whole numbers ≥ 0)")
         guard let data = json.data(using: .utf8), let list = (try? JSONSerialization.jsonObject(with: data)) as? [Any] else { throw bad }
         var out: [TextSplice] = []

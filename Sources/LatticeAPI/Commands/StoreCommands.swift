@@ -10,36 +10,36 @@ import LatticeSync
 #endif
 
 /// `status`, `verify`, `repair`, `compact`, `export`, `import`, and the hidden `crash-writer`.
-enum StoreCommands {
-    static let statusHelp = """
+package enum StoreCommands {
+    package static let statusHelp = """
         usage: lattice status [--data DIR] [--json]
 
         Node ID, documents, log size and records, snapshot age, and per known peer the changes
         it has not acknowledged and the age of the oldest.
         """
 
-    static let verifyHelp = """
+    package static let verifyHelp = """
         usage: lattice verify [--data DIR] [--json]
 
         Checks every log record, snapshot and the watermark file without changing anything.
         Exit 0 when clean, 65 with each problem (file and byte offset) when not.
         """
 
-    static let repairHelp = """
+    package static let repairHelp = """
         usage: lattice repair [--data DIR] [--json]
 
         Keeps every record with a valid checksum, moves damaged files aside (*.damaged; nothing
         is deleted), and reports lost sequence ranges.
         """
 
-    static let compactHelp = """
+    package static let compactHelp = """
         usage: lattice compact [--data DIR] [--json]
 
         Writes a snapshot, then drops log segments that every live peer has acknowledged (with no
         peers known, everything the snapshot covers).
         """
 
-    static let exportHelp = """
+    package static let exportHelp = """
         usage: lattice export [--collection C] [--data DIR]
 
         Writes JSON lines to stdout: one per document ({"collection", "id", "fields"}, each field
@@ -49,7 +49,7 @@ enum StoreCommands {
         those collections' entries and their dots only (it adds, never removes, on import).
         """
 
-    static let importHelp = """
+    package static let importHelp = """
         usage: lattice import FILE|- [--data DIR] [--json]
 
         Joins the state of an export (its final "lattice_state" line) into this node, durably.
@@ -57,7 +57,7 @@ enum StoreCommands {
         to be JSON but not used.
         """
 
-    static func status(_ a: [String]) throws(CLIError) {
+    package static func status(_ a: [String]) throws(CLIError) {
         let args = try Arguments("status", a)
         if args.help { return out(statusHelp) }
         try args.expect(0...0, "status")
@@ -120,7 +120,7 @@ enum StoreCommands {
         do { try closeStore(store) } catch { throw cliError(error) }
     }
 
-    static func verify(_ a: [String]) throws(CLIError) {
+    package static func verify(_ a: [String]) throws(CLIError) {
         let args = try Arguments("verify", a)
         if args.help { return out(verifyHelp) }
         try args.expect(0...0, "verify")
@@ -147,7 +147,7 @@ enum StoreCommands {
         if !report.isClean { throw CLIError(message: "\(report.problems.count) problem(s) found; run `lattice repair --data \(dir)`", code: .dataError) }
     }
 
-    static func repair(_ a: [String]) throws(CLIError) {
+    package static func repair(_ a: [String]) throws(CLIError) {
         let args = try Arguments("repair", a)
         if args.help { return out(repairHelp) }
         try args.expect(0...0, "repair")
@@ -174,7 +174,7 @@ enum StoreCommands {
         if !r.after.isClean { throw CLIError(message: "repair could not clean the directory; keep a copy and report it", code: .dataError) }
     }
 
-    static func compact(_ a: [String]) throws(CLIError) {
+    package static func compact(_ a: [String]) throws(CLIError) {
         let args = try Arguments("compact", a)
         if args.help { return out(compactHelp) }
         try args.expect(0...0, "compact")
@@ -193,7 +193,7 @@ enum StoreCommands {
         } catch { throw cliError(error) }
     }
 
-    static func export(_ a: [String]) throws(CLIError) {
+    package static func export(_ a: [String]) throws(CLIError) {
         let args = try Arguments("export", a, valued: ["--collection"])
         if args.help { return out(exportHelp) }
         try args.expect(0...0, "export [--collection C]")
@@ -219,7 +219,7 @@ enum StoreCommands {
         do { try closeStore(store) } catch { throw cliError(error) }
     }
 
-    static func importState(_ a: [String]) throws(CLIError) {
+    package static func importState(_ a: [String]) throws(CLIError) {
         let args = try Arguments("import", a)
         if args.help { return out(importHelp) }
         try args.expect(1...1, "import FILE|-")
@@ -273,7 +273,7 @@ enum StoreCommands {
     /// Hidden: commits changes in a loop, printing each acknowledged change's ID (line-buffered)
     /// only after `commit` returned, i.e. after the change is durable; with `--compact-every N`
     /// it snapshots and compacts every N changes. Used by the crash test.
-    static func crashWriter(_ a: [String]) throws(CLIError) {
+    package static func crashWriter(_ a: [String]) throws(CLIError) {
         let args = try Arguments("crash-writer", a, valued: ["--count", "--prefix", "--compact-every", "--segment-size"])
         let limit = Int(args.value("--count") ?? "") ?? Int.max
         let compactEvery = Int(args.value("--compact-every") ?? "") ?? 0

@@ -2,7 +2,7 @@ import Foundation
 import LatticeCRDT
 import Testing
 
-@testable import lattice
+import LatticeAPI
 
 /// The hand-written formatters of listings print exactly what Foundation's formatters print.
 @Suite struct FormattingTests {

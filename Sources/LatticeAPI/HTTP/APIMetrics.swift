@@ -1,14 +1,14 @@
 import Foundation
 import LatticeCRDT
 import LatticeCrypto
-import LatticeNode
+package import LatticeNode
 import LatticeStore
 import LatticeSync
 
 /// `GET /metrics`: the node's counters, gauges and histograms in the Prometheus text format.
-enum APIMetrics {
+package enum APIMetrics {
     /// The Prometheus text exposition of the node's counters and gauges.
-    static func render(_ node: Node) -> String {
+    package static func render(_ node: Node) -> String {
         var out = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Double)]) {
             out += "# HELP lattice_\(name) \(help)\n# TYPE lattice_\(name) \(type)\n"

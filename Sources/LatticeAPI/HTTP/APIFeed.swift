@@ -1,20 +1,20 @@
 import Foundation
 import LatticeCRDT
-import LatticeNode
-import LatticeStore
+package import LatticeNode
+package import LatticeStore
 
 /// The change feed: `GET /v1/changes?since=CURSOR` (paged) and `GET /v1/events` (server-sent
 /// events, resumable with `Last-Event-ID`). Both read the log, so a client that went away — or
 /// one too slow to keep up — resumes exactly where it stopped; a cursor is a log sequence.
-enum APIFeed {
-    static let defaultLimit = 100
-    static let maxLimit = 1_000
+package enum APIFeed {
+    package static let defaultLimit = 100
+    package static let maxLimit = 1_000
     /// A page (or one batch of events) stops growing past this many bytes of JSON (it always
     /// holds at least one change): the loop never builds a huge answer, memory stays bounded.
-    static let pageBytes = 1 << 20
+    package static let pageBytes = 1 << 20
 
     /// `GET /v1/changes?since=N&limit=L&documents=1`.
-    static func changes(_ request: HTTPRequest, node: Node) -> HTTPResponse {
+    package static func changes(_ request: HTTPRequest, node: Node) -> HTTPResponse {
         let query = APIRoutes.queryItems(request.target)
         guard let since = cursor(query["since"] ?? "0") else {
             return .error(400, code: "bad_request", message: "since must be a cursor (a whole number from an earlier page or event; 0 = from the start)")
@@ -42,7 +42,7 @@ enum APIFeed {
 
     /// `GET /v1/events[?since=N][&documents=1]` (or `Last-Event-ID: N`): every durable change
     /// after the cursor, then live ones; without a cursor, from now.
-    static func events(_ request: HTTPRequest, node: Node) -> HTTPResponse {
+    package static func events(_ request: HTTPRequest, node: Node) -> HTTPResponse {
         let query = APIRoutes.queryItems(request.target)
         let given = request.header("last-event-id") ?? query["since"]
         var start = node.store.feedCursor
@@ -63,18 +63,18 @@ enum APIFeed {
         return response
     }
 
-    static func cursor(_ text: String) -> UInt64? { UInt64(text.trimmingCharacters(in: .whitespaces)) }
+    package static func cursor(_ text: String) -> UInt64? { UInt64(text.trimmingCharacters(in: .whitespaces)) }
 
     /// A cursor past this node's log comes from another node (or a data directory that was
     /// replaced): following it would silently skip changes, so it is refused.
-    static func ahead(_ cursor: UInt64, _ node: Node) -> HTTPResponse? {
+    package static func ahead(_ cursor: UInt64, _ node: Node) -> HTTPResponse? {
         // Appended but not yet durable is still this node's: a read answers it as its cursor.
         let now = node.store.store.log.lastSequence
         guard cursor > now else { return nil }
         return .error(409, code: "cursor_ahead", message: "cursor \(cursor) is past this node's newest change (\(now)); it belongs to another node or an older data directory: re-read the documents and follow from \(now)")
     }
 
-    static func expired(_ e: ChangeCursorExpired) -> HTTPResponse {
+    package static func expired(_ e: ChangeCursorExpired) -> HTTPResponse {
         let body = JSON.object([
             ("error", .string("cursor_expired")),
             ("message", .string("changes before \(e.oldest) were compacted into a snapshot; re-read the documents (GET /v1/docs/…) and follow from cursor \(e.resume)")),
@@ -85,7 +85,7 @@ enum APIFeed {
 
     /// Changes as JSON texts, stopping once ``pageBytes`` are used (never before the first):
     /// the texts and the cursor of the last one rendered (0 for none).
-    static func render(_ changes: [ChangeEntry], node: Node?) -> (texts: [String], last: UInt64) {
+    package static func render(_ changes: [ChangeEntry], node: Node?) -> (texts: [String], last: UInt64) {
         var texts: [String] = []
         var bytes = 0
         var last: UInt64 = 0
@@ -101,7 +101,7 @@ enum APIFeed {
 
     /// What a change did to text fields: per field, its splices and the version after them, or
     /// `"resync": true` when this node no longer knows them (re-read the text).
-    static func textJSON(_ texts: [TextChange]) -> JSON {
+    package static func textJSON(_ texts: [TextChange]) -> JSON {
         .object(
             texts.map { t in
                 guard let splices = t.splices, let version = t.version else { return (t.field.string, .object([("resync", .bool(true))])) }
@@ -115,7 +115,7 @@ enum APIFeed {
     /// One change as JSON; with `node`, each touched document as it is now (null if deleted),
     /// as long as `budget` bytes allow — past it the documents are listed without their
     /// contents and the change says `"documents_omitted": true` (read them with GET).
-    static func changeJSON(_ c: ChangeEntry, node: Node?, budget: Int = .max) -> JSON {
+    package static func changeJSON(_ c: ChangeEntry, node: Node?, budget: Int = .max) -> JSON {
         var used = 0
         var omitted = false
         let docs: [JSON] = c.documents.map { d in
@@ -144,129 +144,5 @@ enum APIFeed {
             ("time", c.stamp.map { .string(stampText($0)) } ?? .null),
             ("documents", .array(docs)),
             ] + (omitted ? [("documents_omitted", .bool(true))] : []))
-    }
-}
-
-/// The live `/v1/events` streams of one node (on its loop). Woken when the log becomes durable
-/// further, and once a second (heartbeats, and subscribers that were paused for backpressure).
-final class EventHub: @unchecked Sendable {  // confined to the node's loop
-    nonisolated(unsafe) private static var instance: EventHub?
-
-    static func shared(for node: Node) -> EventHub {
-        if let h = instance, h.node === node { return h }
-        let h = EventHub(node: node)
-        instance = h
-        return h
-    }
-
-    final class Subscriber {
-        let stream: HTTPStream
-        var cursor: UInt64
-        let documents: Bool
-        var lastWrite: UInt64
-        init(stream: HTTPStream, cursor: UInt64, documents: Bool, now: UInt64) {
-            self.stream = stream
-            self.cursor = cursor
-            self.documents = documents
-            lastWrite = now
-        }
-    }
-
-    /// A subscriber with this much unread output is skipped until it reads.
-    static let pauseBytes = 1 << 20
-    /// Records per subscriber per wake-up (then the loop serves others first).
-    static let batch = 256
-    static let heartbeatMilliseconds: UInt64 = 15_000
-
-    let node: Node
-    private var subscribers: [ObjectIdentifier: Subscriber] = [:]
-    private var ticking = false
-    private var pumpPosted = false
-
-    private init(node: Node) {
-        self.node = node
-        node.onDurable { [unowned self] in self.pump() }
-    }
-
-    /// Live streams now.
-    var count: Int { subscribers.count }
-
-    func subscribe(_ stream: HTTPStream, from cursor: UInt64, documents: Bool) {
-        let s = Subscriber(stream: stream, cursor: cursor, documents: documents, now: EventLoop.now())
-        let key = ObjectIdentifier(stream)
-        subscribers[key] = s
-        stream.onClose = { [weak self] in self?.subscribers[key] = nil }
-        // A subscriber paused for backpressure resumes as soon as its client caught up.
-        stream.onDrain = { [weak self] in self?.schedulePump() }
-        stream.send(Array("retry: 2000\nid: \(cursor)\nevent: ready\ndata: {\"cursor\": \(cursor)}\n\n".utf8))
-        pump()
-        startTicking()
-    }
-
-    /// Sends every subscriber what the log holds after its cursor (bounded per call).
-    func pump() {
-        let durable = node.store.feedCursor
-        var more = false
-        for s in Array(subscribers.values) where s.stream.isOpen && s.cursor < durable && s.stream.queuedBytes < Self.pauseBytes {
-            var out: [UInt8] = []
-            do {
-                let page = try node.store.changes(after: s.cursor, limit: Self.batch)
-                let (texts, last) = APIFeed.render(page.changes, node: s.documents ? node : nil)
-                for (c, text) in zip(page.changes, texts) {
-                    out += Array("id: \(c.sequence)\nevent: change\ndata: \(text)\n\n".utf8)
-                }
-                if last > 0 {
-                    s.cursor = last
-                    // Only a batch that moved on asks for another at once (no spinning on a log
-                    // that says more is durable than it can read).
-                    more = more || last < page.next || page.more
-                }
-            } catch let e as ChangeCursorExpired {
-                let data = JSON.object([
-                    ("error", .string("cursor_expired")), ("oldest", .uint(e.oldest)), ("resume", .uint(e.resume)),
-                    ("message", .string("changes were compacted away: re-read the documents; events go on from cursor \(e.resume)")),
-                ])
-                out += Array("id: \(e.resume)\nevent: reset\ndata: \(data.text)\n\n".utf8)
-                s.cursor = e.resume
-            } catch {
-                let data = JSON.object([("error", .string("internal")), ("message", .string("\(error)"))])
-                s.stream.send(Array("event: error\ndata: \(data.text)\n\n".utf8))
-                s.stream.close()
-                continue
-            }
-            if !out.isEmpty {
-                s.stream.send(out)
-                s.lastWrite = EventLoop.now()
-            }
-        }
-        if more { schedulePump() }
-    }
-
-    /// Runs ``pump()`` soon, once, after what the loop is doing now.
-    func schedulePump() {
-        guard !pumpPosted else { return }
-        pumpPosted = true
-        node.loop.post { [self] in
-            pumpPosted = false
-            pump()
-        }
-    }
-
-    private func startTicking() {
-        guard !ticking else { return }
-        ticking = true
-        _ = node.loop.schedule(after: 1_000) { [weak self] in self?.tick() }
-    }
-
-    private func tick() {
-        ticking = false
-        guard !subscribers.isEmpty else { return }
-        let now = EventLoop.now()
-        for s in subscribers.values where now >= s.lastWrite + Self.heartbeatMilliseconds {
-            s.stream.send(Array(": keep-alive\n\n".utf8))
-            s.lastWrite = now
-        }
-        pump()
-        startTicking()
     }
 }

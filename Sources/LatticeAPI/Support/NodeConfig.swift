@@ -4,25 +4,25 @@ import Foundation
     import Glibc
 #endif
 import LatticeCRDT
-import LatticeCrypto
-import LatticeNode
-import LatticeStore
-import LatticeSync
+package import LatticeCrypto
+package import LatticeNode
+package import LatticeStore
+package import LatticeSync
 
 /// The node's configuration: `DATA/config.json`, overridden by `LATTICE_*` environment
 /// variables, overridden by `lattice run` flags (Docs/CONFIG.md). Every value is validated; an
 /// error names the key, where it came from, and the allowed values.
-struct NodeConfig {
+package struct NodeConfig {
     /// Where a value came from.
-    enum Source: String { case defaults = "default", file, environment = "env", flag }
+    package enum Source: String { case defaults = "default", file, environment = "env", flag }
 
     /// A collection's sync rule: with every peer, with listed peers only, or none (local).
-    enum Scope: Equatable {
+    package enum Scope: Equatable {
         case all
         case peers([NodeID])
         case local
 
-        var json: Any {
+        package var json: Any {
             switch self {
             case .all: "all"
             case .local: "local"
@@ -30,7 +30,7 @@ struct NodeConfig {
             }
         }
 
-        var syncScope: SyncPolicy.Scope {
+        package var syncScope: SyncPolicy.Scope {
             switch self {
             case .all: .all
             case .local: .none
@@ -39,26 +39,26 @@ struct NodeConfig {
         }
     }
 
-    var name = ""
-    var fsync = "batch"
-    var created = ""
-    var listen = "0.0.0.0:7946"
-    var peers: [String] = []
-    var discovery = true
-    var discoveryPort: UInt16 = 7946
+    package var name = ""
+    package var fsync = "batch"
+    package var created = ""
+    package var listen = "0.0.0.0:7946"
+    package var peers: [String] = []
+    package var discovery = true
+    package var discoveryPort: UInt16 = 7946
     /// The HTTP API's address; nil = off.
-    var api: String? = "127.0.0.1:7947"
-    var apiPublic = false
-    var logLevel = "info"
-    var isolated = false
+    package var api: String? = "127.0.0.1:7947"
+    package var apiPublic = false
+    package var logLevel = "info"
+    package var isolated = false
     /// The rule for collections without their own.
-    var syncDefault = Scope.all
+    package var syncDefault = Scope.all
     /// Per-collection rules.
-    var syncCollections: [String: Scope] = [:]
+    package var syncCollections: [String: Scope] = [:]
     /// Where each key's value came from (keys absent here are defaults).
-    var sources: [String: Source] = [:]
+    package var sources: [String: Source] = [:]
 
-    var policy: FsyncPolicy {
+    package var policy: FsyncPolicy {
         switch fsync {
         case "always": .always
         case "none": .none
@@ -68,7 +68,7 @@ struct NodeConfig {
 
     /// The engine's selective-sync policy: each collection's rule for both directions (a
     /// collection sent only to some peers is accepted only from them).
-    var syncPolicy: SyncPolicy {
+    package var syncPolicy: SyncPolicy {
         var p = SyncPolicy(fallback: syncDefault.syncScope)
         for (c, scope) in syncCollections {
             p.send[Key(c)] = scope.syncScope
@@ -81,14 +81,14 @@ struct NodeConfig {
 
     /// One configuration key: its file name, environment variable, what it allows, and how a
     /// value (JSON from the file; a string from the environment) is applied.
-    struct Setting: Sendable {
-        let key: String
-        let allowed: String
-        let apply: @Sendable (inout NodeConfig, Any) -> Bool
-        var env: String { "LATTICE_" + key.uppercased() }
+    package struct Setting: Sendable {
+        package let key: String
+        package let allowed: String
+        package let apply: @Sendable (inout NodeConfig, Any) -> Bool
+        package var env: String { "LATTICE_" + key.uppercased() }
     }
 
-    static let settings: [Setting] = [
+    package static let settings: [Setting] = [
         Setting(key: "name", allowed: "a string") { c, v in
             guard let s = v as? String else { return false }
             c.name = s
@@ -118,7 +118,7 @@ struct NodeConfig {
             } else {
                 return false
             }
-            guard list.allSatisfy({ (try? RunCommand.staticPeer($0, "")) != nil }) else { return false }
+            guard list.allSatisfy({ (try? NodeConfig.staticPeer($0, "")) != nil }) else { return false }
             c.peers = list
             return true
         },
@@ -183,7 +183,7 @@ struct NodeConfig {
     ]
 
     /// A `HOST:PORT` a socket can bind: a numeric IPv4 or IPv6 address (or `localhost`).
-    static func bindable(_ text: String) -> Bool {
+    package static func bindable(_ text: String) -> Bool {
         guard let a = SocketAddress(parsing: text) else { return false }
         if a.host == "localhost" { return true }
         var v4 = in_addr()
@@ -192,19 +192,19 @@ struct NodeConfig {
     }
 
     /// Whether the API address stays on this machine.
-    static func loopback(_ text: String) -> Bool {
+    package static func loopback(_ text: String) -> Bool {
         guard let a = SocketAddress(parsing: text) else { return false }
         return ["127.0.0.1", "::1", "localhost"].contains(a.host)
     }
 
     /// Rules between keys: an API beyond loopback needs `api_public`.
-    func checkCombination(_ origin: String) throws(CLIError) {
+    package func checkCombination(_ origin: String) throws(CLIError) {
         if let api, !Self.loopback(api), !apiPublic {
             throw CLIError(message: "\(origin): api \"\(api)\" is not a loopback address; set api_public to true as well to expose the API beyond this machine", code: .dataError)
         }
     }
 
-    static func boolean(_ v: Any) -> Bool? {
+    package static func boolean(_ v: Any) -> Bool? {
         if let n = v as? NSNumber, isJSONBoolean(n) { return n.boolValue }
         guard let s = v as? String else { return nil }
         switch s.lowercased() {
@@ -214,13 +214,13 @@ struct NodeConfig {
         }
     }
 
-    static func integer(_ v: Any) -> Int? {
+    package static func integer(_ v: Any) -> Int? {
         if let s = v as? String { return Int(s) }
         guard let n = v as? NSNumber, !isJSONBoolean(n), let i = Int(exactly: n.doubleValue) else { return nil }
         return i
     }
 
-    static func scope(_ v: Any) -> Scope? {
+    package static func scope(_ v: Any) -> Scope? {
         if let s = v as? String {
             return s == "all" ? .all : s == "local" || s == "none" ? .local : nil
         }
@@ -236,7 +236,7 @@ struct NodeConfig {
     // MARK: Loading and saving
 
     /// The file's values (validated), then the environment's.
-    static func load(_ paths: NodePaths, environment: [String: String] = ProcessInfo.processInfo.environment) throws(CLIError) -> NodeConfig {
+    package static func load(_ paths: NodePaths, environment: [String: String] = ProcessInfo.processInfo.environment) throws(CLIError) -> NodeConfig {
         var config = NodeConfig()
         let object = try fileObject(paths)
         let known = Set(settings.map(\.key))
@@ -263,7 +263,7 @@ struct NodeConfig {
         return config
     }
 
-    static func fileObject(_ paths: NodePaths) throws(CLIError) -> [String: Any] {
+    package static func fileObject(_ paths: NodePaths) throws(CLIError) -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: paths.config) else { return [:] }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw CLIError(message: "\(paths.config) is not a JSON object; fix or delete it (defaults are used without it)", code: .dataError)
@@ -271,7 +271,7 @@ struct NodeConfig {
         return object
     }
 
-    static func describe(_ v: Any) -> String {
+    package static func describe(_ v: Any) -> String {
         if let s = v as? String { return "\"\(s)\"" }
         if let d = try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed, .sortedKeys]) {
             return String(decoding: d, as: UTF8.self)
@@ -280,7 +280,7 @@ struct NodeConfig {
     }
 
     /// Sets keys in the file (validated first), keeping every other key; written atomically.
-    static func update(_ paths: NodePaths, _ values: [String: Any]) throws(CLIError) {
+    package static func update(_ paths: NodePaths, _ values: [String: Any]) throws(CLIError) {
         var object = try fileObject(paths)
         var check = NodeConfig()
         for (key, value) in values {
@@ -308,7 +308,7 @@ struct NodeConfig {
 
     /// Replaces `path` atomically and durably: a temporary file (0600) written and fsynced,
     /// renamed over it, the directory fsynced — a crash leaves the old file or the new one.
-    static func writeDurably(_ bytes: [UInt8], to path: String, directory: String) -> Bool {
+    package static func writeDurably(_ bytes: [UInt8], to path: String, directory: String) -> Bool {
         let temp = path + ".tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return false }
@@ -336,12 +336,12 @@ struct NodeConfig {
     }
 
     /// Writes name, fsync and created (by `init`).
-    func save(_ paths: NodePaths) throws(CLIError) {
+    package func save(_ paths: NodePaths) throws(CLIError) {
         try Self.update(paths, ["name": name, "fsync": fsync, "created": created])
     }
 
     /// Every key's effective value and source, for `lattice config`.
-    var effective: [(key: String, value: Any, source: Source)] {
+    package var effective: [(key: String, value: Any, source: Source)] {
         let values: [String: Any] = [
             "name": name, "fsync": fsync, "created": created, "listen": listen, "peers": peers, "discovery": discovery,
             "discovery_port": Int(discoveryPort), "api": api ?? "off", "api_public": apiPublic, "log_level": logLevel,
@@ -349,5 +349,17 @@ struct NodeConfig {
             "sync": ["default": syncDefault.json, "collections": syncCollections.mapValues(\.json)] as [String: Any],
         ]
         return Self.settings.map { ($0.key, values[$0.key] ?? NSNull(), sources[$0.key] ?? .defaults) }
+    }
+
+    /// Parses `NODE_ID@HOST:PORT` (a `--peer` of `lattice run`, or an entry of `peers`).
+    package static func staticPeer(_ p: String, _ source: String) throws(CLIError) -> StaticPeer {
+        guard let at = p.firstIndex(of: "@"), let address = SocketAddress(parsing: String(p[p.index(after: at)...])) else {
+            throw CLIError(message: "run: \(source) must be NODE_ID@HOST:PORT (got '\(p)')")
+        }
+        let idText = String(p[..<at])
+        guard let node = NodeID(idText) else {
+            throw CLIError(message: "run: '\(idText)' in \(source) is not a node ID (see `lattice status` on that node)")
+        }
+        return StaticPeer(node: node, address: address)
     }
 }

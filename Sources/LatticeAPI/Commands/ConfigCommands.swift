@@ -3,8 +3,8 @@ import LatticeCrypto
 import LatticeNode
 
 /// `config` (the effective configuration and where each value comes from) and `isolation`.
-enum ConfigCommands {
-    static let configHelp = """
+package enum ConfigCommands {
+    package static let configHelp = """
         usage: lattice config [--data DIR] [--json]
                lattice config set KEY JSON_VALUE [--data DIR]
 
@@ -17,7 +17,7 @@ enum ConfigCommands {
         Keys and allowed values: Docs/CONFIG.md. A running node reads the file when it starts.
         """
 
-    static let isolationHelp = """
+    package static let isolationHelp = """
         usage: lattice isolation [on|off] [--data DIR] [--json]
 
         Isolation mode: no network at all (sessions end with a goodbye, no beacons, connections
@@ -26,7 +26,7 @@ enum ConfigCommands {
         survives restarts. Without an argument: shows the mode.
         """
 
-    static func config(_ a: [String]) throws(CLIError) {
+    package static func config(_ a: [String]) throws(CLIError) {
         let args = try Arguments("config", a)
         if args.help { return out(configHelp) }
         let paths = NodePaths(root: args.dataDirectory)
@@ -62,7 +62,7 @@ enum ConfigCommands {
         }
     }
 
-    static func isolation(_ a: [String]) throws(CLIError) {
+    package static func isolation(_ a: [String]) throws(CLIError) {
         let args = try Arguments("isolation", a)
         if args.help { return out(isolationHelp) }
         try args.expect(0...1, "isolation [on|off]")
@@ -92,7 +92,7 @@ enum ConfigCommands {
     }
 
     /// After `keys`/`join` changed the key ring or trust policy: a running node uses them now.
-    static func reloadRunningNode(_ paths: NodePaths) throws(CLIError) {
+    package static func reloadRunningNode(_ paths: NodePaths) throws(CLIError) {
         guard let node = Hosting.node else { return }
         do {
             node.reload(keyRing: try KeyFile.loadKeyRing(from: paths.networkKey), trust: try TrustPolicy.load(from: paths.trust))

@@ -1,4 +1,4 @@
-import LatticeNode
+package import LatticeNode
 
 /// `GET /`: the node's status page — one self-contained HTML document (inline CSS and JS, no
 /// external assets, no framework) that polls `/v1/status`, `/v1/peers`, `/v1/conflicts` and
@@ -9,13 +9,13 @@ import LatticeNode
 /// token comes from the URL fragment (`#token=…`, never sent to the server) or a form, stays in
 /// the tab's `sessionStorage`, and leaves only as an `Authorization: Bearer` header. Every
 /// value is put into the DOM as text (`textContent`, `append(string)`), never as markup.
-enum StatusPage {
+package enum StatusPage {
     /// Where the page is served.
-    static let path = "/"
+    package static let path = "/"
 
     /// The headers of the page: no caching, and a policy that allows nothing but the page's own
     /// inline script and style and requests to its own origin.
-    static let headers: [(name: String, value: String)] = [
+    package static let headers: [(name: String, value: String)] = [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Cache-Control", "no-store"),
         (
@@ -32,7 +32,7 @@ enum StatusPage {
     /// body of a `HEAD`), 405 otherwise.
     /// - Parameter method: the request's method.
     /// - Returns: the response.
-    static func response(method: String) -> HTTPResponse {
+    package static func response(method: String) -> HTTPResponse {
         guard method == "GET" || method == "HEAD" else {
             var r = HTTPResponse.error(405, code: "method_not_allowed", message: "/ (the status page) takes GET")
             r.headers.append(("Allow", "GET, HEAD"))
@@ -46,14 +46,14 @@ enum StatusPage {
     ///   - address: where the API listens.
     ///   - tokenFile: the path of `api.token` (named, never read).
     /// - Returns: for example `http://127.0.0.1:7947/#token=<contents of /root/.lattice/api.token>`.
-    static func url(_ address: SocketAddress, tokenFile: String) -> String {
+    package static func url(_ address: SocketAddress, tokenFile: String) -> String {
         let host = address.host.contains(":") ? "[\(address.host)]" : address.host
         return "http://\(host):\(address.port)/#token=<contents of \(tokenFile)>"
     }
 
-    static let body: [UInt8] = Array(html.utf8)
+    package static let body: [UInt8] = Array(html.utf8)
 
-    static let html = #"""
+    package static let html = #"""
         <!doctype html>
         <html lang="en">
         <head>

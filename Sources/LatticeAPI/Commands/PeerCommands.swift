@@ -1,13 +1,13 @@
 import Foundation
 import LatticeCRDT
 import LatticeCrypto
-import LatticeNode
-import LatticeStore
+package import LatticeNode
+package import LatticeStore
 import LatticeSync
 
 /// `lattice peers` and `lattice sync`: the running node's view of its peers.
-enum PeerCommands {
-    static let peersHelp = """
+package enum PeerCommands {
+    package static let peersHelp = """
         usage: lattice peers [--json] [--data DIR]
 
         Every peer this node knows: node ID, address, connected since or last seen, the vector
@@ -15,13 +15,13 @@ enum PeerCommands {
         bytes and messages in and out, round-trip time, and the last error. Without a running
         node only the stored watermarks (pending changes per peer) are shown.
         """
-    static let syncHelp = """
+    package static let syncHelp = """
         usage: lattice sync [--json] [--data DIR]
 
         Starts an anti-entropy round with every connected peer now (needs a running node).
         """
 
-    static func peers(_ a: [String]) throws(CLIError) {
+    package static func peers(_ a: [String]) throws(CLIError) {
         let args = try Arguments("peers", a)
         if args.help { return out(peersHelp) }
         try args.expect(0...0, "peers")
@@ -45,7 +45,7 @@ enum PeerCommands {
     }
 
     /// The running node's peers: a JSON object and the text lines of each (for `peers` and `status`).
-    static func livePeers(_ node: Node, pending: [PeerPending]) -> [(json: JSON, lines: [String])] {
+    package static func livePeers(_ node: Node, pending: [PeerPending]) -> [(json: JSON, lines: [String])] {
         let byName = Dictionary(pending.map { ($0.peer, $0) }, uniquingKeysWith: { a, _ in a })
         let now = EventLoop.now()
         var items: [(json: JSON, lines: [String])] = []
@@ -80,7 +80,7 @@ enum PeerCommands {
         return items
     }
 
-    static func sync(_ a: [String]) throws(CLIError) {
+    package static func sync(_ a: [String]) throws(CLIError) {
         let args = try Arguments("sync", a)
         if args.help { return out(syncHelp) }
         try args.expect(0...0, "sync")

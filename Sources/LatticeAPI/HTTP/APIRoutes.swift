@@ -1,15 +1,15 @@
 import Foundation
 import LatticeCRDT
 import LatticeCrypto
-import LatticeNode
+package import LatticeNode
 import LatticeStore
 import LatticeSync
 
 /// The first endpoints of the local HTTP/JSON API (`Docs/API.md`), answered inside the running
 /// node by the same code as the CLI's `--json` output, so both always agree.
-enum APIRoutes {
+package enum APIRoutes {
     /// Answers one authenticated request (on the node's loop thread).
-    static func handle(_ request: HTTPRequest, dataDirectory: String) -> HTTPResponse {
+    package static func handle(_ request: HTTPRequest, dataDirectory: String) -> HTTPResponse {
         if request.path == StatusPage.path { return StatusPage.response(method: request.method) }
         guard let node = Hosting.node else { return .error(503, code: "unavailable", message: "no node") }
         if request.path == "/metrics" {
@@ -127,18 +127,8 @@ enum APIRoutes {
         return HTTPResponse(status: status, headers: headers, body: body)
     }
 
-    /// A JSON number as Int64 when it is a whole number in range (integers exactly, as parsed;
-    /// fractions and booleans refused).
-    static func wholeNumber(_ number: NSNumber) -> Int64? {
-        switch String(cString: number.objCType) {
-        case "c": return nil  // a boolean
-        case "d", "f": return Int64(exactly: number.doubleValue)
-        case "Q", "L": return number.uint64Value <= UInt64(Int64.max) ? Int64(number.uint64Value) : nil
-        default: return number.int64Value
-        }
-    }
-
-    static func notAllowed(_ request: HTTPRequest, _ methods: [String]) -> HTTPResponse {
+    /// 405 with the methods `request.path` takes (an `Allow` header that adds HEAD to GET).
+    package static func notAllowed(_ request: HTTPRequest, _ methods: [String]) -> HTTPResponse {
         let allowed = methods.joined(separator: ", ")
         var r = HTTPResponse.error(405, code: "method_not_allowed", message: "\(request.path) takes \(allowed)")
         r.headers.append(("Allow", methods.contains("GET") ? allowed + ", HEAD" : allowed))
@@ -146,124 +136,8 @@ enum APIRoutes {
     }
 
     /// A fresh document ID: 12 hex digits of milliseconds then 8 random ones (sorts by time).
-    static func newDocumentID() -> String {
+    package static func newDocumentID() -> String {
         var generator = SystemRandomNumberGenerator()
         return String(format: "%012llx%08x", ReplicaStore.wallMilliseconds(), UInt32.random(in: 0...UInt32.max, using: &generator))
-    }
-
-    static func percentEncoded(_ s: String) -> String {
-        s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? s
-    }
-
-    enum BodyResult {
-        /// Positionals, then options, that the body stands for.
-        case success([String], [String])
-        case failure(String)
-
-        static func success(_ positionals: [String]) -> BodyResult { .success(positionals, []) }
-    }
-
-    /// The CLI arguments a write's JSON body stands for: `PUT` a document = `{"field": scalar, …}`
-    /// (`field:=JSON` each); `add`/`remove` = `[scalar, …]`; `increment` = `{"by": N}` (default
-    /// 1); `resolve` = `{"value": scalar}`; `isolation` = `{"isolated": bool}`; `invite` =
-    /// `{"addresses": ["HOST:PORT", …]}` (optional); `join`/`keys install` = `{"invite": TEXT}`;
-    /// `keys revoke` = `{"node_id": ID}`; `keys use|remove` = `{"fingerprint": FP}`.
-    static func bodyArguments(command: String, action: String, _ body: [UInt8]) -> BodyResult {
-        let object: Any
-        if body.isEmpty && (action == "increment" || action == "invite") {
-            object = [String: Any]()
-        } else {
-            guard let parsed = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else {
-                return .failure("the body is not valid JSON")
-            }
-            object = parsed
-        }
-        func scalar(_ v: Any) -> String? {
-            if v is [Any] || v is [String: Any] { return nil }
-            return (try? JSONSerialization.data(withJSONObject: v, options: [.fragmentsAllowed])).map { String(decoding: $0, as: UTF8.self) }
-        }
-        func string(_ key: String) -> BodyResult {
-            guard let o = object as? [String: Any], let v = o[key] as? String, !v.isEmpty else {
-                return .failure("this endpoint takes {\"\(key)\": \"…\"}")
-            }
-            return .success([v])
-        }
-        switch action {
-        case "isolation":
-            guard let o = object as? [String: Any], let n = o["isolated"] as? NSNumber, isJSONBoolean(n) else {
-                return .failure("PUT /v1/isolation takes {\"isolated\": true} or {\"isolated\": false}")
-            }
-            return .success([n.boolValue ? "on" : "off"])
-        case "invite":
-            guard let o = object as? [String: Any] else { return .failure("invite takes {\"addresses\": [\"HOST:PORT\", …]} (optional)") }
-            guard let list = (o["addresses"] ?? [String]()) as? [String] else { return .failure("addresses must be a list of \"HOST:PORT\" strings") }
-            return .success([], list.flatMap { ["--address", $0] })
-        case "config-set":
-            // The body is the key's new value as JSON; `config set` validates it.
-            guard let json = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]) else {
-                return .failure("the body must be the key's value as JSON")
-            }
-            return .success([String(decoding: json, as: UTF8.self)])
-        case "join", "keys-install": return string("invite")
-        case "keys-revoke": return string("node_id")
-        case "keys-use", "keys-remove": return string("fingerprint")
-        case "":
-            guard let fields = object as? [String: Any], !fields.isEmpty else {
-                return .failure("PUT takes a JSON object of fields, for example {\"title\": \"x\", \"confidence\": 0.8}")
-            }
-            var out: [String] = []
-            for name in fields.keys.sorted() {
-                guard !name.isEmpty, !name.contains("="), !name.contains(":"), let json = fields[name].flatMap(scalar) else {
-                    return .failure("field \"\(name)\": a register holds a string, number, boolean or null (no '=' or ':' in names; sets: POST …/FIELD/add)")
-                }
-                out.append("\(name):=\(json)")
-            }
-            return .success(out)
-        case "add", "remove":
-            guard let list = object as? [Any], !list.isEmpty else { return .failure("\(action) takes a JSON array of elements, for example [\"swift\"]") }
-            var out: [String] = []
-            for v in list {
-                guard let json = scalar(v) else { return .failure("set elements are strings, numbers, booleans or null") }
-                out.append(":=" + json)
-            }
-            return .success(out)
-        case "splices":
-            guard let o = object as? [String: Any], let version = o["version"] as? String, let list = o["splices"] as? [Any],
-                let data = try? JSONSerialization.data(withJSONObject: list), let text = String(data: data, encoding: .utf8)
-            else {
-                return .failure("splices takes {\"version\": V, \"splices\": [{\"position\": P, \"delete\": N, \"insert\": \"T\"}, …]}")
-            }
-            return .success([version, text])
-        case "increment":
-            guard let o = object as? [String: Any] else { return .failure("increment takes {\"by\": N}") }
-            guard let by = o["by"] ?? Optional(1), let number = by as? NSNumber, let n = wholeNumber(number) else {
-                return .failure("\"by\" must be a whole number from -9223372036854775808 to 9223372036854775807")
-            }
-            return .success([String(n)])
-        default:  // resolve
-            guard let o = object as? [String: Any], let v = o["value"], let json = scalar(v) else {
-                return .failure("resolve takes {\"value\": scalar}")
-            }
-            return .success([":=" + json])
-        }
-    }
-
-    /// `%XX` decoding of one path segment; nil for a malformed escape or invalid UTF-8.
-    static func percentDecoded(_ segment: Substring) -> String? {
-        guard segment.contains("%") else { return String(segment) }
-        return segment.removingPercentEncoding
-    }
-
-    /// The query's `name=value` pairs (percent-decoded; `+` is a space); the last one wins.
-    static func queryItems(_ target: String) -> [String: String] {
-        guard let q = target.firstIndex(of: "?") else { return [:] }
-        var out: [String: String] = [:]
-        for pair in target[target.index(after: q)...].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (s: Substring) in s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
-            guard let k = decode(kv[0]), let v = kv.count > 1 ? decode(kv[1]) : "" else { continue }
-            out[k] = v
-        }
-        return out
     }
 }

@@ -1,0 +1,122 @@
+package import Foundation
+import LatticeCRDT
+import LatticeCrypto
+package import LatticeNode
+import LatticeStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Data commands while a node runs: the CLI sends its arguments over the node's control socket
+/// (`DATA/control.sock`, 0600) and the node runs the same command code on its own open store,
+/// so the store lock is never contended and local changes are pushed to peers at once. The HTTP
+/// API runs its commands the same way (`run`). This is the node's half; the client's half
+/// (`forward`) is in the executable.
+package enum Hosting {
+    /// The node this process hosts (set by `lattice run`); commands then use its store.
+    package nonisolated(unsafe) static var node: Node?
+    /// Where the hosted node's HTTP API listens (set by `lattice run`; nil without the API).
+    package nonisolated(unsafe) static var apiAddress: SocketAddress?
+    /// The running node's data directory, as it opened it: a hosted command always acts on it,
+    /// whatever `--data` the client gave (relative to another working directory) or omitted.
+    package nonisolated(unsafe) static var root: String?
+    /// The running node's effective configuration (file, environment and its flags).
+    package nonisolated(unsafe) static var config: NodeConfig?
+    /// Captured output while running a hosted command.
+    package nonisolated(unsafe) static var captured: [String]?
+    /// Standard input forwarded by the client (`import -`).
+    package nonisolated(unsafe) static var stdin: Data?
+
+    /// Commands that go through a running node.
+    package static let routed: Set<String> = [
+        "put", "get", "ls", "rm", "set", "incr", "text", "conflicts", "resolve", "history", "export", "import", "status",
+        "compact", "peers", "sync", "isolation", "invite", "keys", "join", "config",
+    ]
+    /// Commands that need the store to themselves.
+    package static let exclusive: Set<String> = ["verify", "repair", "crash-writer"]
+
+    package static func socketPath(_ dataDirectory: String) -> String { dataDirectory + "/control.sock" }
+
+    /// The data directory named by `--data`/`--data=`/`LATTICE_DATA`/`~/.lattice`, without parsing the rest.
+    package static func dataDirectory(_ args: [String]) -> String {
+        var i = 0
+        while i < args.count {
+            if args[i] == "--data", i + 1 < args.count { return args[i + 1] }
+            if args[i].hasPrefix("--data=") { return String(args[i].dropFirst(7)) }
+            if args[i] == "--" { break }
+            i += 1
+        }
+        if let d = ProcessInfo.processInfo.environment["LATTICE_DATA"], !d.isEmpty { return d }
+        return (ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()) + "/.lattice"
+    }
+
+    // MARK: Server
+
+    /// Makes `node` the hosted node (before its loop runs): commands then act on its store, and
+    /// its control socket (`DATA/control.sock`) runs the commands clients forward.
+    /// - Parameters:
+    ///   - node: the node this process runs.
+    ///   - config: its effective configuration (nil: commands read the data directory's).
+    ///   - root: its data directory, as it opened it.
+    /// - Throws: when the control socket cannot be bound.
+    package static func host(_ node: Node, config: NodeConfig?, root: String) throws {
+        self.node = node
+        self.config = config
+        self.root = root
+        try node.serveControl(at: socketPath(root)) { serve($0) }
+    }
+
+    /// Runs one forwarded command inside the node (on its loop thread).
+    package static func serve(_ request: [UInt8]) -> [UInt8] {
+        let code: Int32
+        let stdout: String
+        let stderr: String
+        if let object = (try? JSONSerialization.jsonObject(with: Data(request))) as? [String: Any], let argv = object["argv"] as? [String], !argv.isEmpty {
+            (code, stdout, stderr) = run(argv, stdin: (object["stdin"] as? String).flatMap { Data(base64Encoded: $0) })
+        } else {
+            (code, stdout, stderr) = (ExitCode.usage.rawValue, "", "lattice: the node cannot run this request\n")
+        }
+        let reply: [String: Any] = ["code": Int(code), "stdout": stdout, "stderr": stderr]
+        return [UInt8]((try? JSONSerialization.data(withJSONObject: reply)) ?? Data("{\"code\": 1}".utf8))
+    }
+
+    /// Runs a routed command inside the node (on its loop thread) with its output captured:
+    /// the exit code, stdout and stderr. Used by the control socket and the HTTP API.
+    package static func run(_ argv: [String], stdin input: Data? = nil) -> (code: Int32, stdout: String, stderr: String) {
+        guard let command = argv.first, routed.contains(command) else {
+            return (ExitCode.usage.rawValue, "", "lattice: the node cannot run this request\n")
+        }
+        var code = ExitCode.ok.rawValue
+        var stderr = ""
+        captured = []
+        stdin = input
+        defer {
+            captured = nil
+            stdin = nil
+        }
+        var rest = Array(argv.dropFirst())
+        if let root {
+            var kept: [String] = []
+            var i = 0
+            while i < rest.count {
+                if rest[i] == "--" {
+                    kept += rest[i...]
+                    break
+                }
+                if rest[i] == "--data" {
+                    i += 2
+                    continue
+                }
+                if !rest[i].hasPrefix("--data=") { kept.append(rest[i]) }
+                i += 1
+            }
+            rest = ["--data", root] + kept
+        }
+        do { try NodeCommandTable.dispatch(command, rest) } catch {
+            code = error.code.rawValue
+            stderr = "lattice: \(error.message)\n"
+        }
+        return (code, (captured ?? []).map { $0 + "\n" }.joined(), stderr)
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import LatticeAPI
 import LatticeSimulation
 
 /// `lattice simulate`: a deterministic cluster run (see Docs/SIMULATION.md).

@@ -504,10 +504,17 @@ public final class ReplicaStore {
     public func pending(now: UInt64? = nil) throws -> [PeerPending] {
         let peers = store.watermarks.all
         var out = peers.map { PeerPending(peer: $0.peer, expired: $0.expired, pending: 0) }
-        if peers.isEmpty { return out }
+        // A peer that acknowledged everything this replica holds has nothing pending: no scan
+        // for it (the common case; a status poll no longer reads the whole log).
+        let context = replica.state.context
+        let behind = peers.indices.filter { i in
+            let v = peers[i].acknowledged
+            return !(context.vector.isDominated(by: v) && context.cloud.allSatisfy { v.contains($0) })
+        }
+        if behind.isEmpty { return out }
         let wall = now ?? Self.wallMilliseconds()
         try scan { seq, _, delta in
-            for (i, p) in peers.enumerated() where !Self.covered(delta, by: p.acknowledged) {
+            for i in behind where !Self.covered(delta, by: peers[i].acknowledged) {
                 out[i].pending += 1
                 if out[i].oldestSequence == nil {
                     out[i].oldestSequence = seq

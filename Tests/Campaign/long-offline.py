@@ -52,7 +52,7 @@ try:
     cli(["init", "--json", "--join", invite], b)
     t = time.time()
     with open(os.devnull, "w") as null:
-        extra = ["--compact-every", str(max(1, CHANGES // 10)), "--segment-size", str(1 << 20)] if COMPACT else []
+        extra = ["--compact-every", str(max(1, CHANGES // 10)), "--segment-size", str(max(16_384, min(1 << 20, CHANGES * 6)))] if COMPACT else []
         subprocess.run([BIN, "crash-writer", "--data", a, "--count", str(CHANGES), "--prefix", "x"] + extra, stdout=null, check=True)
     written = time.time() - t
     documents = CHANGES + 1  # crash/x-i and crash/counter

@@ -21,6 +21,7 @@ run() {
 }
 run simulation Tests/Campaign/simulate-seeds.sh 10000
 run crash env LATTICE_CRASH_CYCLES=1000 swift test --skip-build --filter CrashTests
+run log-damage env LATTICE_DAMAGE_SEEDS=10000 swift test --skip-build --filter randomDamageCampaign
 run full-disk swift test --skip-build --filter FullDiskTests
 run hostile-network env LATTICE_HOSTILE_SCALE=50 swift test --skip-build --filter "HostileNetworkTests|TamperedSessionTests"
 run loopback-32 python3 Tests/Campaign/loopback-nodes.py 32

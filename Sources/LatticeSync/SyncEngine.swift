@@ -1025,12 +1025,13 @@ public final class SyncEngine {
     /// outbound session makes room, so the view stays ``SyncConfig/activeView`` large. None
     /// quiet: the view stays one larger until the next rotation.
     private func rotate(keeping conn: ConnectionID, now: UInt64, _ out: inout [SyncAction]) {
+        // From here on an ordinary member of the view (a later rotation may replace it).
+        sessions[conn]?.exploring = false
         guard sessions.count > config.activeView else { return }
         let quiet = sessions.values.filter {
             $0.id != conn && $0.outbound && !$0.exploring && $0.helloReceived && $0.queueLength == 0 && $0.inFlight.isEmpty && !$0.rescan && !$0.syncPending
         }
         guard let oldest = quiet.min(by: { ($0.since, $0.id) < ($1.since, $1.id) }) else { return }
-        sessions[conn]?.exploring = false
         let polite = oldest.capabilities & Capabilities.digests != 0
         out += end(oldest.id, reason: "view rotation", now: now, goodbye: polite ? .rotated : nil)
     }

@@ -389,9 +389,7 @@ public final class ReplicaStore {
         joined.join(catchUp, now: now)
         do {
             try store.log.append(type: Self.catchUpInSnapshotRecord, payload: [UInt8]())
-            try store.log.sync()
-            let seq = store.log.durableSequence
-            _ = try store.snapshots.write(sequence: seq, metadata: [], payload: joined.state.encoded())
+            let seq = try snapshot(of: joined.state)
             replica = joined
             return seq
         } catch {
@@ -445,10 +443,13 @@ public final class ReplicaStore {
     /// Writes a snapshot of the current state at the durable sequence.
     /// - Returns: the snapshot's sequence.
     @discardableResult
-    public func snapshot() throws -> UInt64 {
+    public func snapshot() throws -> UInt64 { try snapshot(of: replica.state) }
+
+    /// Writes `state` as the snapshot at the durable sequence, after syncing the log.
+    private func snapshot(of state: ReplicaState) throws -> UInt64 {
         try store.log.sync()
         let seq = store.log.durableSequence
-        _ = try store.snapshots.write(sequence: seq, metadata: [], payload: replica.state.encoded())
+        _ = try store.snapshots.write(sequence: seq, metadata: [], payload: state.encoded())
         return seq
     }
 

@@ -51,19 +51,24 @@ public enum Message: Equatable, Sendable {
     }
 
     /// A short name for logs and metrics.
-    public var name: String {
-        switch self {
-        case .hello: "hello"
-        case .deltas: "deltas"
-        case .catchUp: "catch-up"
-        case .ack: "ack"
-        case .synced: "synced"
-        case .syncRequest: "sync-request"
-        case .ping: "ping"
-        case .pong: "pong"
-        case .goodbye: "goodbye"
-        case .error: "error"
-        case .digest: "digest"
+    public var name: String { Self.name(ofType: type) ?? "unknown" }
+
+    /// The name of the message with this type byte (nil for an unknown type): what a driver
+    /// that only holds encoded bytes (the simulator's traffic counts) reports.
+    public static func name(ofType type: UInt8) -> String? {
+        switch type {
+        case 1: "hello"
+        case 2: "deltas"
+        case 3: "catch-up"
+        case 4: "ack"
+        case 5: "synced"
+        case 6: "sync-request"
+        case 7: "ping"
+        case 8: "pong"
+        case 9: "goodbye"
+        case 10: "error"
+        case 11: "digest"
+        default: nil
         }
     }
 }

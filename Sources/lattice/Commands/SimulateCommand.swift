@@ -1,6 +1,7 @@
 import Foundation
 import LatticeAPI
 import LatticeSimulation
+import LatticeSync
 
 /// `lattice simulate`: a deterministic cluster run (see Docs/SIMULATION.md).
 enum SimulateCommand {
@@ -95,7 +96,7 @@ enum SimulateCommand {
                     ("bytes_per_node_per_payload_byte", .double(r.overhead)),
                     ("mean_sessions", .double(r.meanSessions)),
                     ("duplicates", .int(Int64(r.duplicates))),
-                    ("bytes_by_message", .object(r.bytesByType.sorted { $0.key < $1.key }.map { (Self.messageName($0.key), .int(Int64($0.value))) })),
+                    ("bytes_by_message", .object(r.bytesByType.sorted { $0.key < $1.key }.map { (Message.name(ofType: $0.key) ?? "type-\($0.key)", .int(Int64($0.value))) })),
                     ("spread", spreadJSON(r.spread)),
                     ("violations", .array(r.violations.map { .string($0) })), ("replay", .string(replay)),
                 ]).text)
@@ -113,12 +114,6 @@ enum SimulateCommand {
             }
         }
         if failed { throw CLIError(message: "simulation found violations", code: .failure) }
-    }
-
-    /// A message type byte's name (Docs/PROTOCOL.md §3).
-    static func messageName(_ type: UInt8) -> String {
-        let names = ["hello", "deltas", "catch-up", "ack", "synced", "sync-request", "ping", "pong", "goodbye", "error", "digest"]
-        return type >= 1 && Int(type) <= names.count ? names[Int(type) - 1] : "type-\(type)"
     }
 
     /// Per-change spread: ms and hops until every node held a sampled change.

@@ -674,6 +674,12 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         close(c.fd)
         let now = EventLoop.now()
         if c.peer != nil {
+            // A session that ends (timeout, close) in the middle of a frame received a cut
+            // frame: refused like a forged one, and counted.
+            if c.channel.endsMidFrame {
+                log.warn("frame-dropped", ["peer": .string(c.nodeID?.description ?? "?"), "error": .string("the session ended inside a frame (\(reason))")])
+                droppedFrames["truncated", default: 0] += 1
+            }
             execute(engine.disconnected(c.id, now: now, reason: reason))
         } else if let wanted = c.wantedPeer {
             engine.dialFailed(wanted, now: now, reason: reason)
@@ -689,7 +695,7 @@ extension Node {
     }
 
     /// Why a frame of an established session was refused: `auth`, `replay`, `malformed` or
-    /// `other` (bounded: metric labels).
+    /// `other` (bounded: metric labels). A session that ends inside a frame counts `truncated`.
     static func frameReason(_ error: any Error) -> String {
         guard let e = error as? CryptoError else { return "other" }
         switch e.code {

@@ -79,6 +79,13 @@ final class SecureChannel {
         return (send, outputs)
     }
 
+    /// True when the connection holds the start of a frame, or fragments of a message, that
+    /// never completed: if it ends now, what the peer sent was cut short.
+    var endsMidFrame: Bool {
+        guard case .open = state else { return false }
+        return decoder.bufferedByteCount > 0 || !partial.isEmpty
+    }
+
     /// Seals one message into as many frames as it needs.
     func seal(_ message: [UInt8]) throws -> [UInt8] {
         guard case .open(let session) = state else { throw ChannelError("the channel is not open") }

@@ -9,7 +9,8 @@ import Testing
 /// A man in the middle of a live, authenticated session: B dials A through a proxy that passes
 /// the handshake untouched, then, in each of the first sessions, attacks A's frames to B once: a
 /// flipped bit, a replayed earlier chunk of frames, or a few bytes cut out. Every attack is
-/// refused before anything in the frame is used, counted (`packets_dropped_total` in /metrics,
+/// refused before anything in the frame is used (a frame cut short and never completed counts
+/// as `truncated` when its session ends), counted (`packets_dropped_total` in /metrics,
 /// `Node.droppedFrames`), and ends the session; B dials again, and once the proxy stops
 /// attacking, B holds every change A wrote, unaltered.
 ///
@@ -210,7 +211,7 @@ struct TamperedSessionTests {
         // agree), and nothing else dropped.
         let dropped = counts.dropped.values.reduce(0, +)
         #expect(dropped == attacks && proxy.attacksApplied == applied, "B dropped \(counts.dropped) for \(proxy.attacksApplied)")
-        #expect(counts.dropped.keys.allSatisfy { ["auth", "malformed", "replay"].contains($0) }, "\(counts.dropped)")
+        #expect(counts.dropped.keys.allSatisfy { ["auth", "malformed", "replay", "truncated"].contains($0) }, "\(counts.dropped)")
         print("tampered sessions: \(applied) → B dropped \(counts.dropped); B holds \(counts.changes) of \(aChanges) changes")
     }
 }

@@ -40,6 +40,7 @@ public struct ReplicaState: Hashable, Sendable {
             joinField(path.collection, path.document, path.field, field, theirs: delta.context, references: nil, scoped: true)
         }
         context.formUnion(delta.context)
+        if hasErasures { enforceErasures(after: delta) }
     }
 
     /// Applies a delta and reports, per text field it touched, the visible edits it made (as an
@@ -58,6 +59,7 @@ public struct ReplicaState: Hashable, Sendable {
             }
         }
         context.formUnion(delta.context)
+        if hasErasures { enforceErasures(after: delta) }
         return out
     }
 
@@ -100,6 +102,7 @@ public struct ReplicaState: Hashable, Sendable {
         if store.isEmpty && context.isEmpty && references == nil && report == nil {
             store = other
             context = theirs
+            if hasErasures { enforceAllErasures() }
             return
         }
         func joinOne(_ collection: Key, _ id: Key, _ name: Key, _ field: Field) {
@@ -129,6 +132,7 @@ public struct ReplicaState: Hashable, Sendable {
             }
         }
         context.formUnion(theirs)
+        if hasErasures { enforceAllErasures() }
     }
 
     private mutating func joinField(

@@ -445,6 +445,11 @@ final class TextStorage: @unchecked Sendable {
     /// Drops the scalars of deleted runs from the buffer once they are most of it.
     func compactContentIfNeeded() {
         guard deadScalars > 4096 && deadScalars > visible else { return }
+        compactContent()
+    }
+
+    /// Drops the scalars of deleted runs from the buffer now (after an erase).
+    func compactContent() {
         var fresh: [Unicode.Scalar] = []
         fresh.reserveCapacity(visible)
         for ci in chunks.indices {

@@ -64,7 +64,12 @@ struct Workload {
         let v = values.randomElement(using: &g)!
         // Occasionally write a field with the "wrong" kind, to exercise kind conflicts.
         let anyField = Bool.random(using: &g) && Int.random(in: 0..<8, using: &g) == 0
-        switch Int.random(in: 0..<12, using: &g) {
+        switch Int.random(in: 0..<13, using: &g) {
+        case 12:
+            // A rare erase ("forget") of a document or one of its fields.
+            guard Int.random(in: 0..<3, using: &g) == 0 else { return }
+            let p = path(&g, fields: registerFields + setFields + counterFields + textFields)
+            replica.erase(p.collection, p.document, field: Bool.random(using: &g) ? p.field : nil, now: now, into: &delta)
         case 0...3:
             let p = path(&g, fields: anyField ? setFields + counterFields : registerFields)
             try? replica.set(p, v, now: now, into: &delta)

@@ -204,9 +204,11 @@ extension ReplicaState {
     }
 
     /// Purges one document by its erasures (all of them, or those given).
-    mutating func enforceErasures(_ collection: Key, _ id: Key, _ given: [Erasure]? = nil) {
+    /// - Returns: whether anything was removed.
+    @discardableResult
+    mutating func enforceErasures(_ collection: Key, _ id: Key, _ given: [Erasure]? = nil) -> Bool {
         let all = given ?? erasures(of: collection, id)
-        guard !all.isEmpty, let doc = store[collection]?[id] else { return }
+        guard !all.isEmpty, let doc = store[collection]?[id] else { return false }
         var fields = doc.fields
         var changed = false
         for (name, var field) in doc.fields {
@@ -215,22 +217,33 @@ extension ReplicaState {
             changed = true
             fields[name] = field.isEmpty ? nil : field
         }
-        guard changed else { return }
+        guard changed else { return false }
         if fields.isEmpty {
             store[collection]?[id] = nil
             if store[collection]?.isEmpty == true { store[collection] = nil }
         } else {
             store[collection]?[id] = Document(fields: fields)
         }
+        return true
     }
 
     /// Purges every document that an erasure names (after joining a state or a catch-up, and
     /// on a snapshot being rewritten). O(erasures × their documents).
     public mutating func enforceAllErasures() {
         guard hasErasures else { return }
+        purge(by: erasures)
+    }
+
+    /// Purges what `erasures` cover (from another state: a snapshot being rewritten holds the
+    /// content but not necessarily the erasures), without adding them.
+    /// - Returns: whether anything was removed.
+    @discardableResult
+    public mutating func purge(by erasures: [Erasure]) -> Bool {
         var byDocument: [FieldPath: [Erasure]] = [:]
         for e in erasures { byDocument[FieldPath(e.target, e.document, ""), default: []].append(e) }
-        for (path, es) in byDocument { enforceErasures(path.collection, path.document, es) }
+        var changed = false
+        for (path, es) in byDocument where enforceErasures(path.collection, path.document, es) { changed = true }
+        return changed
     }
 
     /// After `delta` was joined: purges the fields it touched that an erasure covers, and the

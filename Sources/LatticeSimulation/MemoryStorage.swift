@@ -55,6 +55,7 @@ public final class MemoryStorage: SyncStorage {
     }
 
     public func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {
+        let catchUp = replica.state.strippingErased(catchUp) ?? catchUp
         replica.join(catchUp, now: now)
         defer { onIntegrate?(nil, catchUp) }
         return append(RecordType.catchUp, catchUp.encoded())

@@ -464,6 +464,71 @@ final class GroupCommitter: @unchecked Sendable {
         }
     }
 
+    // MARK: Rewriting (erase)
+
+    /// Makes every record appended so far durable and closes the active segment (when it holds
+    /// records), so that all of them lie in closed segments, which nothing appends to.
+    /// - Returns: the last sequence in a closed segment.
+    func sealActiveSegment() throws -> UInt64 {
+        var completions: [Completion] = []
+        var thrown: (any Error)?
+        var sealed: UInt64 = 0
+        ioLock.lock()
+        do {
+            var attempts = 0
+            while true {
+                try flushHoldingIOLock(&completions)
+                lock.lock()
+                let next = nextSequence
+                let quiet = pending.isEmpty
+                let records = logicalSegmentRecords
+                if quiet && records > 0 {
+                    // Appends from here on go to the segment `rotate` creates (the flusher,
+                    // which writes them, waits for the I/O lock this thread holds).
+                    logicalSegmentBytes = Int64(SegmentHeader.size)
+                    logicalSegmentRecords = 0
+                    appendSegment = next
+                }
+                lock.unlock()
+                if quiet {
+                    if records > 0 { try rotate(to: next) }
+                    sealed = next - 1
+                    break
+                }
+                attempts += 1
+                if attempts > 1_000 { throw StoreError(.io, "the log kept receiving appends while it was being sealed for an erase; retry") }
+            }
+        } catch { thrown = error }
+        ioLock.unlock()
+        for c in completions { c.body(c.result) }
+        if let thrown { throw thrown }
+        return sealed
+    }
+
+    /// Replaces a closed segment's file by `temporary` (already written and synced), unless
+    /// compaction removed the segment meanwhile (then `temporary` is deleted).
+    /// - Returns: whether the segment was replaced.
+    func replaceSegment(firstSequence: UInt64, with temporary: String, bytes: Int64) throws -> Bool {
+        try ioLock.withLock {
+            let path: String? = lock.withLock {
+                guard let i = segments.firstIndex(where: { $0.firstSequence == firstSequence }), i < segments.count - 1 else { return nil }
+                return segments[i].path
+            }
+            guard let path else {
+                try? fs.unlink(temporary)
+                return false
+            }
+            try fs.rename(temporary, to: path)
+            try fs.syncDirectory(directory)
+            lock.withLock {
+                if let i = segments.firstIndex(where: { $0.firstSequence == firstSequence }) { segments[i].bytes = bytes }
+                // Offsets changed: readers scan the rewritten segment from its start.
+                seekPoints[firstSequence] = nil
+            }
+            return true
+        }
+    }
+
     // MARK: Compaction
 
     /// Removes whole non-active segments whose last record is at or below `sequence`.

@@ -82,9 +82,11 @@ public final class ReplicaStore {
     public private(set) var replica: Replica
     /// The number of log records replayed on open (those after the snapshot).
     public let replayedRecords: Int
-    private var failed: (any Error)?
+    var failed: (any Error)?
     /// The splices of recent text changes, for the change feed.
-    private var textSplices = TextSpliceMemory()
+    var textSplices = TextSpliceMemory()
+    /// What the last purge of erased content rewrote (nil before the first).
+    public internal(set) var lastPurge: ErasePurgeReport?
     private var remoteHook: ((Timestamp?, UInt64) -> Void)?
 
     private init(store: Store, replica: Replica, replayed: Int) {
@@ -127,7 +129,10 @@ public final class ReplicaStore {
             replayed += 1
             return true
         }
-        return ReplicaStore(store: store, replica: replica, replayed: replayed)
+        let opened = ReplicaStore(store: store, replica: replica, replayed: replayed)
+        // A crash interrupted the purge of an erase: finish it before anything reads the files.
+        if opened.purgeDue { try opened.purgeErased() }
+        return opened
     }
 
     /// One decoded log record.
@@ -237,12 +242,15 @@ public final class ReplicaStore {
         }
         do {
             let payload = delta.encoded()
+            let erasing = Self.carriesErasure(delta)
+            if erasing { try markPurgeDue() }
             let seq = durably
                 ? try store.log.appendDurably(type: Self.localRecord, payload: payload)
                 : try store.log.append(type: Self.localRecord, payload: payload)
             let journal = replica.takeTextJournal()
             let paths = delta.textPaths
             if !paths.isEmpty { textSplices.record(seq, paths, journal, state: replica.state) }
+            if erasing { try purgeErased() }
             return CommitResult(sequence: seq, dots: dots, delta: delta, encoded: payload)
         } catch {
             // Not logged: the store refuses further commits until reopened, and the state is
@@ -302,13 +310,19 @@ public final class ReplicaStore {
     @discardableResult
     public func apply(remote: Delta, now: UInt64? = nil) throws -> UInt64 {
         try usable()
+        let remote = replica.state.strippingErased(remote) ?? remote
+        let erasing = Self.carriesErasure(remote)
         // Log first, then apply (applying cannot fail): no copy of the state to roll back to.
         let sequence: UInt64
-        do { sequence = try store.log.appendDurably(type: Self.remoteRecord, payload: remote.encoded()) } catch {
+        do {
+            if erasing { try markPurgeDue() }
+            sequence = try store.log.appendDurably(type: Self.remoteRecord, payload: remote.encoded())
+        } catch {
             failed = error
             throw error
         }
         applyReporting(remote, sequence, now: now ?? Self.wallMilliseconds())
+        if erasing { try purgeErased() }
         return sequence
     }
 
@@ -334,15 +348,28 @@ public final class ReplicaStore {
     @discardableResult
     public func integrate(remote: Delta, encoded: [UInt8], now: UInt64) throws -> UInt64 {
         try usable()
+        // A change that still carries erased content (from a peer that was offline) is logged
+        // and applied without it.
+        var remote = remote
+        var encoded = encoded
+        if let stripped = replica.state.strippingErased(remote) {
+            remote = stripped
+            encoded = stripped.encoded()
+        }
+        let erasing = Self.carriesErasure(remote)
         // Log first, then apply (applying cannot fail): copying the state to roll back to would
         // cost O(documents) per change.
         let sequence: UInt64
-        do { sequence = try store.log.append(type: Self.remoteRecord, payload: encoded) } catch {
+        do {
+            if erasing { try markPurgeDue() }
+            sequence = try store.log.append(type: Self.remoteRecord, payload: encoded)
+        } catch {
             failed = error
             throw error
         }
         applyReporting(remote, sequence, now: now)
         if let hook = onRemote { hook(Self.maxStamp(remote), now) }
+        if erasing { try purgeErased() }
         return sequence
     }
 
@@ -363,10 +390,20 @@ public final class ReplicaStore {
     @discardableResult
     public func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64 {
         try usable()
+        let catchUp = replica.state.strippingErased(catchUp) ?? catchUp
+        let erasing = catchUp.store[Erasure.collection] != nil
         let encoded = catchUp.encoded()
-        if encoded.count > store.log.maxRecordSize { return try integrateInSnapshot(catchUp, now: now) }
+        if encoded.count > store.log.maxRecordSize {
+            if erasing { try markPurgeDue() }
+            let seq = try integrateInSnapshot(catchUp, now: now)
+            if erasing { try purgeErased() }
+            return seq
+        }
         let sequence: UInt64
-        do { sequence = try store.log.append(type: Self.catchUpRecord, payload: encoded) } catch {
+        do {
+            if erasing { try markPurgeDue() }
+            sequence = try store.log.append(type: Self.catchUpRecord, payload: encoded)
+        } catch {
             failed = error
             throw error
         }
@@ -376,6 +413,7 @@ public final class ReplicaStore {
         } else {
             textSplices.record(sequence, paths, replica.joinReportingText(catchUp, now: now), state: replica.state)
         }
+        if erasing { try purgeErased() }
         return sequence
     }
 

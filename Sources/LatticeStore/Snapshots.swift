@@ -161,6 +161,33 @@ public final class SnapshotStore: Sendable {
         return snapshot
     }
 
+    /// Rewrites the payload of every valid snapshot for which `transform` returns a new one,
+    /// each file atomically (temp file, fsync, rename, directory fsync), and deletes damaged
+    /// snapshot files, which cannot be purged (an erase).
+    /// - Parameter transform: a snapshot's payload → a new payload, or `nil` to keep it.
+    /// - Returns: how many files were rewritten and how many damaged ones deleted.
+    @discardableResult
+    public func rewriteAll(_ transform: ([UInt8]) throws -> [UInt8]?) throws -> (rewritten: Int, removedDamaged: Int) {
+        try writeLock.withLock { _ in
+            var rewritten = 0
+            var removed = 0
+            for (path, seq) in try files() {
+                switch load(path: path, sequence: seq) {
+                case .success(var snapshot):
+                    guard let fresh = try transform(snapshot.payload) else { continue }
+                    snapshot.payload = fresh
+                    try fs.writeFileAtomically(path, directory: directory, bytes: Self.encode(snapshot))
+                    rewritten += 1
+                case .failure:
+                    try fs.unlink(path)
+                    removed += 1
+                }
+            }
+            if removed > 0 { try fs.syncDirectory(directory) }
+            return (rewritten, removed)
+        }
+    }
+
     func path(for sequence: UInt64) -> String {
         let digits = String(sequence)
         return directory + "/" + String(repeating: "0", count: max(0, 20 - digits.count)) + digits + Self.suffix

@@ -593,7 +593,7 @@ public final class SyncEngine {
         var fresh: [LoggedChange] = []
         var refused: String?
         for bytes in changes {
-            let delta: Delta
+            var delta: Delta
             do { delta = try Delta(decoding: bytes) } catch {
                 return violation(conn, .malformed, "a change does not decode: \(error)", now: now)
             }
@@ -616,6 +616,13 @@ public final class SyncEngine {
                     if t != storage.state { stats.causalityViolations += 1 }
                 }
                 continue
+            }
+            // Content an erasure here covers (a peer that was offline still had it) is neither
+            // logged nor forwarded.
+            var bytes = bytes
+            if let stripped = storage.state.strippingErased(delta) {
+                delta = stripped
+                bytes = stripped.encoded()
             }
             do {
                 let seq = try storage.integrate(remote: delta, encoded: bytes, now: now)

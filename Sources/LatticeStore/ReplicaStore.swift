@@ -86,6 +86,8 @@ public final class ReplicaStore {
     /// The splices of recent text changes, for the change feed.
     private var textSplices = TextSpliceMemory()
     private var remoteHook: ((Timestamp?, UInt64) -> Void)?
+    /// The query indexes, kept up to date by ``reindex(_:)`` after every change.
+    public let indexes = QueryIndexes()
 
     private init(store: Store, replica: Replica, replayed: Int) {
         self.store = store
@@ -243,6 +245,7 @@ public final class ReplicaStore {
             let journal = replica.takeTextJournal()
             let paths = delta.textPaths
             if !paths.isEmpty { textSplices.record(seq, paths, journal, state: replica.state) }
+            reindex(.delta(delta))
             return CommitResult(sequence: seq, dots: dots, delta: delta, encoded: payload)
         } catch {
             // Not logged: the store refuses further commits until reopened, and the state is
@@ -291,6 +294,7 @@ public final class ReplicaStore {
             return true
         }
         replica = rebuilt
+        reindex(.everything)
         if !syncingFirst { textSplices.removeAll() }
     }
 
@@ -376,6 +380,7 @@ public final class ReplicaStore {
         } else {
             textSplices.record(sequence, paths, replica.joinReportingText(catchUp, now: now), state: replica.state)
         }
+        reindex(.everything)
         return sequence
     }
 
@@ -391,6 +396,7 @@ public final class ReplicaStore {
             try store.log.append(type: Self.catchUpInSnapshotRecord, payload: [UInt8]())
             let seq = try snapshot(of: joined.state)
             replica = joined
+            reindex(.everything)
             return seq
         } catch {
             failed = error
@@ -406,6 +412,7 @@ public final class ReplicaStore {
         } else {
             textSplices.record(sequence, paths, replica.applyReportingText(remote, now: now), state: replica.state)
         }
+        reindex(.delta(remote))
     }
 
     /// What log record `sequence` did to the text field at `path`, while this node remembers it

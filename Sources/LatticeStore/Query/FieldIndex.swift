@@ -78,35 +78,52 @@ final class FieldIndex {
         }
     }
 
-    /// How many documents a condition on this field can match (an upper bound).
-    func estimate(_ condition: QueryCondition) -> Int {
-        if case .containsAny(let wanted) = condition.test {
+    /// Where the entries satisfying every one of several register tests lie: the intersection
+    /// of their ranges (so `x>=0.5` with `x<0.501` walks only what both allow).
+    func range(_ conditions: [QueryCondition]) -> (SortedChunks<IndexEntry>.Position, SortedChunks<IndexEntry>.Position) {
+        var lower = SortedChunks<IndexEntry>.Position.start
+        var upper = sorted.end
+        for c in conditions {
+            let (a, b) = range(c.test)
+            lower = max(lower, a)
+            upper = min(upper, b)
+        }
+        return (lower, upper)
+    }
+
+    /// How many documents the conditions on this field can match (an upper bound): register
+    /// conditions together, or one set condition.
+    func estimate(_ conditions: [QueryCondition]) -> Int {
+        if conditions.count == 1, case .containsAny(let wanted) = conditions[0].test {
             return wanted.reduce(0) { $0 + (elementDocuments[$1]?.count ?? 0) }
         }
-        let (a, b) = range(condition.test)
+        let (a, b) = range(conditions)
         return sorted.distance(from: a, to: b)
     }
 
-    /// The documents satisfying a condition on this field; `ordered` tells whether they come
-    /// in ID order.
-    func candidates(_ condition: QueryCondition) -> (ids: [Key], ordered: Bool) {
-        if case .containsAny(let wanted) = condition.test {
+    /// The documents satisfying the conditions on this field (as for ``estimate(_:)``), and
+    /// whether they come in ID order.
+    func candidates(_ conditions: [QueryCondition]) -> (ids: [Key], ordered: Bool) {
+        if conditions.count == 1, case .containsAny(let wanted) = conditions[0].test {
             if wanted.count == 1 { return (Array(elementDocuments[wanted[0]] ?? []), false) }
             var all = Set<Key>()
             for w in wanted { if let docs = elementDocuments[w] { all.formUnion(docs) } }
             return (Array(all), false)
         }
-        let (a, b) = range(condition.test)
+        let (a, b) = range(conditions)
         var remaining = sorted.distance(from: a, to: b)
         var out: [Key] = []
         out.reserveCapacity(remaining)
+        var first: IndexKey?
+        var oneKey = true
         sorted.forEach(from: a) { e in
             guard remaining > 0 else { return false }
             remaining -= 1
-            if condition.accepts(e.key) { out.append(e.id) }
+            if first == nil { first = e.key } else if oneKey, e.key != first { oneKey = false }
+            if conditions.allSatisfy({ $0.accepts(e.key) }) { out.append(e.id) }
             return true
         }
-        if case .equals = condition.test { return (out, true) }
-        return (out, false)
+        // Entries of one value are in ID order.
+        return (out, oneKey)
     }
 }

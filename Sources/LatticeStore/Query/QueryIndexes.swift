@@ -172,20 +172,30 @@ public final class QueryIndexes {
             }
             return ordered(query, orderIndex, docs, state)
         }
-        // The most selective condition drives; the others filter.
-        var best = 0
-        var bestCount = Int.max
+        // Drivers: per field, its register conditions together (one range), and each set
+        // condition alone. The most selective drives; every other condition filters.
+        var drivers: [(index: FieldIndex, conditions: [Int])] = []
         for (i, c) in query.conditions.enumerated() {
             guard let f = indexes[c.field] else { continue }
-            let n = f.estimate(c)
-            if n < bestCount {
-                best = i
-                bestCount = n
+            if c.onRegister, let d = drivers.firstIndex(where: { $0.index === f && query.conditions[$0.conditions[0]].onRegister }) {
+                drivers[d].conditions.append(i)
+            } else {
+                drivers.append((f, [i]))
             }
         }
-        guard let driver = indexes[query.conditions[best].field] else { return [] }
-        var (ids, inIDOrder) = driver.candidates(query.conditions[best])
-        let others = query.conditions.enumerated().filter { $0.offset != best }.map(\.element)
+        var best = 0
+        var bestCount = Int.max
+        for (n, d) in drivers.enumerated() {
+            let count = d.index.estimate(d.conditions.map { query.conditions[$0] })
+            if count < bestCount {
+                best = n
+                bestCount = count
+            }
+        }
+        guard best < drivers.count else { return [] }
+        let driving = drivers[best].conditions
+        var (ids, inIDOrder) = drivers[best].index.candidates(driving.map { query.conditions[$0] })
+        let others = query.conditions.enumerated().filter { !driving.contains($0.offset) }.map(\.element)
         ids.removeAll { id in
             if !query.prefix.isEmpty, !id.hasBytePrefix(query.prefix) { return true }
             if let after = query.after, id <= after { return true }

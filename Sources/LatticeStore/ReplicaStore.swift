@@ -88,6 +88,8 @@ public final class ReplicaStore {
     /// What the last purge of erased content rewrote (nil before the first).
     public internal(set) var lastPurge: ErasePurgeReport?
     private var remoteHook: ((Timestamp?, UInt64) -> Void)?
+    /// The query indexes, kept up to date by ``reindex(_:)`` after every change.
+    public let indexes = QueryIndexes()
 
     private init(store: Store, replica: Replica, replayed: Int) {
         self.store = store
@@ -250,6 +252,7 @@ public final class ReplicaStore {
             let journal = replica.takeTextJournal()
             let paths = delta.textPaths
             if !paths.isEmpty { textSplices.record(seq, paths, journal, state: replica.state) }
+            reindex(erasing ? .everything : .delta(delta))
             if erasing { try purgeErased() }
             return CommitResult(sequence: seq, dots: dots, delta: delta, encoded: payload)
         } catch {
@@ -299,6 +302,7 @@ public final class ReplicaStore {
             return true
         }
         replica = rebuilt
+        reindex(.everything)
         if !syncingFirst { textSplices.removeAll() }
     }
 
@@ -413,6 +417,7 @@ public final class ReplicaStore {
         } else {
             textSplices.record(sequence, paths, replica.joinReportingText(catchUp, now: now), state: replica.state)
         }
+        reindex(.everything)
         if erasing { try purgeErased() }
         return sequence
     }
@@ -429,6 +434,7 @@ public final class ReplicaStore {
             try store.log.append(type: Self.catchUpInSnapshotRecord, payload: [UInt8]())
             let seq = try snapshot(of: joined.state)
             replica = joined
+            reindex(.everything)
             return seq
         } catch {
             failed = error
@@ -444,6 +450,7 @@ public final class ReplicaStore {
         } else {
             textSplices.record(sequence, paths, replica.applyReportingText(remote, now: now), state: replica.state)
         }
+        reindex(Self.carriesErasure(remote) ? .everything : .delta(remote))
     }
 
     /// What log record `sequence` did to the text field at `path`, while this node remembers it

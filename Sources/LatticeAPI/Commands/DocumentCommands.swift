@@ -24,10 +24,19 @@ package enum DocumentCommands {
         """
 
     package static let lsHelp = """
-        usage: lattice ls COLLECTION [--prefix P] [--after ID] [--limit N] [--data DIR] [--json]
+        usage: lattice ls COLLECTION [--where COND]… [--order FIELD [--desc]] [--prefix P] [--after ID]
+                                     [--limit N] [--docs] [--data DIR] [--json]
 
         Lists the document IDs of a collection (byte order); --prefix keeps IDs starting with P.
         Paging: --limit N lists at most N; --after ID starts after ID (pass the last ID listed).
+        Queries (answered from indexes; several --where must all hold):
+          --where FIELD=TEXT      a register that reads as this string (FIELD:=JSON for 42, 1.5, true)
+          --where FIELD>NUM       a numeric register above NUM (also <, >=, <=)
+          --where FIELD~a,b,c     a set holding any of the elements (also written FIELD∈a,b,c)
+          --order FIELD [--desc]  by a register: numbers numerically, strings by bytes, documents
+                                  lacking it last, ties by ID (not with --after: page with --limit)
+          --docs                  print the documents (as `export` does), not only their IDs
+        Exit 2 for an unknown collection or a field no document holds; 64 for a malformed condition.
         """
 
     package static let rmHelp = """
@@ -133,21 +142,40 @@ package enum DocumentCommands {
     }
 
     package static func ls(_ a: [String]) throws(CLIError) {
-        let args = try Arguments("ls", a, valued: ["--prefix", "--after", "--limit"])
+        let args = try Arguments("ls", a, valued: ["--prefix", "--after", "--limit", "--where", "--order"], flags: ["--desc", "--docs"])
         if args.help { return out(lsHelp) }
-        try args.expect(1...1, "ls COLLECTION [--prefix P] [--after ID] [--limit N]")
-        var limit = Int.max
+        try args.expect(1...1, "ls COLLECTION [--where COND]… [--order FIELD [--desc]] [--prefix P] [--after ID] [--limit N]")
+        var query = Query(collection: Key(args.positional[0]))
         if let l = args.value("--limit") {
             guard let n = Int(l), n > 0 else { throw CLIError(message: "ls: --limit must be a positive whole number (got '\(l)')") }
-            limit = n
+            query.limit = n
         }
+        for text in args.values["--where"] ?? [] { query.conditions.append(try QueryParsing.condition(text)) }
+        if let order = args.value("--order") {
+            guard !order.isEmpty else { throw CLIError(message: "ls: --order needs a field name") }
+            guard args.value("--after") == nil else {
+                throw CLIError(message: "ls: --after pages in ID order; with --order, page with --limit (or add a --where on the order field)")
+            }
+            query.order = Key(order)
+        }
+        query.descending = args.flags.contains("--desc")
+        if query.descending, query.order == nil { throw CLIError(message: "ls: --desc needs --order FIELD") }
+        query.prefix = args.value("--prefix") ?? ""
+        query.after = args.value("--after").map { Key($0) }
         let (store, _) = try openNode(args)
-        var ids = store.state.documentIDs(in: Key(args.positional[0]), prefix: args.value("--prefix") ?? "")
-        if let after = args.value("--after") {
-            let key = Key(after)
-            ids = Array(ids[(ids.firstIndex(where: { $0 > key }) ?? ids.endIndex)...])
+        let ids: [Key]
+        if query.conditions.isEmpty && query.order == nil {
+            ids = store.indexes.documentIDs(in: query.collection, of: store.state, prefix: query.prefix, after: query.after, limit: query.limit)
+        } else {
+            do { ids = try store.query(query) } catch { throw QueryParsing.cliError(error) }
         }
-        if ids.count > limit { ids = Array(ids.prefix(limit)) }
+        if args.flags.contains("--docs") {
+            let state = store.state
+            let docs: [JSON] = ids.compactMap { id in state.document(query.collection, id).map { documentJSON(query.collection, id, $0) } }
+            if args.json { return out(JSON.array(docs).text) }
+            for d in docs { out(d.text) }
+            return
+        }
         if args.json { return out(JSON.array(ids.map { .string($0.string) }).text) }
         for id in ids { out(id.string) }
     }

@@ -206,8 +206,10 @@ package enum StoreCommands {
             state = state.restricted(to: set)
         }
         for c in chosen {
-            for id in state.documentIDs(in: c) {
-                if let doc = state.document(c, id) { out(documentJSON(c, id, doc).text) }
+            // Streamed from the store's sorted ID index (no sort per export).
+            store.indexes.forEachDocument(in: c, of: store.state) { id, doc in
+                out(documentJSON(c, id, doc).text)
+                return true
             }
         }
         out(

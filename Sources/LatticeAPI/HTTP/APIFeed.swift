@@ -26,6 +26,11 @@ package enum APIFeed {
         }
         if let r = ahead(since, node) { return r }
         let documents = query["documents"].map { NodeConfig.boolean($0) ?? false } ?? false
+        var filter: FeedFilter?
+        switch APIQuery.feedFilter(request.target) {
+        case .success(let f): filter = f
+        case .failure(let e): return e.response
+        }
         let page: ChangePage
         do {
             page = try node.store.changes(after: since, limit: limit)
@@ -34,7 +39,11 @@ package enum APIFeed {
         } catch {
             return .error(500, code: "internal", message: "\(error)")
         }
-        let (texts, next) = render(page.changes, node: documents ? node : nil)
+        var (texts, next) = filter == nil ? render(page.changes, node: documents ? node : nil) : ([], 0)
+        if var f = filter {
+            let (items, last) = APIQuery.render(page.changes, node: node, documents: documents, filter: &f)
+            (texts, next) = (items.map(\.1), last)
+        }
         let more = next < page.next || page.more
         let body = "{\"changes\": [" + texts.joined(separator: ", ") + "], \"next\": \(next == 0 ? page.next : next), \"more\": \(more)}\n"
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
@@ -54,11 +63,18 @@ package enum APIFeed {
             if let r = ahead(c, node) { return r }
         }
         let documents = query["documents"].map { NodeConfig.boolean($0) ?? false } ?? false
+        var filter: FeedFilter?
+        switch APIQuery.feedFilter(request.target) {
+        case .success(let f): filter = f
+        case .failure(let e): return e.response
+        }
+        filter?.seed(from: node.store)
+        let seeded = filter
         let from = start
         var response = HTTPResponse(status: 200, headers: [("Content-Type", "text/event-stream"), ("Cache-Control", "no-store")])
         response.stream = { stream in
             let hub = EventHub.shared(for: node)
-            hub.subscribe(stream, from: from, documents: documents)
+            hub.subscribe(stream, from: from, documents: documents, filter: seeded)
         }
         return response
     }

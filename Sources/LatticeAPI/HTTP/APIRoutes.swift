@@ -63,6 +63,7 @@ package enum APIRoutes {
         case 2 where route[0] == "docs":
             var options: [String] = []
             for name in ["prefix", "after", "limit"] { if let v = query[name] { options += ["--\(name)", v] } }
+            options += APIQuery.listOptions(request.target)
             table["GET"] = ("ls", options, [route[1]])
             // POST creates a document with a fresh, time-ordered ID.
             let id = newDocumentID()
@@ -110,6 +111,7 @@ package enum APIRoutes {
                 case ExitCode.permission.rawValue: (403, "forbidden")
                 default: (500, "internal")
                 }
+            if command == "ls", let r = APIQuery.failure(message) { return r }
             if message.hasPrefix("version_mismatch") { return .error(409, code: "version_mismatch", message: message) }
             if message.contains("outside 0...") { return .error(422, code: "position_out_of_range", message: message) }
             return .error(status, code: name, message: message)

@@ -18,6 +18,8 @@ package final class EventHub: @unchecked Sendable {  // confined to the node's l
         package var cursor: UInt64
         package let documents: Bool
         package var lastWrite: UInt64
+        /// Only changes matching this filter (`where=`).
+        package var filter: FeedFilter?
         package init(stream: HTTPStream, cursor: UInt64, documents: Bool, now: UInt64) {
             self.stream = stream
             self.cursor = cursor
@@ -45,8 +47,9 @@ package final class EventHub: @unchecked Sendable {  // confined to the node's l
     /// Live streams now.
     package var count: Int { subscribers.count }
 
-    package func subscribe(_ stream: HTTPStream, from cursor: UInt64, documents: Bool) {
+    package func subscribe(_ stream: HTTPStream, from cursor: UInt64, documents: Bool, filter: FeedFilter? = nil) {
         let s = Subscriber(stream: stream, cursor: cursor, documents: documents, now: EventLoop.now())
+        s.filter = filter
         let key = ObjectIdentifier(stream)
         subscribers[key] = s
         stream.onClose = { [weak self] in self?.subscribers[key] = nil }
@@ -65,9 +68,17 @@ package final class EventHub: @unchecked Sendable {  // confined to the node's l
             var out: [UInt8] = []
             do {
                 let page = try node.store.changes(after: s.cursor, limit: Self.batch)
-                let (texts, last) = APIFeed.render(page.changes, node: s.documents ? node : nil)
-                for (c, text) in zip(page.changes, texts) {
-                    out += Array("id: \(c.sequence)\nevent: change\ndata: \(text)\n\n".utf8)
+                var items: [(UInt64, String)]
+                var last: UInt64
+                if var f = s.filter {
+                    (items, last) = APIQuery.render(page.changes, node: node, documents: s.documents, filter: &f)
+                    s.filter = f
+                } else {
+                    let (texts, rendered) = APIFeed.render(page.changes, node: s.documents ? node : nil)
+                    (items, last) = (zip(page.changes, texts).map { ($0.sequence, $1) }, rendered)
+                }
+                for (sequence, text) in items {
+                    out += Array("id: \(sequence)\nevent: change\ndata: \(text)\n\n".utf8)
                 }
                 if last > 0 {
                     s.cursor = last

@@ -1,0 +1,130 @@
+public import LatticeCRDT
+
+/// A field's value as the query indexes order it: numbers (integers and doubles alike)
+/// numerically, strings by their UTF-8 bytes. Kinds order `null < bool < number < string <
+/// bytes`, so a field holding mixed kinds still sorts deterministically.
+///
+/// A register is indexed as the value it reads as (the last-writer-wins winner among its
+/// siblings); a counter as its total. `-0.0` is `0`; a NaN sorts by IEEE 754 total order.
+public enum IndexKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(Key)
+    case bytes([UInt8])
+
+    /// The key of a scalar.
+    /// - Parameter value: a register value or a query's operand.
+    public init(_ value: Value) {
+        switch value {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .int(let i): self = .number(Double(i))
+        case .double(let d): self = .number(d == 0 ? 0 : d)
+        case .string(let s): self = .string(Key(s))
+        case .bytes(let b): self = .bytes(b)
+        }
+    }
+
+    /// What a field reads as for the indexes: a register's winning value, a counter's total;
+    /// `nil` for sets, text and empty fields.
+    /// - Parameter field: the field.
+    /// - Returns: its key, or `nil`.
+    public static func read(_ field: Field) -> IndexKey? {
+        if !field.registers.isEmpty {
+            let onlyRegisters = field.elements.isEmpty && field.counters.isEmpty && field.text == nil
+            guard onlyRegisters || field.kind == .register else { return nil }
+            var best = field.registers[0]
+            for e in field.registers.dropFirst() where e.tag.wins(over: best.tag) { best = e }
+            return IndexKey(best.value)
+        }
+        if !field.counters.isEmpty, field.kind == .counter {
+            var total: UInt64 = 0
+            for e in field.counters { total = total &+ e.increments &- e.decrements }
+            return .number(Double(Int64(bitPattern: total)))
+        }
+        return nil
+    }
+
+    /// Whether the key is a number.
+    public var number: Double? {
+        if case .number(let d) = self { return d }
+        return nil
+    }
+
+    /// The kind's place in the order.
+    var rank: UInt8 {
+        switch self {
+        case .null: 0
+        case .bool: 1
+        case .number: 2
+        case .string: 3
+        case .bytes: 4
+        }
+    }
+
+    /// A double's bits as an unsigned integer ordered as IEEE 754 totalOrder.
+    static func orderedBits(_ d: Double) -> UInt64 {
+        let bits = d.bitPattern
+        return bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
+    }
+
+    public static func == (lhs: IndexKey, rhs: IndexKey) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): true
+        case (.bool(let a), .bool(let b)): a == b
+        case (.number(let a), .number(let b)): a.bitPattern == b.bitPattern
+        case (.string(let a), .string(let b)): a == b
+        case (.bytes(let a), .bytes(let b)): a == b
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(rank)
+        switch self {
+        case .null: break
+        case .bool(let b): hasher.combine(b)
+        case .number(let d): hasher.combine(d.bitPattern)
+        case .string(let k): hasher.combine(k)
+        case .bytes(let b): hasher.combine(b)
+        }
+    }
+
+    public static func < (lhs: IndexKey, rhs: IndexKey) -> Bool {
+        switch (lhs, rhs) {
+        case (.bool(let a), .bool(let b)): !a && b
+        case (.number(let a), .number(let b)): orderedBits(a) < orderedBits(b)
+        case (.string(let a), .string(let b)): a < b
+        case (.bytes(let a), .bytes(let b)): a.lexicographicallyPrecedes(b)
+        default: lhs.rank < rhs.rank
+        }
+    }
+
+    /// The value as text (strings unquoted).
+    public var description: String {
+        switch self {
+        case .null: "null"
+        case .bool(let b): b ? "true" : "false"
+        case .number(let d): d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        case .string(let k): k.string
+        case .bytes(let b): "0x" + b.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        }
+    }
+}
+
+/// One entry of a field's sorted index: the value, then the document ID (ties by ID).
+struct IndexEntry: Comparable {
+    var key: IndexKey
+    var id: Key
+
+    static func < (lhs: IndexEntry, rhs: IndexEntry) -> Bool { lhs.key != rhs.key ? lhs.key < rhs.key : lhs.id < rhs.id }
+}
+
+extension Field {
+    /// The set elements with a live add, ascending (empty for other kinds).
+    var liveElements: [Value] {
+        if elements.isEmpty { return [] }
+        return elements.compactMap { $0.value.isEmpty ? nil : $0.key }.sorted()
+    }
+}

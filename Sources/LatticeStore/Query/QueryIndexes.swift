@@ -1,0 +1,254 @@
+public import LatticeCRDT
+
+/// Which documents changed, for ``QueryIndexes/update(_:in:)``.
+public enum IndexChange {
+    /// The documents a delta names (a local commit or a remote change, after it was applied).
+    case delta(Delta)
+    /// These documents, by collection and ID (for example after an erase purged them).
+    case documents([(collection: Key, id: Key)])
+    /// Anything may have changed (open, rebuild, a catch-up join): every index is dropped and
+    /// built again on its next use.
+    case everything
+}
+
+/// The query indexes of one replica (`Docs/CLI.md`, "Queries"): per collection, the sorted
+/// document IDs (for listings) and, per field queried, a sorted index of register values and
+/// an index of set elements. Each is built on its first use from the state, then kept up to
+/// date by ``update(_:in:)`` on every change, so queries and listings never scan a collection.
+///
+/// Not thread-safe: use it on the thread that owns the store.
+public final class QueryIndexes {
+    /// The indexes of one collection.
+    final class CollectionIndex {
+        /// Non-blank document IDs, ascending by bytes (built on the first listing).
+        var ids: SortedChunks<Key>?
+        /// Per field queried.
+        var fields: [Key: FieldIndex] = [:]
+    }
+
+    private var collections: [Key: CollectionIndex] = [:]
+
+    /// No indexes yet.
+    public init() {}
+
+    /// The fields indexed now, as `collection.field`, sorted (for status and tests).
+    public var indexedFields: [String] {
+        collections.flatMap { c, index in index.fields.keys.map { "\(c).\($0)" } }.sorted()
+    }
+
+    /// Whether the collection's sorted ID list is built.
+    /// - Parameter collection: the collection.
+    /// - Returns: whether listings of it are answered from the index.
+    public func listsFromIndex(_ collection: Key) -> Bool { collections[collection]?.ids != nil }
+
+    /// Brings every built index up to date after a change that is already in `state`.
+    /// O(indexes of the touched collections) per touched document; nothing when no index exists.
+    /// - Parameters:
+    ///   - change: what changed.
+    ///   - state: the state after the change.
+    public func update(_ change: IndexChange, in state: ReplicaState) {
+        guard !collections.isEmpty else { return }
+        switch change {
+        case .everything:
+            collections.removeAll()
+        case .documents(let list):
+            for (c, id) in list { update(c, id, state) }
+        case .delta(let delta):
+            var last: (Key, Key)?
+            delta.forEachField { path, _ in
+                if let l = last, l.0 == path.collection, l.1 == path.document { return }
+                last = (path.collection, path.document)
+                update(path.collection, path.document, state)
+            }
+        }
+    }
+
+    private func update(_ collection: Key, _ id: Key, _ state: ReplicaState) {
+        guard let index = collections[collection] else { return }
+        let doc = state.store[collection]?[id]
+        if index.ids != nil {
+            if let doc, !doc.isBlank { index.ids?.insert(id) } else { index.ids?.remove(id) }
+        }
+        for (name, field) in index.fields { field.update(id, doc?.fields[name]) }
+    }
+
+    private func index(_ collection: Key) -> CollectionIndex {
+        if let i = collections[collection] { return i }
+        let i = CollectionIndex()
+        collections[collection] = i
+        return i
+    }
+
+    private func ids(_ collection: Key, _ documents: [Key: Document]) -> SortedChunks<Key> {
+        let i = index(collection)
+        if let ids = i.ids { return ids }
+        var list: [Key] = []
+        list.reserveCapacity(documents.count)
+        for (id, doc) in documents where !doc.isBlank { list.append(id) }
+        list.sort()
+        let built = SortedChunks(sorted: list)
+        i.ids = built
+        return built
+    }
+
+    private func field(_ collection: Key, _ name: Key, _ documents: [Key: Document]) -> FieldIndex {
+        let i = index(collection)
+        if let f = i.fields[name] { return f }
+        let f = FieldIndex(field: name, documents: documents)
+        i.fields[name] = f
+        return f
+    }
+
+    // MARK: Listings
+
+    /// Visits a collection's documents in ID order (bytes) from the sorted ID index, as `ls`
+    /// and `export` stream them: no per-document allocation, no sort.
+    /// - Parameters:
+    ///   - collection: the collection.
+    ///   - state: the replica's current state.
+    ///   - prefix: only IDs starting with these bytes.
+    ///   - after: only IDs after this one.
+    ///   - body: receives each ID and document; returns false to stop.
+    public func forEachDocument(
+        in collection: Key, of state: ReplicaState, prefix: String = "", after: Key? = nil, _ body: (Key, Document) -> Bool
+    ) {
+        guard let docs = state.store[collection] else { return }
+        let ids = ids(collection, docs)
+        var start = ids.partition { $0 < Key(prefix) }
+        if let after { start = max(start, ids.partition { $0 <= after }) }
+        ids.forEach(from: start) { id in
+            if !prefix.isEmpty, !id.hasBytePrefix(prefix) { return false }
+            guard let doc = docs[id] else { return true }
+            return body(id, doc)
+        }
+    }
+
+    /// A page of a collection's document IDs in byte order (see ``forEachDocument(in:of:prefix:after:_:)``).
+    /// - Parameters:
+    ///   - collection: the collection.
+    ///   - state: the current state.
+    ///   - prefix: only IDs starting with these bytes.
+    ///   - after: only IDs after this one.
+    ///   - limit: at most this many.
+    /// - Returns: the IDs.
+    public func documentIDs(in collection: Key, of state: ReplicaState, prefix: String = "", after: Key? = nil, limit: Int = .max) -> [Key] {
+        var out: [Key] = []
+        guard limit > 0 else { return out }
+        forEachDocument(in: collection, of: state, prefix: prefix, after: after) { id, _ in
+            out.append(id)
+            return out.count < limit
+        }
+        return out
+    }
+
+    // MARK: Queries
+
+    /// Answers a query from the indexes: the most selective condition's index gives the
+    /// candidates (its estimated match count is the smallest), the other conditions are checked
+    /// on each candidate's document; with no condition, `order` walks the order field's sorted
+    /// index and stops at `limit`.
+    /// - Parameters:
+    ///   - query: the query.
+    ///   - state: the current state.
+    /// - Returns: the matching IDs, in the query's order, at most `limit`.
+    /// - Throws: ``QueryError`` for a collection without documents or a field no document holds.
+    public func run(_ query: Query, in state: ReplicaState) throws(QueryError) -> [Key] {
+        guard let docs = state.store[query.collection], !docs.isEmpty else {
+            throw QueryError(.unknownCollection, "unknown collection '\(query.collection)': it holds no document (list collections with `lattice status`)")
+        }
+        var indexes: [Key: FieldIndex] = [:]
+        for name in query.fields {
+            let f = field(query.collection, name, docs)
+            if f.isEmpty {
+                throw QueryError(.unknownField, "unknown field '\(name)': no document in '\(query.collection)' holds it as a register, counter or set")
+            }
+            indexes[name] = f
+        }
+        guard query.limit > 0 else { return [] }
+        let orderIndex = query.order.flatMap { indexes[$0] }
+        guard !query.conditions.isEmpty else {
+            guard let orderIndex else {
+                return documentIDs(in: query.collection, of: state, prefix: query.prefix, after: query.after, limit: query.limit)
+            }
+            return ordered(query, orderIndex, docs, state)
+        }
+        // Drivers: per field, its register conditions together (one range), and each set
+        // condition alone. The most selective drives; every other condition filters.
+        var drivers: [(index: FieldIndex, conditions: [Int])] = []
+        for (i, c) in query.conditions.enumerated() {
+            guard let f = indexes[c.field] else { continue }
+            if c.onRegister, let d = drivers.firstIndex(where: { $0.index === f && query.conditions[$0.conditions[0]].onRegister }) {
+                drivers[d].conditions.append(i)
+            } else {
+                drivers.append((f, [i]))
+            }
+        }
+        var best = 0
+        var bestCount = Int.max
+        for (n, d) in drivers.enumerated() {
+            let count = d.index.estimate(d.conditions.map { query.conditions[$0] })
+            if count < bestCount {
+                best = n
+                bestCount = count
+            }
+        }
+        guard best < drivers.count else { return [] }
+        let driving = drivers[best].conditions
+        var (ids, inIDOrder) = drivers[best].index.candidates(driving.map { query.conditions[$0] })
+        let others = query.conditions.enumerated().filter { !driving.contains($0.offset) }.map(\.element)
+        ids.removeAll { id in
+            if !query.prefix.isEmpty, !id.hasBytePrefix(query.prefix) { return true }
+            if let after = query.after, id <= after { return true }
+            guard let doc = docs[id], !doc.isBlank else { return true }
+            return !others.allSatisfy { $0.matches(doc) }
+        }
+        if let orderIndex {
+            ids.sort { a, b in Self.precedes(a, b, orderIndex.keys, query.descending) }
+        } else if !inIDOrder {
+            ids.sort()
+        }
+        if ids.count > query.limit { ids.removeSubrange(query.limit...) }
+        return ids
+    }
+
+    /// Order-field order: values (descending with `descending`), ties by ID (reversed too),
+    /// documents lacking the field last in ID order.
+    static func precedes(_ a: Key, _ b: Key, _ keys: [Key: IndexKey], _ descending: Bool) -> Bool {
+        switch (keys[a], keys[b]) {
+        case (nil, nil): return a < b
+        case (nil, _): return false
+        case (_, nil): return true
+        case (let ka?, let kb?):
+            if ka != kb { return descending ? kb < ka : ka < kb }
+            return descending ? b < a : a < b
+        }
+    }
+
+    /// No condition, an order: the order field's sorted index walked up to `limit`, then the
+    /// documents lacking the field.
+    private func ordered(_ query: Query, _ index: FieldIndex, _ docs: [Key: Document], _ state: ReplicaState) -> [Key] {
+        var out: [Key] = []
+        func take(_ e: IndexEntry) -> Bool {
+            if query.prefix.isEmpty || e.id.hasBytePrefix(query.prefix), docs[e.id]?.isBlank == false { out.append(e.id) }
+            return out.count < query.limit
+        }
+        if query.descending {
+            index.sorted.forEachDescending(before: index.sorted.end, take)
+        } else {
+            index.sorted.forEach(from: Position.start, take)
+        }
+        guard out.count < query.limit else { return out }
+        forEachDocument(in: query.collection, of: state, prefix: query.prefix) { id, _ in
+            if index.keys[id] == nil { out.append(id) }
+            return out.count < query.limit
+        }
+        return out
+    }
+
+    private typealias Position = SortedChunks<IndexEntry>.Position
+}
+
+extension SortedChunks.Position {
+    /// The first position.
+    static var start: Self { Self(chunk: 0, index: 0) }
+}

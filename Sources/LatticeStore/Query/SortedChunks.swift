@@ -1,0 +1,144 @@
+/// A sorted collection of distinct elements in chunks of a few hundred: O(log n) search and
+/// O(chunk) insertion and removal (a short `memmove`), ordered iteration without copying.
+/// The query indexes keep their sorted values and document IDs in it.
+struct SortedChunks<Element: Comparable> {
+    /// Non-empty sorted chunks; every element of a chunk sorts before every element of the next.
+    private(set) var chunks: [[Element]] = []
+    /// The number of elements.
+    private(set) var count = 0
+
+    /// A chunk is split when it grows past twice this.
+    static var chunkSize: Int { 256 }
+
+    /// A place in the collection: chunk and index (`chunk == chunks.count` is the end).
+    struct Position: Comparable {
+        var chunk: Int
+        var index: Int
+        static func < (a: Position, b: Position) -> Bool { a.chunk != b.chunk ? a.chunk < b.chunk : a.index < b.index }
+    }
+
+    /// An empty collection.
+    init() {}
+
+    /// A collection of `sorted` (ascending, distinct).
+    init(sorted: [Element]) {
+        var i = 0
+        while i < sorted.count {
+            let end = min(i + Self.chunkSize, sorted.count)
+            chunks.append(Array(sorted[i..<end]))
+            i = end
+        }
+        count = sorted.count
+    }
+
+    /// The end position.
+    var end: Position { Position(chunk: chunks.count, index: 0) }
+
+    /// The first position whose element is not `below` (`below` is true for a prefix of the
+    /// order, false after it).
+    func partition(_ below: (Element) -> Bool) -> Position {
+        var lo = 0
+        var hi = chunks.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let chunk = chunks[mid]
+            if below(chunk[chunk.count - 1]) { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo < chunks.count else { return end }
+        let chunk = chunks[lo]
+        var a = 0
+        var b = chunk.count
+        while a < b {
+            let mid = (a + b) / 2
+            if below(chunk[mid]) { a = mid + 1 } else { b = mid }
+        }
+        return Position(chunk: lo, index: a)
+    }
+
+    /// Whether `element` is held.
+    func contains(_ element: Element) -> Bool {
+        let p = partition { $0 < element }
+        return p.chunk < chunks.count && chunks[p.chunk][p.index] == element
+    }
+
+    /// Inserts `element`; whether it was new.
+    @discardableResult
+    mutating func insert(_ element: Element) -> Bool {
+        if chunks.isEmpty {
+            chunks = [[element]]
+            count = 1
+            return true
+        }
+        var p = partition { $0 < element }
+        if p.chunk == chunks.count {
+            // Past every element: append to the last chunk.
+            p = Position(chunk: chunks.count - 1, index: chunks[chunks.count - 1].count)
+        } else if chunks[p.chunk][p.index] == element {
+            return false
+        }
+        chunks[p.chunk].insert(element, at: p.index)
+        count += 1
+        if chunks[p.chunk].count > 2 * Self.chunkSize {
+            let tail = Array(chunks[p.chunk][Self.chunkSize...])
+            chunks[p.chunk].removeSubrange(Self.chunkSize...)
+            chunks.insert(tail, at: p.chunk + 1)
+        }
+        return true
+    }
+
+    /// Removes `element`; whether it was held.
+    @discardableResult
+    mutating func remove(_ element: Element) -> Bool {
+        let p = partition { $0 < element }
+        guard p.chunk < chunks.count, chunks[p.chunk][p.index] == element else { return false }
+        chunks[p.chunk].remove(at: p.index)
+        count -= 1
+        if chunks[p.chunk].isEmpty { chunks.remove(at: p.chunk) }
+        return true
+    }
+
+    /// The number of elements from `a` up to (not including) `b`: O(chunks between).
+    func distance(from a: Position, to b: Position) -> Int {
+        guard a < b else { return 0 }
+        if a.chunk == b.chunk { return b.index - a.index }
+        var n = chunks[a.chunk].count - a.index
+        var c = a.chunk + 1
+        while c < b.chunk {
+            n += chunks[c].count
+            c += 1
+        }
+        if b.chunk < chunks.count { n += b.index }
+        return n
+    }
+
+    /// Visits elements from `start` upwards until `body` returns false or the end.
+    func forEach(from start: Position, _ body: (Element) -> Bool) {
+        var c = start.chunk
+        var i = start.index
+        while c < chunks.count {
+            let chunk = chunks[c]
+            while i < chunk.count {
+                if !body(chunk[i]) { return }
+                i += 1
+            }
+            c += 1
+            i = 0
+        }
+    }
+
+    /// Visits elements before `end` downwards until `body` returns false or the start.
+    func forEachDescending(before end: Position, _ body: (Element) -> Bool) {
+        var c = min(end.chunk, chunks.count - 1)
+        guard c >= 0 else { return }
+        var i = end.chunk < chunks.count ? end.index - 1 : chunks[c].count - 1
+        while c >= 0 {
+            let chunk = chunks[c]
+            while i >= 0 {
+                if !body(chunk[i]) { return }
+                i -= 1
+            }
+            c -= 1
+            if c >= 0 { i = chunks[c].count - 1 }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+import LatticeCRDT
+@testable import LatticeStore
+import Testing
+
+/// The query indexes against a scan of the state: random local and remote edits (register
+/// siblings, set adds and removes, deletes, catch-ups), then every query kind answered by the
+/// indexes must equal the same query evaluated on every document.
+@Suite struct QueryIndexTests {
+    static let me = ReplicaID(0xA1)
+    static let peer = ReplicaID(0xB2)
+    static let topics = ["cats", "dogs", "owls", "bees"]
+    static let tags = ["a", "b", "c", "d", "e"]
+
+    /// The oracle: every document of the collection checked, sorted as the query says.
+    static func scan(_ q: Query, _ state: ReplicaState) -> [Key] {
+        guard let docs = state.store[q.collection] else { return [] }
+        var ids = docs.compactMap { id, doc -> Key? in
+            guard !doc.isBlank, q.matches(doc), id.hasBytePrefix(q.prefix) else { return nil }
+            if let after = q.after, id <= after { return nil }
+            return id
+        }
+        if let order = q.order {
+            var keys: [Key: IndexKey] = [:]
+            for id in ids { if let f = docs[id]?.fields[order], let k = IndexKey.read(f) { keys[id] = k } }
+            ids.sort { QueryIndexes.precedes($0, $1, keys, q.descending) }
+        } else {
+            ids.sort()
+        }
+        return Array(ids.prefix(q.limit))
+    }
+
+    /// One random edit of document `d` by `r` into `delta`.
+    static func edit(_ r: inout Replica, _ rng: inout SeededRandom, into delta: inout Delta) {
+        let id = Key("m\(Int.random(in: 0..<40, using: &rng))")
+        func path(_ f: String) -> FieldPath { FieldPath("memories", id, Key(f)) }
+        let now = 1_000 + UInt64.random(in: 0..<10_000, using: &rng)
+        switch Int.random(in: 0..<10, using: &rng) {
+        case 0...2: try? r.set(path("topic"), .string(topics.randomElement(using: &rng) ?? "cats"), now: now, into: &delta)
+        case 3...4: try? r.set(path("importance"), .double(Double(Int.random(in: 0...10, using: &rng)) / 10), now: now, into: &delta)
+        case 5: try? r.set(path("importance"), .int(Int64.random(in: 0...1, using: &rng)), now: now, into: &delta)
+        case 6...7: try? r.add(path("tags"), [.string(tags.randomElement(using: &rng) ?? "a")], now: now, into: &delta)
+        case 8: try? r.remove(path("tags"), [.string(tags.randomElement(using: &rng) ?? "a")], now: now, into: &delta)
+        default: r.deleteDocument("memories", id, now: now, into: &delta)
+        }
+    }
+
+    static func randomQuery(_ rng: inout SeededRandom) -> Query {
+        var q = Query(collection: "memories")
+        func condition() -> QueryCondition {
+            let b = Double(Int.random(in: 0...10, using: &rng)) / 10
+            switch Int.random(in: 0..<7, using: &rng) {
+            case 0: return QueryCondition("topic", .equals(.string(topics.randomElement(using: &rng) ?? "cats")))
+            case 1: return QueryCondition("importance", .greater(b))
+            case 2: return QueryCondition("importance", .lessOrEqual(b))
+            case 3: return QueryCondition("importance", .greaterOrEqual(b))
+            case 4: return QueryCondition("importance", .equals(.int(1)))  // matches 1 and 1.0
+            case 5: return QueryCondition("importance", .less(b))
+            default: return QueryCondition("tags", .containsAny([.string(tags.randomElement(using: &rng) ?? "a"), .string("e")]))
+            }
+        }
+        for _ in 0..<Int.random(in: 0...2, using: &rng) { q.conditions.append(condition()) }
+        if Bool.random(using: &rng) { q.order = Bool.random(using: &rng) ? "importance" : "topic" }
+        q.descending = q.order != nil && Bool.random(using: &rng)
+        if Int.random(in: 0..<3, using: &rng) == 0 { q.limit = Int.random(in: 1...5, using: &rng) }
+        if Int.random(in: 0..<4, using: &rng) == 0 { q.prefix = "m1" }
+        return q
+    }
+
+    @Test(arguments: 0..<12) func indexesAnswerAsAScanDoesUnderLocalRemoteAndCatchUpChanges(seed: UInt64) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.none))
+        defer { try? s.close() }
+        var rng = SeededRandom(seed: seed)
+        var remote = Replica(id: Self.peer)
+        try s.commit { r, d in try r.set(FieldPath("memories", "m0", "topic"), .string("cats"), now: 1, into: &d) }
+        var answered = 0
+        for round in 0..<30 {
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0...5:
+                try s.commit { r, d in
+                    for _ in 0..<Int.random(in: 1...3, using: &rng) { Self.edit(&r, &rng, into: &d) }
+                }
+            case 6...8:
+                // A peer's change, sometimes made without seeing ours: register siblings.
+                if Bool.random(using: &rng) { remote.join(s.state, now: 20_000) }
+                var d = Delta()
+                Self.edit(&remote, &rng, into: &d)
+                if !d.isEmpty { try s.integrate(remote: d, now: 20_000) }
+            default:
+                var d = Delta()
+                Self.edit(&remote, &rng, into: &d)
+                try s.integrate(catchUp: remote.state.delta(since: s.state.versionVector), now: 20_000)
+            }
+            for _ in 0..<6 {
+                let q = Self.randomQuery(&rng)
+                let expected = Self.scan(q, s.state)
+                do {
+                    let got = try s.query(q)
+                    answered += got.isEmpty ? 0 : 1
+                    #expect(got == expected, "seed \(seed) round \(round): \(q.conditions) order \(String(describing: q.order)) desc \(q.descending)")
+                } catch {
+                    // Only a field no document holds may be refused.
+                    #expect(error.code == .unknownField, "seed \(seed): \(error)")
+                    let docs = s.state.store["memories"] ?? [:]
+                    let missing = q.fields.contains { name in
+                        !docs.values.contains { doc in
+                            doc.fields[name].map { IndexKey.read($0) != nil || !$0.liveElements.isEmpty } ?? false
+                        }
+                    }
+                    #expect(missing, "seed \(seed) round \(round): \(q.conditions) order \(String(describing: q.order)): \(error)")
+                }
+                #expect(s.indexes.documentIDs(in: "memories", of: s.state) == s.state.documentIDs(in: "memories"))
+            }
+        }
+        #expect(answered > 20, "seed \(seed): the queries should match something")
+    }
+
+    @Test func aConflictedRegisterIsIndexedAsItsLastWriterWinsValue() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.none))
+        defer { try? s.close() }
+        let path = FieldPath("memories", "m1", "importance")
+        try s.commit { r, d in try r.set(path, .double(0.9), now: 1_000, into: &d) }
+        var q = Query(collection: "memories")
+        q.conditions = [QueryCondition("importance", .greater(0.5))]
+        #expect(try s.query(q) == ["m1"])
+        // A concurrent write from a peer with a later stamp wins; both stay as siblings.
+        var peer = Replica(id: Self.peer)
+        try s.integrate(remote: peer.set(path, .double(0.1), now: 5_000), now: 5_000)
+        guard case .register(let v, let siblings)? = s.state.value(path) else { Issue.record("not a register"); return }
+        #expect(v == .double(0.1) && siblings.count == 2)
+        #expect(try s.query(q) == [])
+        q.conditions = [QueryCondition("importance", .less(0.5))]
+        #expect(try s.query(q) == ["m1"])
+    }
+
+    @Test func unknownCollectionsAndFieldsAreNamed() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.none))
+        defer { try? s.close() }
+        try s.commit { r, d in try r.set(FieldPath("memories", "m1", "topic"), .string("cats"), now: 1_000, into: &d) }
+        var q = Query(collection: "nothing")
+        q.conditions = [QueryCondition("topic", .equals(.string("cats")))]
+        #expect(throws: QueryError.self) { try s.query(q) }
+        do { _ = try s.query(q) } catch { #expect(error.code == .unknownCollection && error.message.contains("'nothing'")) }
+        q.collection = "memories"
+        q.conditions = [QueryCondition("mood", .greater(1))]
+        do {
+            _ = try s.query(q)
+            Issue.record("an unknown field was answered")
+        } catch {
+            #expect(error.code == .unknownField && error.message.contains("'mood'"))
+        }
+        q.conditions = []
+        q.order = "mood"
+        #expect(throws: QueryError.self) { try s.query(q) }
+    }
+
+    @Test func orderWithLimitWalksTheSortedIndexAndPutsDocumentsLackingTheFieldLast() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.none))
+        defer { try? s.close() }
+        try s.commit { r, d in
+            try r.set(FieldPath("m", "a", "rank"), .int(3), now: 1, into: &d)
+            try r.set(FieldPath("m", "b", "rank"), .double(1.5), now: 1, into: &d)
+            try r.set(FieldPath("m", "c", "rank"), .int(3), now: 1, into: &d)
+            try r.set(FieldPath("m", "d", "note"), .string("no rank"), now: 1, into: &d)
+            try r.set(FieldPath("m", "e", "rank"), .string("high"), now: 1, into: &d)
+        }
+        var q = Query(collection: "m")
+        q.order = "rank"
+        #expect(try s.query(q) == ["b", "a", "c", "e", "d"])  // numbers, then strings, then lacking
+        q.descending = true
+        #expect(try s.query(q) == ["e", "c", "a", "b", "d"])
+        q.limit = 2
+        #expect(try s.query(q) == ["e", "c"])
+        // Upkeep: a change moves a document in the order.
+        try s.commit { r, d in try r.set(FieldPath("m", "b", "rank"), .int(9), now: 2, into: &d) }
+        q.descending = false
+        q.limit = .max
+        #expect(try s.query(q) == ["a", "c", "b", "e", "d"])
+        #expect(s.indexes.indexedFields == ["m.rank"])
+    }
+
+    @Test(arguments: 0..<4) func sortedChunksMatchASortedArray(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        var chunks = SortedChunks<Int>()
+        var model = Set<Int>()
+        for _ in 0..<4_000 {
+            let v = Int.random(in: 0..<1_500, using: &rng)
+            if Bool.random(using: &rng) {
+                #expect(chunks.insert(v) == model.insert(v).inserted)
+            } else {
+                #expect(chunks.remove(v) == (model.remove(v) != nil))
+            }
+        }
+        let sorted = model.sorted()
+        var walked: [Int] = []
+        chunks.forEach(from: .start) { walked.append($0); return true }
+        #expect(walked == sorted && chunks.count == sorted.count)
+        var down: [Int] = []
+        chunks.forEachDescending(before: chunks.end) { down.append($0); return true }
+        #expect(down == sorted.reversed())
+        let lo = chunks.partition { $0 < 300 }
+        let hi = chunks.partition { $0 < 900 }
+        #expect(chunks.distance(from: lo, to: hi) == sorted.filter { $0 >= 300 && $0 < 900 }.count)
+        var below: [Int] = []
+        chunks.forEachDescending(before: hi) { below.append($0); return $0 > 300 }
+        #expect(below == Array(sorted.filter { $0 < 900 }.reversed().prefix(below.count)))
+        #expect(chunks.contains(sorted.first ?? -1) && !chunks.contains(-5))
+    }
+}

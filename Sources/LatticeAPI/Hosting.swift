@@ -30,7 +30,7 @@ package enum Hosting {
 
     /// Commands that go through a running node.
     package static let routed: Set<String> = [
-        "put", "get", "ls", "rm", "set", "incr", "text", "conflicts", "resolve", "history", "export", "import", "status",
+        "put", "get", "ls", "rm", "set", "incr", "text", "conflicts", "resolve", "history", "forget", "export", "import", "status",
         "compact", "peers", "sync", "isolation", "invite", "keys", "join", "config",
     ]
     /// Commands that need the store to themselves.

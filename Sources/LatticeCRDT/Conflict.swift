@@ -16,7 +16,8 @@ extension ReplicaState {
     /// - Returns: the conflicts.
     public func conflicts() -> [Conflict] {
         var out: [Conflict] = []
-        for collection in store.keys.sorted() {
+        // Concurrent erasures of one document are siblings too; they are not the user's conflict.
+        for collection in store.keys.sorted() where !Erasure.isReserved(collection) {
             guard let docs = store[collection] else { continue }
             for id in docs.keys.sorted() {
                 guard let doc = docs[id] else { continue }

@@ -160,6 +160,23 @@ public struct Delta: Hashable, Sendable {
         fileprivate let only: Key?
         fileprivate let keys: [Key]?
 
+        /// Whether some names are erasures' target collections (``Delta/governedCollections``):
+        /// the change's authors do not write in those.
+        public let viaErasure: Bool
+
+        fileprivate init(only: Key?, keys: [Key]?) {
+            self.only = only
+            self.keys = keys
+            self.viaErasure = false
+        }
+
+        /// A list of names, some of them erasures' targets.
+        init(erasureTargets keys: [Key]) {
+            self.only = nil
+            self.keys = keys
+            self.viaErasure = true
+        }
+
         /// The number of collections.
         public var count: Int { only == nil ? keys?.count ?? 0 : 1 }
 

@@ -137,7 +137,8 @@ extension ReplicaState {
         return Self.erasures(in: doc, collection, id)
     }
 
-    static func erasures(in doc: Document, _ c: Key, _ d: Key) -> [Erasure] {
+    /// The erasures an `~erasures` document holds for `c`/`d` (one per erased field, per sibling).
+    public static func erasures(in doc: Document, _ c: Key, _ d: Key) -> [Erasure] {
         var out: [Erasure] = []
         for (name, field) in doc.fields {
             guard let erased = Erasure.erasedField(ofFieldKey: name) else { continue }
@@ -153,6 +154,18 @@ extension ReplicaState {
     /// change while nothing was ever erased).
     @inline(__always)
     public var hasErasures: Bool { store[Erasure.collection] != nil }
+
+    /// The collections applications see: every collection but the reserved `~` ones, ascending.
+    public var applicationCollections: [Key] { store.keys.filter { !Erasure.isReserved($0) }.sorted() }
+
+    /// The number of documents applications see (not counting the reserved collections').
+    public var applicationDocumentCount: Int {
+        var n = 0
+        for (name, docs) in store where !Erasure.isReserved(name) {
+            for doc in docs.values where !doc.isBlank { n += 1 }
+        }
+        return n
+    }
 }
 
 // MARK: - Purging
@@ -303,6 +316,27 @@ extension ReplicaState {
             if store[collection]?.isEmpty == true { store[collection] = nil }
         }
         return changed ? StateDelta(context: catchUp.context, store: store, references: catchUp.references) : nil
+    }
+}
+
+// MARK: - Sync rules
+
+extension Delta {
+    /// The collections whose sync rule governs this change: the collections it touches, where an
+    /// erasure counts as its target collection (a peer that may not write `memories` may not erase
+    /// it either, and an erasure of a collection kept from a peer is kept from it too). The
+    /// reserved `~erasures` collection itself is never named, unless an erasure's document key
+    /// names no target (it then follows the rule of `~erasures`).
+    public var governedCollections: CollectionNames {
+        let names = collectionNames
+        guard names.contains(where: { $0 == Erasure.collection }) else { return names }
+        var out: [Key] = []
+        for c in names where c != Erasure.collection { out.append(c) }
+        for key in store[Erasure.collection]?.keys.sorted() ?? [] {
+            let target = Erasure.target(ofDocumentKey: key)?.collection ?? Erasure.collection
+            if !out.contains(target) { out.append(target) }
+        }
+        return CollectionNames(erasureTargets: out)
     }
 }
 

@@ -3,11 +3,18 @@
 extension ReplicaState {
     /// The state restricted to some collections, with a causal context of exactly the dots of the
     /// entries it keeps (so joining it elsewhere adds these entries and removes nothing).
-    /// - Parameter collections: the collections to keep.
+    /// - Parameter collections: the collections to keep (their erasures go with them).
     /// - Returns: the restricted state.
     public func restricted(to collections: Set<Key>) -> ReplicaState {
         var out = ReplicaState()
-        for (name, docs) in store where collections.contains(name) {
+        for (name, all) in store where collections.contains(name) || name == Erasure.collection {
+            var docs = all
+            if name == Erasure.collection, !collections.contains(name) {
+                // The erasures of the chosen collections go with them (an import must not
+                // bring back what they erased).
+                docs = all.filter { key, _ in Erasure.target(ofDocumentKey: key).map { collections.contains($0.collection) } ?? false }
+                if docs.isEmpty { continue }
+            }
             out.store[name] = docs
             for doc in docs.values {
                 for field in doc.fields.values {

@@ -13,7 +13,13 @@ extension ReplicaState {
     public func delta(since peer: VersionVector, restrictedTo collections: Set<Key>, authors: Set<ReplicaID>) -> StateDelta {
         var part = ReplicaState()
         var keep = authors
-        for (name, docs) in store where collections.contains(name) {
+        for (name, all) in store where collections.contains(name) || name == Erasure.collection {
+            var docs = all
+            if name == Erasure.collection {
+                // Erasures go with their target collection's rule, not with `~erasures`'s own.
+                docs = all.filter { key, _ in Erasure.target(ofDocumentKey: key).map { collections.contains($0.collection) } ?? collections.contains(name) }
+                if docs.isEmpty { continue }
+            }
             part.store[name] = docs
             for doc in docs.values {
                 for field in doc.fields.values {

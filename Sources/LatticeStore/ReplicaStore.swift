@@ -55,7 +55,10 @@ public struct HistoryEntry: Sendable, Equatable {
     public var stamp: Timestamp?
     /// Fields the change touched (field names).
     public var fields: [String]
-    /// `write` (the change left entries in the document) or `remove` (removals / delete only).
+    /// `write` (the change left entries in the document), `remove` (removals / delete only),
+    /// `erase` (a forget: `fields` names the erased fields, `*` for the whole document) or
+    /// `erased` (a change without entries before an erase of its fields: what it wrote, if
+    /// anything, was purged).
     public var kind: String
 }
 
@@ -586,8 +589,21 @@ public final class ReplicaStore {
     public func history(_ collection: Key, _ id: Key) throws -> [HistoryEntry] {
         var out: [HistoryEntry] = []
         var seen = CausalContext()
+        let erasureKey = Erasure.documentKey(collection, id)
         try scan { seq, type, delta in
             defer { seen.formUnion(delta.context) }
+            if let erasures = delta.store[Erasure.collection]?[erasureKey] {
+                // An erase: who and when, and which fields (`*`: the whole document).
+                let found = ReplicaState.erasures(in: erasures, collection, id)
+                if let first = found.first {
+                    out.append(
+                        HistoryEntry(
+                            sequence: seq, local: type == Self.localRecord,
+                            origin: ReplicaID.node(ofScoped: first.tag.dot.replica, in: Erasure.collection),
+                            dots: found.map(\.tag.dot).sorted(), stamp: found.map(\.tag.stamp).max(),
+                            fields: found.map { $0.field?.string ?? "*" }.sorted(), kind: "erase"))
+                }
+            }
             guard let doc = delta.store[collection]?[id] else { return true }
             var tags: [Tag] = []
             var entries = 0
@@ -617,6 +633,15 @@ public final class ReplicaStore {
                     sequence: seq, local: type == Self.localRecord, origin: origin, dots: dots,
                     stamp: tags.map(\.stamp).max(), fields: names, kind: kind))
             return true
+        }
+        // A change an erase purged keeps its place (and its field names) but no entries: it
+        // reads as `erased`, not as a removal.
+        let erases = out.filter { $0.kind == "erase" }
+        for i in out.indices where out[i].kind == "remove" {
+            let e = out[i]
+            if erases.contains(where: { $0.sequence > e.sequence && ($0.fields.contains("*") || Set(e.fields).isSubset(of: $0.fields)) }) {
+                out[i].kind = "erased"
+            }
         }
         return out
     }

@@ -26,11 +26,12 @@ struct ChangeIndex {
 
     /// Indexes a forwardable record.
     mutating func add(sequence: UInt64, delta: Delta) {
-        add(sequence: sequence, context: delta.context, collections: delta.collectionNames)
+        add(sequence: sequence, context: delta.context, collections: delta.governedCollections)
     }
 
     mutating func add(sequence: UInt64, context: CausalContext, collections: Delta.CollectionNames) {
-        let single: Key? = collections.count == 1 ? collections.first(where: { _ in true }) : nil
+        // An erasure's target is not a collection its author writes in.
+        let single: Key? = collections.count == 1 && !collections.viaErasure ? collections.first(where: { _ in true }) : nil
         context.forEachAuthor { author, top in
             if let single, collectionOf[author] == nil { collectionOf[author] = single }
             // In place: copying the list out and back would make every add O(n).

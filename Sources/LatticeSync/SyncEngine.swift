@@ -458,6 +458,12 @@ public final class SyncEngine {
 
     private func remember(_ seq: UInt64, _ bytes: [UInt8], _ context: CausalContext, _ collections: Delta.CollectionNames) {
         guard config.recentChanges > 0 else { return }
+        if collections.viaErasure {
+            // An erase: the remembered encodings may hold what it erased; the pump reads the
+            // purged log instead.
+            recent = []
+            return
+        }
         let slots = config.recentChanges
         if recent.count != slots { recent = Array(repeating: nil, count: slots) }
         recent[Int(seq % UInt64(slots))] = Recent(sequence: seq, bytes: bytes, context: context, collections: collections)
@@ -601,9 +607,8 @@ public final class SyncEngine {
                 return violation(conn, .malformed, "a change touches no collection", now: now)
             }
             s.known.formUnion(delta.context)
-            if delta.collectionNames.contains(where: { !policy.mayAccept($0, from: s.peer) }),
-                let c = delta.collections.first(where: { !policy.mayAccept($0, from: s.peer) })
-            {
+            // An erasure is accepted only from a peer that may write its target collection.
+            if let c = delta.governedCollections.first(where: { !policy.mayAccept($0, from: s.peer) }) {
                 stats.forbidden += 1
                 refused = c.string
                 continue
@@ -626,7 +631,7 @@ public final class SyncEngine {
             }
             do {
                 let seq = try storage.integrate(remote: delta, encoded: bytes, now: now)
-                let collections = delta.collectionNames
+                let collections = delta.governedCollections
                 index.add(sequence: seq, context: delta.context, collections: collections)
                 remember(seq, bytes, delta.context, collections)
                 fresh.append(LoggedChange(sequence: seq, delta: delta, encoded: bytes))
@@ -862,7 +867,7 @@ public final class SyncEngine {
             }
             func consider(_ bytes: [UInt8]) {
                 guard let delta = try? Delta(decoding: bytes) else { return }
-                consider(bytes, delta.context, delta.collectionNames)
+                consider(bytes, delta.context, delta.governedCollections)
             }
             // Records go strictly in queue (log) order: skipping one would break causal delivery.
             while s.queueHead < s.queue.count && size < config.batchBytes {

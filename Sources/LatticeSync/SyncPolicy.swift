@@ -46,11 +46,17 @@ public struct SyncPolicy: Equatable, Sendable {
         accept[collection] = Scope.none
     }
 
-    /// Whether changes of `collection` may go to `peer`.
-    public func maySend(_ collection: Key, to peer: ReplicaID) -> Bool { (send[collection] ?? fallback).admits(peer) }
+    /// Whether changes of `collection` may go to `peer`. Erasures (the reserved `~erasures`)
+    /// follow the rules of the collections they erase in (``Delta/governedCollections``), so
+    /// `~erasures` itself is admitted here.
+    public func maySend(_ collection: Key, to peer: ReplicaID) -> Bool {
+        collection == Erasure.collection || (send[collection] ?? fallback).admits(peer)
+    }
 
-    /// Whether `peer` may write `collection` here.
-    public func mayAccept(_ collection: Key, from peer: ReplicaID) -> Bool { (accept[collection] ?? fallback).admits(peer) }
+    /// Whether `peer` may write `collection` here (`~erasures`: as in ``maySend(_:to:)``).
+    public func mayAccept(_ collection: Key, from peer: ReplicaID) -> Bool {
+        collection == Erasure.collection || (accept[collection] ?? fallback).admits(peer)
+    }
 
     /// Whether `peer` receives every collection (then catch-ups need no restriction).
     public func sendsEverything(to peer: ReplicaID) -> Bool {

@@ -57,7 +57,7 @@ public struct LoggedChange: Sendable {
     public var sequence: UInt64
     /// The change's context: the dots it minted and the ones it saw.
     public var context: CausalContext
-    /// The collections it touches.
+    /// The collections whose sync rule governs it (``Delta/governedCollections``).
     public var collections: Delta.CollectionNames
     /// Its encoding, as logged and sent.
     public var encoded: [UInt8]
@@ -66,7 +66,7 @@ public struct LoggedChange: Sendable {
     public init(sequence: UInt64, delta: Delta, encoded: [UInt8]) {
         self.sequence = sequence
         self.context = delta.context
-        self.collections = delta.collectionNames
+        self.collections = delta.governedCollections
         self.encoded = encoded
     }
 }

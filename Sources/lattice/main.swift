@@ -19,7 +19,7 @@ let usage = """
     documents:
       put COLLECTION ID field=value …    write fields (field=text, field:=JSON, field:b64=BASE64)
       get COLLECTION ID                  show a document (with conflicting siblings)
-      ls COLLECTION [--prefix P]         list document IDs
+      ls COLLECTION [--where COND …] [--order F] [--limit N]   list (or query) documents
       rm COLLECTION ID                   delete a document
       set add|rm COLLECTION ID FIELD VALUE…   change a set field
       incr COLLECTION ID FIELD [N]       add N (default 1, negative decrements) to a counter
@@ -27,6 +27,7 @@ let usage = """
       conflicts                          list fields with concurrent values
       resolve COLLECTION ID FIELD VALUE  settle a conflict with VALUE
       history COLLECTION ID              the logged changes of a document
+      forget COLLECTION ID [FIELD]       erase a document or field for good, on every node
     data:
       export [--collection C]            JSON lines to stdout (with the exact CRDT state)
       import FILE|-                      join an export into this node

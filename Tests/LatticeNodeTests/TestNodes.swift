@@ -12,6 +12,8 @@ final class TestNodes {
     let ring: KeyRing
     private(set) var nodes: [Node] = []
     private var threads: [Thread] = []
+    /// Each node's directory name and options (for ``restart(_:)``).
+    private var made: [(name: String, options: NodeOptions)] = []
 
     /// - Parameters:
     ///   - name: a tag for the directory (`/tmp/lattice-NAME-PID`).
@@ -33,6 +35,31 @@ final class TestNodes {
         configure(&options)
         let node = try Node(identity: identity, keyRing: ring, trust: TrustPolicy(), store: store, options: options, log: NodeLog(level: .error))
         nodes.append(node)
+        made.append((name, options))
+        return node
+    }
+
+    /// The data directory of node `i`.
+    func directory(of i: Int) -> String { directory + "/" + made[i].name }
+
+    /// Stops node `i` (if running), closes its store; returns its identity for ``restart(_:)``.
+    func halt(_ i: Int) {
+        nodes[i].stop()
+        if i < threads.count { while !threads[i].isFinished { usleep(1_000) } }
+        try? nodes[i].store.close()
+    }
+
+    /// Node `i` again, from its data directory, with its identity and options, running (after
+    /// ``halt(_:)``).
+    @discardableResult
+    func restart(_ i: Int) throws -> Node {
+        let identity = nodes[i].identity
+        let store = try ReplicaStore.open(at: directory(of: i), replicaID: ReplicaID(identity.nodeID.replicaRawValue))
+        let node = try Node(identity: identity, keyRing: ring, trust: TrustPolicy(), store: store, options: made[i].options, log: NodeLog(level: .error))
+        nodes[i] = node
+        let t = Thread { node.run() }
+        t.start()
+        threads[i] = t
         return node
     }
 

@@ -145,7 +145,7 @@ package enum DocumentCommands {
         let args = try Arguments("ls", a, valued: ["--prefix", "--after", "--limit", "--where", "--order"], flags: ["--desc", "--docs"])
         if args.help { return out(lsHelp) }
         try args.expect(1...1, "ls COLLECTION [--where COND]… [--order FIELD [--desc]] [--prefix P] [--after ID] [--limit N]")
-        var query = Query(collection: Key(args.positional[0]))
+        var query = Query(collection: try collectionName(args.positional[0]))
         if let l = args.value("--limit") {
             guard let n = Int(l), n > 0 else { throw CLIError(message: "ls: --limit must be a positive whole number (got '\(l)')") }
             query.limit = n
@@ -202,7 +202,7 @@ package enum DocumentCommands {
             throw CLIError(message: "usage: lattice set add|rm COLLECTION ID FIELD VALUE… (see lattice set --help)")
         }
         let adding = args.positional[0] == "add"
-        let path = FieldPath(Key(args.positional[1]), Key(args.positional[2]), Key(args.positional[3]))
+        let path = try fieldPath(args, from: 1)
         var values: [Value] = []
         for v in args.positional.dropFirst(4) { values.append(try parseValueArgument(v)) }
         let (store, _) = try openNode(args)
@@ -220,7 +220,7 @@ package enum DocumentCommands {
         let args = try Arguments("incr", a)
         if args.help { return out(incrHelp) }
         try args.expect(3...4, "incr COLLECTION ID FIELD [N]")
-        let path = FieldPath(Key(args.positional[0]), Key(args.positional[1]), Key(args.positional[2]))
+        let path = try fieldPath(args)
         var amount: Int64 = 1
         if args.positional.count == 4 {
             guard let n = Int64(args.positional[3]) else {
@@ -263,7 +263,7 @@ package enum DocumentCommands {
         let args = try Arguments("resolve", a)
         if args.help { return out(resolveHelp) }
         try args.expect(4...4, "resolve COLLECTION ID FIELD VALUE")
-        let path = FieldPath(Key(args.positional[0]), Key(args.positional[1]), Key(args.positional[2]))
+        let path = try fieldPath(args)
         let value = try parseValueArgument(args.positional[3])
         let (store, _) = try openNode(args)
         guard store.state.field(path) != nil else {
@@ -308,11 +308,27 @@ package enum DocumentCommands {
 
     // MARK: Helpers
 
-    package static func names(_ args: Arguments) throws(CLIError) -> (Key, Key) {
-        let c = args.positional[0]
-        let id = args.positional[1]
-        guard !c.isEmpty, !id.isEmpty else { throw CLIError(message: "COLLECTION and ID must not be empty") }
-        return (Key(c), Key(id))
+    package static func names(_ args: Arguments, from first: Int = 0) throws(CLIError) -> (Key, Key) {
+        let c = try collectionName(args.positional[first])
+        let id = args.positional[first + 1]
+        guard !id.isEmpty else { throw CLIError(message: "COLLECTION and ID must not be empty") }
+        return (c, Key(id))
+    }
+
+    /// A collection named by the user: not empty, and not a reserved `~` one (the node's own).
+    package static func collectionName(_ text: String) throws(CLIError) -> Key {
+        guard !text.isEmpty else { throw CLIError(message: "COLLECTION and ID must not be empty") }
+        let key = Key(text)
+        guard !Erasure.isReserved(key) else {
+            throw CLIError(message: "collection names starting with '~' are reserved for the node's own records (got '\(text)')")
+        }
+        return key
+    }
+
+    /// COLLECTION ID FIELD from the positionals starting at `first`.
+    package static func fieldPath(_ args: Arguments, from first: Int = 0) throws(CLIError) -> FieldPath {
+        let (c, id) = try names(args, from: first)
+        return FieldPath(c, id, Key(args.positional[first + 2]))
     }
 
     package static func commit(_ store: ReplicaStore, _ body: (inout Replica, inout Delta, UInt64) throws -> Void) throws(CLIError) -> CommitResult {

@@ -47,6 +47,9 @@ package enum StoreCommands {
         final line {"lattice_state": BASE64, …} holding the encoded CRDT state — what import uses,
         so every field kind and conflict round-trips exactly. With --collection, the state holds
         those collections' entries and their dots only (it adds, never removes, on import).
+        Each erase (`lattice forget`) is a line {"erased": {"collection", "id", "field", "by",
+        "time"}}: who erased what and when, never the erased content; the state carries the
+        erasures, so an import purges the same content on the importing node.
         """
 
     package static let importHelp = """
@@ -54,7 +57,7 @@ package enum StoreCommands {
 
         Joins the state of an export (its final "lattice_state" line) into this node, durably.
         Into an empty node this reproduces the exported state exactly. Document lines are checked
-        to be JSON but not used.
+        to be JSON but not used ("erased" lines too: the state carries the erasures).
         """
 
     package static func status(_ a: [String]) throws(CLIError) {
@@ -83,8 +86,9 @@ package enum StoreCommands {
             out(
                 JSON.object([
                     ("node_id", .string(identity.nodeID.description)), ("name", .string(config.name)), ("fsync", .string(config.fsync)),
-                    ("collections", .int(Int64(state.collections.count))), ("documents", .int(Int64(state.documentCount))),
-                    ("conflicts", .int(Int64(state.conflicts().count))),
+                    ("collections", .int(Int64(state.applicationCollections.count))),
+                    ("documents", .int(Int64(state.applicationDocumentCount))),
+                    ("conflicts", .int(Int64(state.conflicts().count))), ("erasures", .int(Int64(state.erasures.count))),
                     ("log_bytes", .int(log.byteCount)), ("log_records", .int(Int64(records))),
                     ("log_segments", .int(Int64(log.segments.count))), ("last_sequence", .uint(log.lastSequence)),
                     ("snapshot_sequence", snapshot.map { .uint($0.sequence) } ?? .null),
@@ -98,7 +102,11 @@ package enum StoreCommands {
         } else {
             out("node       \(identity.nodeID)\(config.name.isEmpty ? "" : "  (\(config.name))")")
             out("data       \(paths.root)  (fsync \(config.fsync))")
-            out("documents  \(state.documentCount) in \(state.collections.count) collection\(state.collections.count == 1 ? "" : "s"), \(state.conflicts().count) conflict(s)")
+            let collections = state.applicationCollections.count
+            let erased = state.erasures.count
+            out(
+                "documents  \(state.applicationDocumentCount) in \(collections) collection\(collections == 1 ? "" : "s"), \(state.conflicts().count) conflict(s)\(erased > 0 ? ", \(erased) erasure\(erased == 1 ? "" : "s")" : "")"
+            )
             out("log        \(log.byteCount) bytes, \(records) records in \(log.segments.count) segment(s), last sequence \(log.lastSequence)")
             if let snapshot, let snapAge {
                 out("snapshot   sequence \(snapshot.sequence), \(String(format: "%.1f", snapAge)) s old")
@@ -199,9 +207,10 @@ package enum StoreCommands {
         try args.expect(0...0, "export [--collection C]")
         let (store, _) = try openNode(args)
         var state = store.state
-        var chosen = state.collections
+        var chosen = state.applicationCollections
         if let only = args.values["--collection"] {
-            let set = Set(only.map { Key($0) })
+            var set = Set<Key>()
+            for name in only { set.insert(try DocumentCommands.collectionName(name)) }
             chosen = chosen.filter { set.contains($0) }
             state = state.restricted(to: set)
         }
@@ -211,6 +220,21 @@ package enum StoreCommands {
                 out(documentJSON(c, id, doc).text)
                 return true
             }
+        }
+        // Who erased what, and when (never the content).
+        for e in state.erasures {
+            out(
+                JSON.object([
+                    (
+                        "erased",
+                        .object([
+                            ("collection", .string(e.target.string)), ("id", .string(e.document.string)),
+                            ("field", e.field.map { .string($0.string) } ?? .null),
+                            ("by", .string(replicaHex(ReplicaID.node(ofScoped: e.tag.dot.replica, in: Erasure.collection)))),
+                            ("time", .string(stampText(e.tag.stamp))),
+                        ])
+                    )
+                ]).text)
         }
         out(
             JSON.object([
@@ -245,6 +269,8 @@ package enum StoreCommands {
                 }
             } else if object["collection"] is String, object["id"] is String {
                 documents += 1
+            } else if object["erased"] is [String: Any] {
+                continue  // the state line carries the erasures
             } else {
                 throw CLIError(message: "import: line \(lineNumber) is neither a document nor a lattice_state line", code: .dataError)
             }

@@ -39,7 +39,7 @@ package enum TextCommands {
         guard expected.contains(rest.count) else {
             throw CLIError(message: "text \(verb): expected \(expected.lowerBound) arguments after '\(verb)' (see lattice text --help)")
         }
-        let path = FieldPath(Key(rest[0]), Key(rest[1]), Key(rest[2]))
+        let path = FieldPath(try DocumentCommands.collectionName(rest[0]), Key(rest[1]), Key(rest[2]))
         let (store, _) = try openNode(args)
         let result: CommitResult
         switch verb {

@@ -39,7 +39,11 @@ package enum APIMetrics {
         metric("anti_entropy_rounds_total", "counter", "Anti-entropy rounds started.", [("", Double(stats.antiEntropyRounds))])
         metric("protocol_violations_total", "counter", "Peers' protocol violations (each quarantines the peer).", [("", Double(stats.violations))])
         metric("conflicts", "gauge", "Fields holding concurrent values now.", [("", Double(store.state.conflicts().count))])
-        metric("documents", "gauge", "Documents in the replica.", [("", Double(store.state.documentCount))])
+        metric("documents", "gauge", "Documents in the replica.", [("", Double(store.state.applicationDocumentCount))])
+        metric("erasures", "gauge", "Erasures (forgets) the replica holds.", [("", Double(store.state.erasures.count))])
+        if let purge = store.lastPurge {
+            metric("last_purge_rewritten_records", "gauge", "Log records the last erase purge rewrote.", [("", Double(purge.log.records))])
+        }
         metric("log_bytes", "gauge", "Bytes in the log's segments.", [("", Double(store.store.log.byteCount))])
         metric("log_syncs_total", "counter", "Group commits (fsyncs) requested by the node.", [("", Double(node.syncs))])
         let pending = Dictionary(((try? store.pending()) ?? []).map { ($0.peer, $0.pending) }, uniquingKeysWith: { a, _ in a })

@@ -134,7 +134,7 @@ package struct FeedFilter: Sendable {
     /// - Parameter store: the node's store.
     package mutating func seed(from store: ReplicaStore) {
         var set = Set<DocumentRef>()
-        let names = collection.map { [$0] } ?? store.state.collections
+        let names = collection.map { [$0] } ?? store.state.applicationCollections
         for c in names {
             var q = Query(collection: c)
             q.conditions = conditions

@@ -75,6 +75,12 @@ package enum APIRoutes {
             table["PUT"] = ("put", [], [route[1], route[2]])
         case 4 where route[0] == "docs" && route[3] == "history":
             table["GET"] = ("history", [], [route[1], route[2]])
+        case 4 where route[0] == "docs" && route[3] == "forget":
+            table["POST"] = ("forget", [], [route[1], route[2]])
+            action = "forget"
+        case 5 where route[0] == "docs" && route[4] == "forget":
+            table["POST"] = ("forget", [], [route[1], route[2], route[3]])
+            action = "forget"
         case 5 where route[0] == "docs" && ["add", "remove", "increment", "resolve"].contains(route[4]):
             let command = ["add": "set", "remove": "set", "increment": "incr", "resolve": "resolve"][route[4]] ?? ""
             let head = route[4] == "add" ? ["add"] : route[4] == "remove" ? ["rm"] : []
@@ -89,7 +95,7 @@ package enum APIRoutes {
         guard let (command, given, head) = table[method] else { return notAllowed(request, table.keys.sorted()) }
         var options = given
         var positionals = head
-        if ["PUT", "POST"].contains(method), !["sync", "compact", "import"].contains(command), action != "keys-new" {
+        if ["PUT", "POST"].contains(method), !["sync", "compact", "import", "forget"].contains(command), action != "keys-new" {
             switch bodyArguments(command: command, action: action, request.body) {
             case .success(let extra, let flags):
                 positionals += extra

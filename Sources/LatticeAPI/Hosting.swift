@@ -30,7 +30,7 @@ package enum Hosting {
 
     /// Commands that go through a running node.
     package static let routed: Set<String> = [
-        "put", "get", "ls", "rm", "set", "incr", "text", "conflicts", "resolve", "history", "forget", "export", "import", "status",
+        "put", "get", "ls", "rm", "set", "incr", "text", "conflicts", "resolve", "history", "forget", "retention", "export", "import", "status",
         "compact", "peers", "sync", "isolation", "invite", "keys", "join", "config",
     ]
     /// Commands that need the store to themselves.
@@ -65,6 +65,7 @@ package enum Hosting {
         self.config = config
         self.root = root
         try node.serveControl(at: socketPath(root)) { serve($0) }
+        if let config { RetentionCommand.schedule(node, root: root, interval: config.retentionInterval) }
     }
 
     /// Runs one forwarded command inside the node (on its loop thread).

@@ -28,6 +28,7 @@ let usage = """
       resolve COLLECTION ID FIELD VALUE  settle a conflict with VALUE
       history COLLECTION ID              the logged changes of a document
       forget COLLECTION ID [FIELD]       erase a document or field for good, on every node
+      retention [list|apply] [--yes]     the retention rules' dry run, or apply them (synced erases)
     data:
       export [--collection C]            JSON lines to stdout (with the exact CRDT state)
       import FILE|-                      join an export into this node

@@ -41,7 +41,8 @@ package enum ConfigCommands {
             }
             try NodeConfig.update(paths, [args.positional[1]: value])
             if args.json { return out(JSON.object([("ok", .bool(true))]).text) }
-            return out("\(args.positional[1]) saved in \(paths.config)\(Hosting.node != nil ? " (the running node reads it at its next start)" : "")")
+            let when = args.positional[1].hasPrefix("retention") ? "at its next retention run" : "at its next start"
+            return out("\(args.positional[1]) saved in \(paths.config)\(Hosting.node != nil ? " (the running node reads it \(when))" : "")")
         }
         try args.expect(0...0, "config [set KEY JSON_VALUE]")
         // In a running node: what it runs with (its flags included), not a fresh reading.

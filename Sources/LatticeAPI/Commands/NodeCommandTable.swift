@@ -28,6 +28,7 @@ package enum NodeCommandTable {
         case "resolve": try DocumentCommands.resolve(rest)
         case "history": try DocumentCommands.history(rest)
         case "forget": try ForgetCommand.run(rest)
+        case "retention": try RetentionCommand.run(rest)
         case "export": try StoreCommands.export(rest)
         case "import": try StoreCommands.importState(rest)
         case "status": try StoreCommands.status(rest)

@@ -26,10 +26,11 @@ extension APIRoutes {
     /// (`field:=JSON` each); `add`/`remove` = `[scalar, …]`; `increment` = `{"by": N}` (default
     /// 1); `resolve` = `{"value": scalar}`; `isolation` = `{"isolated": bool}`; `invite` =
     /// `{"addresses": ["HOST:PORT", …]}` (optional); `join`/`keys install` = `{"invite": TEXT}`;
-    /// `keys revoke` = `{"node_id": ID}`; `keys use|remove` = `{"fingerprint": FP}`.
+    /// `keys revoke` = `{"node_id": ID}`; `retention/apply` = `{"yes": bool, "collection": C}`
+    /// (optional); `keys use|remove` = `{"fingerprint": FP}`.
     package static func bodyArguments(command: String, action: String, _ body: [UInt8]) -> BodyResult {
         let object: Any
-        if body.isEmpty && (action == "increment" || action == "invite") {
+        if body.isEmpty && (action == "increment" || action == "invite" || action == "retention-apply") {
             object = [String: Any]()
         } else {
             guard let parsed = try? JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed]) else {
@@ -57,6 +58,20 @@ extension APIRoutes {
             guard let o = object as? [String: Any] else { return .failure("invite takes {\"addresses\": [\"HOST:PORT\", …]} (optional)") }
             guard let list = (o["addresses"] ?? [String]()) as? [String] else { return .failure("addresses must be a list of \"HOST:PORT\" strings") }
             return .success([], list.flatMap { ["--address", $0] })
+        case "retention-apply":
+            guard let o = object as? [String: Any], Set(o.keys).isSubset(of: ["yes", "collection"]) else {
+                return .failure("retention apply takes {\"yes\": true, \"collection\": \"C\"} (both optional)")
+            }
+            var flags: [String] = []
+            if let y = o["yes"] {
+                guard let n = y as? NSNumber, isJSONBoolean(n) else { return .failure("\"yes\" must be true or false") }
+                if n.boolValue { flags.append("--yes") }
+            }
+            if let c = o["collection"] {
+                guard let name = c as? String, !name.isEmpty else { return .failure("\"collection\" must be a collection name") }
+                flags += ["--collection", name]
+            }
+            return .success([], flags)
         case "config-set":
             // The body is the key's new value as JSON; `config set` validates it.
             guard let json = try? JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]) else {

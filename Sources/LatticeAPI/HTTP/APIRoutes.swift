@@ -42,6 +42,11 @@ package enum APIRoutes {
             table["PUT"] = ("config", [], ["set", route[1]])
             action = "config-set"
         case 1 where route[0] == "sync" || route[0] == "compact": table["POST"] = (route[0], [], [])
+        case 1 where route[0] == "retention":
+            table["GET"] = ("retention", query["collection"].map { ["--collection", $0] } ?? [], ["list"])
+        case 2 where route[0] == "retention" && route[1] == "apply":
+            table["POST"] = ("retention", [], ["apply"])
+            action = "retention-apply"
         case 1 where route[0] == "export":
             table["GET"] = ("export", query["collection"].map { ["--collection", $0] } ?? [], [])
         case 1 where route[0] == "import":
@@ -118,6 +123,7 @@ package enum APIRoutes {
                 default: (500, "internal")
                 }
             if command == "ls", let r = APIQuery.failure(message) { return r }
+            if command == "retention", message.contains("add --yes") { return .error(409, code: "confirmation_required", message: message) }
             if message.hasPrefix("version_mismatch") { return .error(409, code: "version_mismatch", message: message) }
             if message.contains("outside 0...") { return .error(422, code: "position_out_of_range", message: message) }
             return .error(status, code: name, message: message)

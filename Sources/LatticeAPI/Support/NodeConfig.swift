@@ -55,6 +55,12 @@ package struct NodeConfig {
     package var syncDefault = Scope.all
     /// Per-collection rules.
     package var syncCollections: [String: Scope] = [:]
+    /// Retention rules, by collection (`retention`); applied by a running node every
+    /// `retentionInterval` ms and by `lattice retention apply`.
+    package var retention: [RetentionPolicy] = []
+    /// `retention` as configured, for `lattice config`.
+    package var retentionJSON: [String: Any] = [:]
+    package var retentionInterval: UInt64 = 3_600_000
     /// Where each key's value came from (keys absent here are defaults).
     package var sources: [String: Source] = [:]
 
@@ -180,7 +186,60 @@ package struct NodeConfig {
             }
             return true
         },
+        Setting(
+            key: "retention",
+            allowed:
+                "{\"COLLECTION\": {\"max_age\": DURATION, \"where\": CONDITION or [CONDITION, …]}, …} with at least one of max_age and where; DURATION such as \"30d\", \"12h\", \"90m\", \"45s\"; CONDITION as `ls --where` takes it, for example \"importance<0.3\" (environment: the JSON text)"
+        ) { c, v in
+            var object = v as? [String: Any]
+            if let s = v as? String { object = (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any] }
+            guard let object else { return false }
+            var rules: [RetentionPolicy] = []
+            for name in object.keys.sorted() {
+                guard !name.isEmpty, !Erasure.isReserved(Key(name)), let rule = object[name] as? [String: Any],
+                    Set(rule.keys).isSubset(of: ["max_age", "where"]), !rule.isEmpty
+                else { return false }
+                var maxAge: UInt64?
+                if let a = rule["max_age"] {
+                    guard let ms = duration(a), ms > 0 else { return false }
+                    maxAge = ms
+                }
+                var texts: [String] = []
+                if let w = rule["where"] {
+                    if let one = w as? String { texts = [one] } else if let list = w as? [String], !list.isEmpty { texts = list } else { return false }
+                }
+                var conditions: [QueryCondition] = []
+                for t in texts {
+                    guard let condition = try? QueryParsing.condition(t) else { return false }
+                    conditions.append(condition)
+                }
+                rules.append(RetentionPolicy(collection: Key(name), maxAge: maxAge, conditions: conditions))
+            }
+            c.retention = rules
+            c.retentionJSON = object
+            return true
+        },
+        Setting(key: "retention_interval", allowed: "a DURATION of at least 1s, such as \"1h\" or \"10m\" (how often a running node applies retention)") { c, v in
+            guard let ms = duration(v), ms >= 1_000 else { return false }
+            c.retentionInterval = ms
+            return true
+        },
     ]
+
+    /// A duration in ms: `N` followed by `ms`, `s`, `m`, `h` or `d` (a JSON number: seconds).
+    package static func duration(_ v: Any) -> UInt64? {
+        if let n = v as? NSNumber, !isJSONBoolean(n), let i = UInt64(exactly: n.doubleValue) {
+            return i.multipliedReportingOverflow(by: 1_000).overflow ? nil : i * 1_000
+        }
+        guard let text = v as? String else { return nil }
+        let units: [(String, UInt64)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            guard let n = UInt64(text.dropLast(suffix.count)) else { continue }
+            let (ms, overflow) = n.multipliedReportingOverflow(by: scale)
+            return overflow ? nil : ms
+        }
+        return nil
+    }
 
     /// A `HOST:PORT` a socket can bind: a numeric IPv4 or IPv6 address (or `localhost`).
     package static func bindable(_ text: String) -> Bool {
@@ -347,6 +406,7 @@ package struct NodeConfig {
             "discovery_port": Int(discoveryPort), "api": api ?? "off", "api_public": apiPublic, "log_level": logLevel,
             "isolated": isolated,
             "sync": ["default": syncDefault.json, "collections": syncCollections.mapValues(\.json)] as [String: Any],
+            "retention": retentionJSON, "retention_interval": "\(retentionInterval / 1_000)s",
         ]
         return Self.settings.map { ($0.key, values[$0.key] ?? NSNull(), sources[$0.key] ?? .defaults) }
     }

@@ -42,11 +42,12 @@ let package = Package(
         .target(name: "LatticeSimulation", dependencies: ["LatticeCRDT", "LatticeStore", "LatticeSync"]),
         // The real node: epoll loop, sockets, secure channels, discovery; drives engine and store.
         .target(name: "LatticeNode", dependencies: ["CLinux", "LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync"]),
-        // epoll, eventfd, signalfd and accept4, which the Glibc module does not export.
+        // epoll, eventfd, signalfd, accept4 and C's stdout, which the Glibc module does not export
+        // (or not as concurrency-safe).
         .target(name: "CLinux"),
         // The node's commands and its HTTP API (routes, change feed, metrics, status page), run
         // inside a node or on a stopped node's data directory; the executable parses and starts.
-        .target(name: "LatticeAPI", dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeNode"]),
+        .target(name: "LatticeAPI", dependencies: ["CLinux", "LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeNode"]),
         .executableTarget(
             name: "lattice",
             dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeStore", "LatticeSync", "LatticeSimulation", "LatticeNode", "LatticeAPI"]

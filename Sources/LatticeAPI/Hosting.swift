@@ -24,7 +24,7 @@ package enum Hosting {
     /// The running node's effective configuration (file, environment and its flags).
     package nonisolated(unsafe) static var config: NodeConfig?
     /// Captured output while running a hosted command.
-    package nonisolated(unsafe) static var captured: [String]?
+    package nonisolated(unsafe) static var captured: String?
     /// Standard input forwarded by the client (`import -`).
     package nonisolated(unsafe) static var stdin: Data?
 
@@ -90,7 +90,7 @@ package enum Hosting {
         }
         var code = ExitCode.ok.rawValue
         var stderr = ""
-        captured = []
+        captured = ""
         stdin = input
         defer {
             captured = nil
@@ -118,6 +118,6 @@ package enum Hosting {
             code = error.code.rawValue
             stderr = "lattice: \(error.message)\n"
         }
-        return (code, (captured ?? []).map { $0 + "\n" }.joined(), stderr)
+        return (code, captured ?? "", stderr)
     }
 }

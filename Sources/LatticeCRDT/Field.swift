@@ -244,7 +244,12 @@ extension Field {
             let ordered = registers.sorted { $0.tag.wins(over: $1.tag) }
             return .register(ordered[0].value, siblings: ordered)
         case .set:
-            return .set(elements.compactMap { $0.value.isEmpty ? nil : $0.key }.sorted())
+            // One array, sorted in place (no second copy).
+            var live: [Value] = []
+            live.reserveCapacity(elements.count)
+            for (element, dots) in elements where !dots.isEmpty { live.append(element) }
+            live.sort()
+            return .set(live)
         case .text:
             return .text(text?.string ?? "")
         case .counter:

@@ -190,12 +190,20 @@ import Testing
         var rng = SeededRandom(seed: seed)
         var chunks = SortedChunks<Int>()
         var model = Set<Int>()
-        for _ in 0..<4_000 {
-            let v = Int.random(in: 0..<1_500, using: &rng)
-            if Bool.random(using: &rng) {
-                #expect(chunks.insert(v) == model.insert(v).inserted)
+        // Enough values for many chunk splits, and phases that empty chunks again.
+        for step in 0..<20_000 {
+            let v = Int.random(in: 0..<(step < 10_000 ? 1_500 : 3_000), using: &rng)
+            if Int.random(in: 0..<10, using: &rng) < (step < 14_000 ? 6 : 3) {
+                #expect(chunks.insert(v) == model.insert(v).inserted, "seed \(seed) step \(step)")
             } else {
-                #expect(chunks.remove(v) == (model.remove(v) != nil))
+                #expect(chunks.remove(v) == (model.remove(v) != nil), "seed \(seed) step \(step)")
+            }
+            if step % 997 == 0 {
+                let a = Int.random(in: 0..<3_000, using: &rng)
+                let b = Int.random(in: a..<3_001, using: &rng)
+                let n = chunks.distance(from: chunks.partition { $0 < a }, to: chunks.partition { $0 < b })
+                #expect(n == model.filter { $0 >= a && $0 < b }.count, "seed \(seed) step \(step): [\(a), \(b))")
+                #expect(chunks.contains(a) == model.contains(a), "seed \(seed) step \(step)")
             }
         }
         let sorted = model.sorted()

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <netinet/in.h>
 #include <sys/types.h>
@@ -14,6 +15,10 @@
 /// LAN discovery groups: IPv4 administratively scoped (RFC 2365), IPv6 link-local (RFC 4291).
 #define CLINUX_DISCOVERY_GROUP4 "239.255.76.84"
 #define CLINUX_DISCOVERY_GROUP6 "ff02::4c61:7474"
+
+/// C's stdout (Swift 6 refuses the global variable as shared mutable state; the stream itself
+/// is locked by libc per call).
+static inline FILE *clinux_stdout(void) { return stdout; }
 
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int clinux_accept_nonblocking(int fd, struct sockaddr *address, socklen_t *length);

@@ -163,6 +163,16 @@ package enum DocumentCommands {
         query.prefix = args.value("--prefix") ?? ""
         query.after = args.value("--after").map { Key($0) }
         let (store, _) = try openNode(args)
+        if query.conditions.isEmpty && query.order == nil && !args.json && !args.flags.contains("--docs") {
+            // Streamed from the sorted ID index, line by line.
+            var left = query.limit
+            store.indexes.forEachID(in: query.collection, of: store.state, prefix: query.prefix, after: query.after) { id in
+                out(id.string)
+                left -= 1
+                return left > 0
+            }
+            return
+        }
         let ids: [Key]
         if query.conditions.isEmpty && query.order == nil {
             ids = store.indexes.documentIDs(in: query.collection, of: store.state, prefix: query.prefix, after: query.after, limit: query.limit)

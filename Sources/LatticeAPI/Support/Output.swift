@@ -1,5 +1,6 @@
 package import Foundation
 package import LatticeStore
+internal import CLinux
 
 #if canImport(Glibc)
     import Glibc
@@ -11,13 +12,25 @@ package func writeError(_ line: String) {
     FileHandle.standardError.write(Data("lattice: \(oneLine)\n".utf8))
 }
 
-/// Writes a line to stdout.
+/// Writes a line to stdout (C's buffered `stdout`, as `print` does, without its per-call
+/// formatting: listings of a million lines stream at the speed of the store), or to the
+/// running node's captured output.
 package func out(_ line: String) {
     if Hosting.captured != nil {
         Hosting.captured?.append(line)
+        Hosting.captured?.append("\n")
     } else {
-        print(line)
+        writeLine(line, to: clinux_stdout())
     }
+}
+
+/// Writes `line` and a newline to a C stream.
+package func writeLine(_ line: String, to file: UnsafeMutablePointer<FILE>) {
+    var line = line
+    line.withUTF8 { bytes in
+        if let base = bytes.baseAddress { _ = fwrite(base, 1, bytes.count, file) }
+    }
+    _ = fputc(10, file)
 }
 
 /// Closes a store the command opened (not the running node's).

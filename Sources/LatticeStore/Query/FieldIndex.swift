@@ -40,23 +40,45 @@ final class FieldIndex {
     var isEmpty: Bool { keys.isEmpty && elementsOf.isEmpty }
 
     /// Brings the index up to date for one document (`nil`: the document or field is gone).
-    func update(_ id: Key, _ field: Field?) {
+    /// - Returns: whether the index held the document before (then the document was not
+    ///   blank: it showed this field).
+    @discardableResult
+    func update(_ id: Key, _ field: Field?) -> Bool {
         let new = field.flatMap(IndexKey.read)
-        let old = keys[id]
-        if new != old {
-            if let old { sorted.remove(IndexEntry(key: old, id: id)) }
-            if let new { sorted.insert(IndexEntry(key: new, id: id)) }
-            keys[id] = new
+        var held = false
+        // Each dictionary probe is a cache miss at a million documents: skip the side that
+        // neither held nor will hold anything.
+        if new != nil || !keys.isEmpty {
+            let old = keys[id]
+            held = old != nil
+            if new != old {
+                if let old { sorted.remove(IndexEntry(key: old, id: id)) }
+                if let new { sorted.insert(IndexEntry(key: new, id: id)) }
+                keys[id] = new
+            }
         }
         let newElements = field?.liveElements ?? []
+        guard !newElements.isEmpty || !elementsOf.isEmpty else { return held }
         let oldElements = elementsOf[id] ?? []
-        guard newElements != oldElements else { return }
+        held = held || !oldElements.isEmpty
+        guard newElements != oldElements else { return held }
         for e in oldElements where !newElements.contains(e) {
             elementDocuments[e]?.remove(id)
             if elementDocuments[e]?.isEmpty == true { elementDocuments[e] = nil }
         }
         for e in newElements where !oldElements.contains(e) { elementDocuments[e, default: []].insert(id) }
         elementsOf[id] = newElements.isEmpty ? nil : newElements
+        return held
+    }
+
+    /// Whether document `id` satisfies `condition` (on this index's field), as
+    /// ``QueryCondition/matches(_:)`` would answer on the document.
+    func accepts(_ id: Key, _ condition: QueryCondition) -> Bool {
+        if case .containsAny(let wanted) = condition.test {
+            guard let elements = elementsOf[id] else { return false }
+            return wanted.contains { elements.contains($0) }
+        }
+        return keys[id].map(condition.accepts) ?? false
     }
 
     // MARK: Ranges

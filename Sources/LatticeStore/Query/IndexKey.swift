@@ -91,7 +91,22 @@ public enum IndexKey: Hashable, Comparable, Sendable, CustomStringConvertible {
         }
     }
 
-    public static func < (lhs: IndexKey, rhs: IndexKey) -> Bool {
+    public static func < (lhs: IndexKey, rhs: IndexKey) -> Bool { compare(lhs, rhs) < 0 }
+
+    /// -1, 0 or 1 as `lhs` sorts before, with or after `rhs` (the order of `<`; equal as `==`).
+    /// Numbers, the common case of an index walk, are compared without building a tuple.
+    @inline(__always)
+    static func compare(_ lhs: IndexKey, _ rhs: IndexKey) -> Int {
+        if case .number(let a) = lhs, case .number(let b) = rhs {
+            let x = orderedBits(a)
+            let y = orderedBits(b)
+            return x < y ? -1 : x == y ? 0 : 1
+        }
+        if case .string(let a) = lhs, case .string(let b) = rhs { return a < b ? -1 : a == b ? 0 : 1 }
+        return lhs == rhs ? 0 : less(lhs, rhs) ? -1 : 1
+    }
+
+    private static func less(_ lhs: IndexKey, _ rhs: IndexKey) -> Bool {
         switch (lhs, rhs) {
         case (.bool(let a), .bool(let b)): !a && b
         case (.number(let a), .number(let b)): orderedBits(a) < orderedBits(b)
@@ -118,7 +133,10 @@ struct IndexEntry: Comparable {
     var key: IndexKey
     var id: Key
 
-    static func < (lhs: IndexEntry, rhs: IndexEntry) -> Bool { lhs.key != rhs.key ? lhs.key < rhs.key : lhs.id < rhs.id }
+    static func < (lhs: IndexEntry, rhs: IndexEntry) -> Bool {
+        let c = IndexKey.compare(lhs.key, rhs.key)
+        return c != 0 ? c < 0 : lhs.id < rhs.id
+    }
 }
 
 extension Field {

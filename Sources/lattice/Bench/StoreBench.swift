@@ -208,7 +208,7 @@ func benchNow() -> UInt64 {
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
-private func benchSeconds(since start: UInt64) -> Double { Double(benchNow() - start) / 1e9 }
+func benchSeconds(since start: UInt64) -> Double { Double(benchNow() - start) / 1e9 }
 
 private final class BenchBox {
     let body: @Sendable () -> Void
@@ -232,7 +232,7 @@ private func benchThread(_ body: @escaping @Sendable () -> Void) -> pthread_t {
 }
 
 /// Removes a directory tree (bench scratch data only).
-private func benchRemoveTree(_ path: String) {
+func benchRemoveTree(_ path: String) {
     guard let dir = opendir(path) else {
         unlink(path)
         return

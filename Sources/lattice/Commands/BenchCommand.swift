@@ -20,11 +20,11 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         case "--net": groups = ["net"]
         case "--text": groups = ["text"]
         case "--only":
-            let allowed: Set<String> = ["crdt", "text", "read", "store", "crypto", "sim", "net"]
+            let allowed: Set<String> = ["crdt", "text", "read", "query", "store", "crypto", "sim", "net"]
             guard let v = it.next() else { throw CLIError(message: "--only takes a list such as crdt,store,crypto") }
             let chosen = Set(v.split(separator: ",").map(String.init))
             guard !chosen.isEmpty, chosen.isSubset(of: allowed) else {
-                throw CLIError(message: "--only takes a comma-separated list of crdt, text, read, store, crypto, sim, net (got '\(v)')")
+                throw CLIError(message: "--only takes a comma-separated list of crdt, text, read, query, store, crypto, sim, net (got '\(v)')")
             }
             groups = chosen
         case "--n":
@@ -35,7 +35,7 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
         case "--help", "-h":
             print(
                 """
-                usage: lattice bench [--n N] [--only crdt,text,read,store,crypto,sim,net] [--net] [--text] [--quick] [--json]
+                usage: lattice bench [--n N] [--only crdt,text,read,query,store,crypto,sim,net] [--net] [--text] [--quick] [--json]
 
                   crdt    the workloads of shared/bench/WORKLOADS.md (W1–W6), N operations (default 100000)
                   text    the editing trace (Tests/Bench/peers_text.py): 260,000 single-character edits
@@ -45,6 +45,9 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
                   read    200,000 knowledge documents read as `ls` and `export` do: plain reads of every
                           field, and every document rendered as `export` prints it (docs/s; not in
                           the default set; --quick: 20,000)
+                  query   1,000,000 memories in a store: selective queries as `ls --where` answers them
+                          (p50/max ms), index builds, and the cost the indexes add to a write (not in
+                          the default set; --quick: 100,000)
                   store   durable appends/s (fsync batch and always), log bytes per record, reopen of 1M records
                   crypto  seal/open MB/s at 64 B, 1 KiB, 64 KiB next to raw libsodium; handshakes/s
                   sim     simulator (virtual time): time, messages and bytes to converge for N = 2…512 nodes
@@ -66,6 +69,9 @@ func runBench(_ args: ArraySlice<String>) throws(CLIError) {
     }
     if groups.contains("text") { rows += TextBench(ops: quick ? 20_000 : 260_000).run() }
     if groups.contains("read") { rows += ReadBench(documents: quick ? 20_000 : 200_000).run() }
+    if groups.contains("query") {
+        rows += QueryBench(documents: quick ? 100_000 : 1_000_000, directory: "/tmp/lattice-bench-query-\(getpid())").run()
+    }
     if groups.contains("store") {
         let dir = "/tmp/lattice-bench-store-\(getpid())"
         rows += storeBenchRows(quick: quick, directory: dir)

@@ -1,0 +1,237 @@
+import Glibc
+import LatticeCRDT
+import LatticeStore
+
+/// `lattice bench --only query`: a real store holding `documents` memories (default 1,000,000),
+/// queried as `lattice ls --where` and `GET /v1/docs/C?where=` query it, and the cost the
+/// indexes add to a write.
+///
+/// Each memory has `user` (one of documents/10 values: ~10 documents each), `importance` (a
+/// number in [0, 1), all distinct), `topic` (one of 500), `tags` (a set of two of 10,000) and
+/// a `note`. Queries are timed one by one (p50 and max of 200 runs with different values) once
+/// their indexes are built; the first use's build is reported on its own.
+///
+/// Index upkeep: the same seeded writes (one `importance` and `user` update of a random
+/// document per commit, through `ReplicaStore.commit(durably: false)`, the node's write path,
+/// group-committed) timed without any index and with the four fields indexed, three rounds
+/// each, interleaved; the figure is the median round's cost per write.
+struct QueryBench {
+    let documents: Int
+    let directory: String
+
+    func memory(_ d: Int, _ r: inout Replica, _ delta: inout Delta, now: UInt64) {
+        let id = Key(Self.id(d))
+        func path(_ f: String) -> FieldPath { FieldPath("memories", id, Key(f)) }
+        try? r.set(path("user"), .string("u\(d % max(1, documents / 10))"), now: now, into: &delta)
+        try? r.set(path("importance"), .double(Self.importance(d, documents)), now: now, into: &delta)
+        try? r.set(path("topic"), .string("topic\(d % 500)"), now: now, into: &delta)
+        try? r.add(path("tags"), [.string("t\(d % 10_000)"), .string("t\((d / 7) % 10_000)")], now: now, into: &delta)
+        try? r.set(path("note"), .string("a note of an assistant about a conversation, number \(d)"), now: now, into: &delta)
+    }
+
+    static func id(_ d: Int) -> String {
+        var s = String(d)
+        while s.utf8.count < 7 { s = "0" + s }
+        return "m" + s
+    }
+
+    /// A permutation of 0..<n scaled into [0, 1): every document's importance is distinct.
+    static func importance(_ d: Int, _ n: Int) -> Double { Double((d &* 7_919) % n) / Double(n) }
+
+    func run() -> [BenchRow] {
+        var rows: [BenchRow] = []
+        func row(_ w: String, _ m: String, _ v: Double, _ u: String) { rows.append(BenchRow(workload: w, metric: m, value: v, unit: u)) }
+        benchRemoveTree(directory)
+        var options = StoreOptions()
+        options.log.fsyncPolicy = .batch
+        guard let store = try? ReplicaStore.open(at: directory, replicaID: ReplicaID(0x0B_E4C4), options: options) else {
+            row("query", "open_failed", 1, "")
+            return rows
+        }
+        defer {
+            try? store.close()
+            benchRemoveTree(directory)
+        }
+        // 1,000 documents per commit (the way an import or a catch-up lands).
+        var t = benchNow()
+        let now = ReplicaStore.wallMilliseconds()
+        var d = 0
+        while d < documents {
+            let end = min(documents, d + 1_000)
+            _ = try? store.commit(durably: false) { r, delta in
+                for i in d..<end { memory(i, &r, &delta, now: now) }
+            }
+            d = end
+        }
+        try? store.flush()
+        row("query", "documents", Double(store.state.documentIDs(in: "memories").count), "docs")
+        row("query", "load_seconds", benchSeconds(since: t), "s")
+
+        // Index builds on first use.
+        for field in ["user", "importance", "topic", "tags"] {
+            t = benchNow()
+            var q = Query(collection: "memories")
+            q.conditions = [QueryCondition(Key(field), field == "importance" ? .less(0) : field == "tags" ? .containsAny([.string("none")]) : .equals(.string("none")))]
+            _ = try? store.query(q)
+            row("query_index_build", "\(field)_seconds", benchSeconds(since: t), "s")
+        }
+
+        var rng = BenchRandom(seed: 0x5EED_0016)
+        let users = max(1, documents / 10)
+        let shapes: [(String, (inout BenchRandom) -> Query)] = [
+            (
+                "user_eq",
+                { g in
+                    var q = Query(collection: "memories")
+                    q.conditions = [QueryCondition("user", .equals(.string("u\(Int(g.next() % UInt64(users)))")))]
+                    return q
+                }
+            ),
+            (
+                "importance_range_100",
+                { g in
+                    let lo = Double(g.next() % 9_900) / 10_000
+                    var q = Query(collection: "memories")
+                    q.conditions = [QueryCondition("importance", .greaterOrEqual(lo)), QueryCondition("importance", .less(lo + 100 / Double(documents)))]
+                    return q
+                }
+            ),
+            (
+                "tag_in_set",
+                { g in
+                    var q = Query(collection: "memories")
+                    q.conditions = [QueryCondition("tags", .containsAny([.string("t\(g.next() % 10_000)")]))]
+                    return q
+                }
+            ),
+            (
+                "topic_and_importance",
+                { g in
+                    var q = Query(collection: "memories")
+                    q.conditions = [QueryCondition("topic", .equals(.string("topic\(g.next() % 500)"))), QueryCondition("importance", .greater(0.99))]
+                    return q
+                }
+            ),
+            (
+                "top10_by_importance",
+                { _ in
+                    var q = Query(collection: "memories")
+                    q.order = "importance"
+                    q.descending = true
+                    q.limit = 10
+                    return q
+                }
+            ),
+        ]
+        for (name, make) in shapes {
+            var times: [Double] = []
+            var matches = 0
+            for _ in 0..<200 {
+                let q = make(&rng)
+                let start = benchNow()
+                let ids = (try? store.query(q)) ?? []
+                times.append(benchSeconds(since: start))
+                matches += ids.count
+            }
+            times.sort()
+            row("query_\(name)", "p50_ms", times[times.count / 2] * 1_000, "ms")
+            row("query_\(name)", "max_ms", times[times.count - 1] * 1_000, "ms")
+            row("query_\(name)", "matches_avg", Double(matches) / Double(times.count), "docs")
+        }
+        // A scan for comparison: the same user_eq condition checked on every document.
+        do {
+            let start = benchNow()
+            let condition = QueryCondition("user", .equals(.string("u77")))
+            var hits = 0
+            for (_, doc) in store.state.store["memories"] ?? [:] where condition.matches(doc) { hits += 1 }
+            row("query_user_eq_by_scan", "ms", benchSeconds(since: start) * 1_000, "ms")
+            row("query_user_eq_by_scan", "matches", Double(hits), "docs")
+        }
+
+        // Index upkeep on the write path.
+        let writes = 50_000
+        func writeRound(seed: UInt64) -> Double {
+            var g = BenchRandom(seed: seed)
+            let start = benchNow()
+            for _ in 0..<writes {
+                let doc = Int(g.next() % UInt64(documents))
+                let id = Key(Self.id(doc))
+                let imp = Double(g.next() % 1_000_000) / 1_000_000
+                let user = "u\(Int(g.next() % UInt64(users)))"
+                _ = try? store.commit(durably: false) { r, delta in
+                    let n = ReplicaStore.wallMilliseconds()
+                    try r.set(FieldPath("memories", id, "importance"), .double(imp), now: n, into: &delta)
+                    try r.set(FieldPath("memories", id, "user"), .string(user), now: n, into: &delta)
+                }
+            }
+            try? store.flush()
+            return benchSeconds(since: start) / Double(writes)
+        }
+        func buildIndexes() {
+            for field in ["user", "importance", "topic", "tags"] {
+                var q = Query(collection: "memories")
+                q.conditions = [QueryCondition(Key(field), field == "importance" ? .less(0) : field == "tags" ? .containsAny([.string("none")]) : .equals(.string("none")))]
+                _ = try? store.query(q)
+            }
+            _ = store.indexes.documentIDs(in: "memories", of: store.state, limit: 1)
+        }
+        // New memories, as an assistant adds them (POST /v1/docs/memories: time-ordered IDs),
+        // each with all five fields.
+        var added = documents
+        func addRound() -> Double {
+            let count = 20_000
+            let start = benchNow()
+            for _ in 0..<count {
+                let d = added
+                added += 1
+                _ = try? store.commit(durably: false) { r, delta in memory(d, &r, &delta, now: ReplicaStore.wallMilliseconds()) }
+            }
+            try? store.flush()
+            return benchSeconds(since: start) / Double(count)
+        }
+        var plain: [Double] = []
+        var indexed: [Double] = []
+        var plainAdd: [Double] = []
+        var indexedAdd: [Double] = []
+        for round in 0..<3 {
+            store.indexes.update(.everything, in: store.state)  // no index: the write path skips upkeep
+            plain.append(writeRound(seed: UInt64(100 + round)))
+            plainAdd.append(addRound())
+            buildIndexes()
+            indexed.append(writeRound(seed: UInt64(200 + round)))
+            indexedAdd.append(addRound())
+        }
+        plain.sort()
+        indexed.sort()
+        plainAdd.sort()
+        indexedAdd.sort()
+        row("query_upkeep_update", "write_us_no_index", plain[1] * 1e6, "µs")
+        row("query_upkeep_update", "write_us_4_indexes", indexed[1] * 1e6, "µs")
+        row("query_upkeep_update", "added_percent", (indexed[1] / plain[1] - 1) * 100, "%")
+        row("query_upkeep_new", "write_us_no_index", plainAdd[1] * 1e6, "µs")
+        row("query_upkeep_new", "write_us_4_indexes", indexedAdd[1] * 1e6, "µs")
+        row("query_upkeep_new", "added_percent", (indexedAdd[1] / plainAdd[1] - 1) * 100, "%")
+        // The result of the indexed writes is what a scan finds.
+        let check = QueryCondition("importance", .less(0.001))
+        var q = Query(collection: "memories")
+        q.conditions = [check]
+        let fromIndex = Set((try? store.query(q)) ?? [])
+        var scanned = Set<Key>()
+        for (id, doc) in store.state.store["memories"] ?? [:] where check.matches(doc) { scanned.insert(id) }
+        row("query_upkeep_update", "check_ok", fromIndex == scanned && !scanned.isEmpty ? 1 : 0, "")
+        return rows
+    }
+}
+
+/// SplitMix64 for the benchmarks' seeded choices.
+struct BenchRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -48,8 +48,9 @@ struct QueryBench {
             row("query", "open_failed", 1, "")
             return rows
         }
+        var closed = false
         defer {
-            try? store.close()
+            if !closed { try? store.close() }
             benchRemoveTree(directory)
         }
         // 1,000 documents per commit (the way an import or a catch-up lands).
@@ -219,6 +220,35 @@ struct QueryBench {
         var scanned = Set<Key>()
         for (id, doc) in store.state.store["memories"] ?? [:] where check.matches(doc) { scanned.insert(id) }
         row("query_upkeep_update", "check_ok", fromIndex == scanned && !scanned.isEmpty ? 1 : 0, "")
+
+        // The same updates as a client makes them: through the HTTP API of a node hosted on
+        // this store, durable before each answer; without indexes (a node just opened has
+        // none), then with the four built, twice each, alternating.
+        try? store.close()
+        closed = true
+        let api = APIWriteBench(directory: directory, documents: documents, users: users)
+        var apiPlain: [(wall: Double, cpu: Double)] = []
+        var apiIndexed: [(wall: Double, cpu: Double)] = []
+        for round in 0..<2 {
+            guard let p = api.round(writes: writes, window: 64, indexed: false, seed: UInt64(400 + round)),
+                let i = api.round(writes: writes, window: 64, indexed: true, seed: UInt64(500 + round))
+            else {
+                row("query_upkeep_api", "failed", 1, "")
+                return rows
+            }
+            apiPlain.append(p)
+            apiIndexed.append(i)
+        }
+        let plainWall = apiPlain.map(\.wall).reduce(0, +) / 2
+        let indexedWall = apiIndexed.map(\.wall).reduce(0, +) / 2
+        let plainCPU = apiPlain.map(\.cpu).reduce(0, +) / 2
+        let indexedCPU = apiIndexed.map(\.cpu).reduce(0, +) / 2
+        row("query_upkeep_api", "write_us_no_index", plainWall * 1e6, "µs")
+        row("query_upkeep_api", "write_us_4_indexes", indexedWall * 1e6, "µs")
+        row("query_upkeep_api", "added_percent", (indexedWall / plainWall - 1) * 100, "%")
+        row("query_upkeep_api", "cpu_us_no_index", plainCPU * 1e6, "µs")
+        row("query_upkeep_api", "cpu_us_4_indexes", indexedCPU * 1e6, "µs")
+        row("query_upkeep_api", "cpu_added_percent", (indexedCPU / plainCPU - 1) * 100, "%")
         return rows
     }
 }

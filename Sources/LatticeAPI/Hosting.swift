@@ -25,6 +25,8 @@ package enum Hosting {
     package nonisolated(unsafe) static var config: NodeConfig?
     /// Captured output while running a hosted command.
     package nonisolated(unsafe) static var captured: String?
+    /// Notes for the client's stderr while running a hosted command (see ``note(_:)``).
+    package nonisolated(unsafe) static var notes: String?
     /// Standard input forwarded by the client (`import -`).
     package nonisolated(unsafe) static var stdin: Data?
 
@@ -91,9 +93,11 @@ package enum Hosting {
         var code = ExitCode.ok.rawValue
         var stderr = ""
         captured = ""
+        notes = ""
         stdin = input
         defer {
             captured = nil
+            notes = nil
             stdin = nil
         }
         var rest = Array(argv.dropFirst())
@@ -118,6 +122,6 @@ package enum Hosting {
             code = error.code.rawValue
             stderr = "lattice: \(error.message)\n"
         }
-        return (code, captured ?? "", stderr)
+        return (code, captured ?? "", (notes ?? "") + stderr)
     }
 }

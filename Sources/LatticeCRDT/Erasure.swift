@@ -66,7 +66,7 @@ public struct Erasure: Hashable, Sendable {
 
     /// The erased field a field name of an `~erasures` document names: `.some(nil)` for the
     /// whole document, `nil` when the name is neither.
-    static func erasedField(ofFieldKey key: Key) -> Key?? {
+    public static func erasedField(ofFieldKey key: Key) -> Key?? {
         if key == wholeDocument { return .some(nil) }
         guard key.string.utf8.first == UInt8(ascii: "=") else { return nil }
         return .some(Key(String(key.string.dropFirst())))

@@ -24,13 +24,17 @@ public struct ChangeEntry: Sendable, Equatable {
         public var removal: Bool
         /// What the change did to each text field it touched, by field name.
         public var texts: [TextChange]
+        /// `true` when the change erased the document (`fields` empty) or the listed fields
+        /// (`lattice forget`, retention): their content is gone from this node.
+        public var erased: Bool
 
-        public init(collection: Key, id: Key, fields: [Key], removal: Bool, texts: [TextChange] = []) {
+        public init(collection: Key, id: Key, fields: [Key], removal: Bool, texts: [TextChange] = [], erased: Bool = false) {
             self.collection = collection
             self.id = id
             self.fields = fields
             self.removal = removal
             self.texts = texts
+            self.erased = erased
         }
     }
 
@@ -111,6 +115,25 @@ extension ReplicaStore {
             guard let docs = delta.store[collection] else { continue }
             for id in docs.keys.sorted() {
                 guard let doc = docs[id] else { continue }
+                if collection == Erasure.collection {
+                    // An erase is reported as what it erased, never as the node's own record.
+                    guard let target = Erasure.target(ofDocumentKey: id) else { continue }
+                    var whole = false
+                    var fields: [Key] = []
+                    for (name, f) in doc.fields {
+                        f.forEachTag { tag in
+                            if newest.map({ tag.stamp > $0 }) ?? true { newest = tag.stamp }
+                            if author == nil, origin == .remote { author = ReplicaID.node(ofScoped: tag.dot.replica, in: collection) }
+                        }
+                        switch Erasure.erasedField(ofFieldKey: name) {
+                        case .some(.none): whole = true
+                        case .some(.some(let field)): fields.append(field)
+                        case .none: continue
+                        }
+                    }
+                    documents.append(.init(collection: target.collection, id: target.document, fields: whole ? [] : fields.sorted(), removal: true, erased: true))
+                    continue
+                }
                 var entries = 0
                 var texts: [TextChange] = []
                 for name in doc.fields.keys.sorted() where doc.fields[name]?.text != nil {
@@ -125,6 +148,9 @@ extension ReplicaStore {
                 }
                 documents.append(.init(collection: collection, id: id, fields: doc.fields.keys.sorted(), removal: entries == 0 && texts.isEmpty, texts: texts))
             }
+        }
+        if delta.store[Erasure.collection] != nil {
+            documents.sort { $0.collection != $1.collection ? $0.collection < $1.collection : $0.id < $1.id }
         }
         return ChangeEntry(sequence: seq, origin: origin, author: author, stamp: newest, documents: documents)
     }

@@ -84,6 +84,17 @@ extension APIRouteTests {
         #expect(field.code == ExitCode.notFound.rawValue && field.stderr.contains("unknown field 'mood'"))
         let collection = api.command(["ls", "--order", "importance", "--", "nothing"])
         #expect(collection.code == ExitCode.notFound.rawValue && collection.stderr.contains("unknown collection 'nothing'"))
+        #expect(collection.stderr.contains("collections here: memories"), "\(collection.stderr)")
+        // A set cannot order a listing.
+        let bySet = api.command(["ls", "--order", "tags", "--", "memories"])
+        #expect(bySet.code == ExitCode.usage.rawValue && bySet.stderr.contains("cannot order by 'tags'"), "\(bySet.stderr)")
+        let bySetAPI = api.request("GET", "/v1/docs/memories?order=tags")
+        #expect(bySetAPI.status == 400 && bySetAPI.object["error"] as? String == "not_orderable", "\(bySetAPI.body)")
+        // Text that reads as a number matches nothing in a numeric field: the answer says so.
+        let typed = api.command(["ls", "--where", "importance=0.9", "--", "memories"])
+        #expect(typed.code == 0 && typed.stdout.isEmpty)
+        #expect(typed.stderr.contains("importance:=0.9"), "\(typed.stderr)")
+        #expect(api.command(["ls", "--where", "importance:=0.9", "--", "memories"]).stdout == "m1\n")
         let unknown = api.request("GET", "/v1/docs/nothing?where=topic%3Dcats")
         #expect(unknown.status == 400 && unknown.object["error"] as? String == "unknown_collection")
         #expect(api.command(["ls", "--order", "topic", "--after", "m1", "--", "memories"]).code == ExitCode.usage.rawValue)
@@ -134,6 +145,42 @@ extension APIRouteTests {
         }
         // m1 left once (then it is no longer reported); m3 never matched.
         #expect(marks == [false, nil, nil])
+    }
+
+    @Test func anEraseIsReportedAsWhatItErasedAndEndsAFilteredMatch() throws {
+        let api = try APITestNode("feederase")
+        defer { api.stop() }
+        memories(api)
+        let start = api.request("GET", "/v1/changes?since=0&limit=1000").object["next"] as? Int ?? 0
+        let store = api.node.store
+        var live = FeedFilter(collection: "memories", conditions: [QueryCondition("topic", .equals(.string("cats")))])
+        onLoop(api) { live.seed(from: store) }
+        #expect(api.command(["forget", "--", "memories", "m1"]).code == 0)
+        #expect(api.command(["forget", "--", "memories", "m5", "tags"]).code == 0)
+        let page = api.request("GET", "/v1/changes?since=\(start)&documents=1")
+        let docs = (page.object["changes"] as? [[String: Any]] ?? []).compactMap { ($0["documents"] as? [[String: Any]])?.first }
+        #expect(docs.map { $0["collection"] as? String } == ["memories", "memories"], "\(page.body)")
+        #expect(docs.map { $0["id"] as? String } == ["m1", "m5"])
+        #expect(docs.map { $0["erased"] as? Bool } == [true, true])
+        #expect(docs.map { $0["fields"] as? [String] } == [[], ["tags"]])
+        #expect(docs.first?["document"] is NSNull)
+        #expect(!page.body.contains("~erasures"))
+        // A filtered page reports the erased match as no longer matching (and, having no memory
+        // of what matched, the owl's erased tags as well, as it reports every removal).
+        let filtered = api.request("GET", "/v1/changes?since=\(start)&where=topic%3Dcats")
+        let marks = (filtered.object["changes"] as? [[String: Any]] ?? []).compactMap { ($0["documents"] as? [[String: Any]])?.first }
+        #expect(marks.map { $0["id"] as? String } == ["m1", "m5"], "\(filtered.body)")
+        #expect(marks.map { $0["matches"] as? Bool } == [false, false])
+        // A live filter, which remembers matches, marks only the erased cat.
+        var liveMarks: [Bool?] = []
+        onLoop(api) {
+            for d in docs {
+                let change = ChangeEntry.DocumentChange(
+                    collection: "memories", id: Key(d["id"] as? String ?? ""), fields: [], removal: true, erased: true)
+                liveMarks.append(live.classify(change, store.state))
+            }
+        }
+        #expect(liveMarks == [false, nil])
     }
 
     /// Runs `body` on the node's loop (the store's thread) and waits for it.

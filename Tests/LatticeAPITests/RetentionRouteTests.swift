@@ -81,19 +81,37 @@ extension APIRouteTests {
     }
 
     @Test(arguments: [
-        #"{"memories": {"max_age": "30 days"}}"#, #"{"memories": {"where": "importance<<0.3"}}"#, #"{"memories": {}}"#,
-        #"{"memories": {"max_age": "1d", "keep": true}}"#, #"{"~erasures": {"max_age": "1d"}}"#, #"{"memories": {"max_age": 0}}"#,
-        #"{"memories": {"where": []}}"#, #"["memories"]"#,
+        (#"{"memories": {"max_age": "30 days"}}"#, "max_age of 'memories'"), (#"{"memories": {"where": "importance<<0.3"}}"#, "malformed condition"),
+        (#"{"memories": {}}"#, "the rule for 'memories' is empty"), (#"{"memories": {"max_age": "1d", "keep": true}}"#, "unknown key 'keep'"),
+        (#"{"~erasures": {"max_age": "1d"}}"#, "'~erasures' is reserved"), (#"{"memories": {"max_age": 0}}"#, "max_age of 'memories'"),
+        (#"{"memories": {"where": []}}"#, "where of 'memories'"), (#"["memories"]"#, "not a JSON object"),
     ])
-    func aBadRetentionRuleIsRefusedWithTheKeyNamed(_ rule: String) throws {
+    func aBadRetentionRuleIsRefusedWithTheKeyNamed(_ rule: String, _ why: String) throws {
         let api = try APITestNode("retention-bad")
         defer { api.stop() }
         let set = api.command(["config", "set", "retention", rule])
         #expect(set.code != 0, "\(rule) was accepted")
         #expect(set.stderr.contains("retention"), "\(set.stderr)")
+        #expect(set.stderr.contains(why), "\(rule): \(set.stderr)")
         #expect(api.command(["config", "set", "retention_interval", "10ms"]).code != 0)
         #expect(api.command(["retention", "sideways"]).code == ExitCode.usage.rawValue)
         #expect(api.command(["retention"]).stdout.contains("no retention rules"))
+    }
+
+    @Test func aRunningNodeShowsRetentionAsItRunsWithIt() throws {
+        let api = try APITestNode("retention-live")
+        defer { api.stop() }
+        let root = api.directory
+        onLoop(api) { Hosting.config = try? NodeConfig.load(NodePaths(root: root)) }  // as `lattice run` hosts it
+        #expect(api.command(["config", "set", "retention", #"{"memories": {"max_age": "30d"}}"#]).code == 0)
+        #expect(api.command(["config", "set", "retention_interval", "\"10m\""]).code == 0)
+        let shown = api.command(["config", "--json"]).stdout
+        let object = (try? JSONSerialization.jsonObject(with: Data(shown.utf8))) as? [String: [String: Any]] ?? [:]
+        #expect(object["retention_interval"]?["source"] as? String == "file", "\(shown)")
+        let rules = object["retention"]?["value"] as? [String: Any]
+        #expect(rules?["memories"] != nil, "\(shown)")
+        // Human output: every key whole, however long (retention_interval was cut to 15 columns).
+        #expect(api.command(["config"]).stdout.contains("retention_interval "))
     }
 
     /// `applyAutomatically` on the node's loop thread, as the node's schedule runs it.

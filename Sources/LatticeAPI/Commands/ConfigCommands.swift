@@ -39,10 +39,22 @@ package enum ConfigCommands {
             } else {
                 value = text  // a bare word: a string
             }
-            try NodeConfig.update(paths, [args.positional[1]: value])
+            let key = args.positional[1]
+            try NodeConfig.update(paths, [key: value])
+            // A running node applies these at once: show them as it runs with them.
+            if ["retention", "retention_interval"].contains(key), var running = Hosting.config,
+                let setting = NodeConfig.settings.first(where: { $0.key == key }),
+                ![.flag, .environment].contains(running.sources[key]), setting.apply(&running, value)
+            {
+                running.sources[key] = .file
+                Hosting.config = running
+                if key == "retention_interval", let node = Hosting.node, let root = Hosting.root {
+                    RetentionCommand.schedule(node, root: root, interval: running.retentionInterval)
+                }
+            }
             if args.json { return out(JSON.object([("ok", .bool(true))]).text) }
-            let when = args.positional[1].hasPrefix("retention") ? "at its next retention run" : "at its next start"
-            return out("\(args.positional[1]) saved in \(paths.config)\(Hosting.node != nil ? " (the running node reads it \(when))" : "")")
+            let when = key == "retention_interval" ? "now" : key == "retention" ? "at its next retention run" : "at its next start"
+            return out("\(key) saved in \(paths.config)\(Hosting.node != nil ? " (the running node uses it \(when))" : "")")
         }
         try args.expect(0...0, "config [set KEY JSON_VALUE]")
         // In a running node: what it runs with (its flags included), not a fresh reading.
@@ -57,8 +69,9 @@ package enum ConfigCommands {
             }
             return out(String(decoding: data, as: UTF8.self))
         }
+        let width = rows.map(\.key.count).max() ?? 0
         for r in rows {
-            let key = r.key.padding(toLength: 15, withPad: " ", startingAt: 0)
+            let key = r.key.padding(toLength: width, withPad: " ", startingAt: 0)
             out("\(key) \(NodeConfig.describe(r.value))  (\(r.source.rawValue)\(r.source == .environment ? " LATTICE_\(r.key.uppercased())" : ""))")
         }
     }

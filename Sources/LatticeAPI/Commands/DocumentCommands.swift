@@ -178,6 +178,7 @@ package enum DocumentCommands {
             ids = store.indexes.documentIDs(in: query.collection, of: store.state, prefix: query.prefix, after: query.after, limit: query.limit)
         } else {
             do { ids = try store.query(query) } catch { throw QueryParsing.cliError(error) }
+            if ids.isEmpty { QueryParsing.noteTextThatLooksTyped(query.conditions) }
         }
         if args.flags.contains("--docs") {
             let state = store.state

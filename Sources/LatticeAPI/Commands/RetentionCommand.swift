@@ -98,15 +98,28 @@ package enum RetentionCommand {
     /// restart. A rule that would erase every document of its collection is skipped with a
     /// warning.
     package static func schedule(_ node: Node, root: String, interval: UInt64) {
-        node.loop.schedule(after: min(interval, 60_000)) {
-            var next = interval
-            if let config = try? NodeConfig.load(NodePaths(root: root)) {
-                next = config.retentionInterval
-                applyAutomatically(node, config)
+        generation += 1
+        let mine = generation
+        func arm(_ wait: UInt64) {
+            node.loop.schedule(after: wait) {
+                // A newer schedule (a changed retention_interval) replaced this one.
+                guard mine == generation else { return }
+                var next = interval
+                if let config = try? NodeConfig.load(NodePaths(root: root)) {
+                    next = config.retentionInterval
+                    applyAutomatically(node, config)
+                }
+                arm(next)
             }
-            schedule(node, root: root, interval: next)
         }
+        arm(min(interval, 60_000))
     }
+
+    /// The current schedule (on the node's loop); an older one stops at its next timer.
+    nonisolated(unsafe) private static var generation = 0
+    /// Collections whose rule was last skipped because it would erase everything: warned once
+    /// until that changes, not at every run (on the node's loop).
+    nonisolated(unsafe) private static var skipped: Set<Key> = []
 
     /// One automatic application (on the node's loop).
     /// - Returns: the number of documents erased.
@@ -114,14 +127,19 @@ package enum RetentionCommand {
     package static func applyAutomatically(_ node: Node, _ config: NodeConfig) -> Int {
         let now = ReplicaStore.wallMilliseconds()
         var plans: [RetentionPlan] = []
+        var skippedNow: Set<Key> = []
         for rule in config.retention {
             let plan = node.store.retentionPlan(rule, now: now)
             if plan.erasesEverything {
-                node.log.warn("retention_skipped", ["collection": .string(rule.collection.string), "documents": .int(Int64(plan.documents))])
+                if !skipped.contains(rule.collection) {
+                    node.log.warn("retention_skipped", ["collection": .string(rule.collection.string), "documents": .int(Int64(plan.documents))])
+                }
+                skippedNow.insert(rule.collection)
                 continue
             }
             plans.append(plan)
         }
+        skipped = skippedNow
         let erased = plans.reduce(0) { $0 + $1.expired.count }
         guard erased > 0 else { return 0 }
         do {

@@ -140,6 +140,7 @@ package enum APIFeed {
                 ("fields", .array(d.fields.map { .string($0.string) })), ("removal", .bool(d.removal)),
             ]
             if !d.texts.isEmpty { fields.append(("text", textJSON(d.texts))) }
+            if d.erased { fields.append(("erased", .bool(true))) }
             if let node, !omitted {
                 let doc = node.store.state.document(d.collection, d.id)
                 let json = doc.flatMap { $0.isEmpty ? nil : documentJSON(d.collection, d.id, $0) } ?? .null

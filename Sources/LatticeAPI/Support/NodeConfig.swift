@@ -90,8 +90,67 @@ package struct NodeConfig {
     package struct Setting: Sendable {
         package let key: String
         package let allowed: String
+        /// Says what exactly is wrong with a value `apply` refuses (nil: only `allowed`).
+        package var explain: (@Sendable (Any) -> String?)? = nil
         package let apply: @Sendable (inout NodeConfig, Any) -> Bool
         package var env: String { "LATTICE_" + key.uppercased() }
+
+        /// `KEY must be ALLOWED (got VALUE)`, and what exactly is wrong where that is known.
+        package func refusal(_ value: Any, shown: String) -> String {
+            let why = explain?(value).map { ": " + $0 } ?? ""
+            return "\(key) must be \(allowed) (got \(shown))\(why)"
+        }
+    }
+
+    /// The retention rules of a `retention` value, or what is wrong with it (naming the
+    /// collection and the part).
+    package static func retentionRules(_ v: Any) -> Result<([RetentionPolicy], [String: Any]), RetentionRuleError> {
+        var object = v as? [String: Any]
+        if let s = v as? String { object = (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any] }
+        guard let object else { return .failure(RetentionRuleError("it is not a JSON object of collection → rule")) }
+        var rules: [RetentionPolicy] = []
+        for name in object.keys.sorted() {
+            guard !name.isEmpty else { return .failure(RetentionRuleError("a collection name is empty")) }
+            guard !Erasure.isReserved(Key(name)) else { return .failure(RetentionRuleError("'\(name)' is reserved for the node's own records (names starting with ~)")) }
+            guard let rule = object[name] as? [String: Any] else {
+                return .failure(RetentionRuleError("the rule for '\(name)' is not an object such as {\"max_age\": \"30d\"}"))
+            }
+            guard !rule.isEmpty else { return .failure(RetentionRuleError("the rule for '\(name)' is empty: give max_age, where or both")) }
+            if let extra = rule.keys.sorted().first(where: { !["max_age", "where"].contains($0) }) {
+                return .failure(RetentionRuleError("the rule for '\(name)' has an unknown key '\(extra)' (a rule takes max_age and where)"))
+            }
+            var maxAge: UInt64?
+            if let a = rule["max_age"] {
+                guard let ms = duration(a), ms > 0 else {
+                    return .failure(RetentionRuleError("max_age of '\(name)' is \(describe(a)), not a positive duration such as \"30d\""))
+                }
+                maxAge = ms
+            }
+            var texts: [String] = []
+            if let w = rule["where"] {
+                if let one = w as? String {
+                    texts = [one]
+                } else if let list = w as? [String], !list.isEmpty {
+                    texts = list
+                } else {
+                    return .failure(RetentionRuleError("where of '\(name)' must be a condition or a non-empty list of conditions"))
+                }
+            }
+            var conditions: [QueryCondition] = []
+            for t in texts {
+                do { conditions.append(try QueryParsing.condition(t)) } catch {
+                    return .failure(RetentionRuleError("where of '\(name)': \(error.message)"))
+                }
+            }
+            rules.append(RetentionPolicy(collection: Key(name), maxAge: maxAge, conditions: conditions))
+        }
+        return .success((rules, object))
+    }
+
+    /// What is wrong with a retention value.
+    package struct RetentionRuleError: Error, CustomStringConvertible {
+        package var description: String
+        init(_ text: String) { description = text }
     }
 
     package static let settings: [Setting] = [
@@ -189,32 +248,13 @@ package struct NodeConfig {
         Setting(
             key: "retention",
             allowed:
-                "{\"COLLECTION\": {\"max_age\": DURATION, \"where\": CONDITION or [CONDITION, …]}, …} with at least one of max_age and where; DURATION such as \"30d\", \"12h\", \"90m\", \"45s\"; CONDITION as `ls --where` takes it, for example \"importance<0.3\" (environment: the JSON text)"
-        ) { c, v in
-            var object = v as? [String: Any]
-            if let s = v as? String { object = (try? JSONSerialization.jsonObject(with: Data(s.utf8))) as? [String: Any] }
-            guard let object else { return false }
-            var rules: [RetentionPolicy] = []
-            for name in object.keys.sorted() {
-                guard !name.isEmpty, !Erasure.isReserved(Key(name)), let rule = object[name] as? [String: Any],
-                    Set(rule.keys).isSubset(of: ["max_age", "where"]), !rule.isEmpty
-                else { return false }
-                var maxAge: UInt64?
-                if let a = rule["max_age"] {
-                    guard let ms = duration(a), ms > 0 else { return false }
-                    maxAge = ms
-                }
-                var texts: [String] = []
-                if let w = rule["where"] {
-                    if let one = w as? String { texts = [one] } else if let list = w as? [String], !list.isEmpty { texts = list } else { return false }
-                }
-                var conditions: [QueryCondition] = []
-                for t in texts {
-                    guard let condition = try? QueryParsing.condition(t) else { return false }
-                    conditions.append(condition)
-                }
-                rules.append(RetentionPolicy(collection: Key(name), maxAge: maxAge, conditions: conditions))
+                "{\"COLLECTION\": {\"max_age\": DURATION, \"where\": CONDITION or [CONDITION, …]}, …} with at least one of max_age and where; DURATION such as \"30d\", \"12h\", \"90m\", \"45s\"; CONDITION as `ls --where` takes it, for example \"importance<0.3\" (environment: the JSON text)",
+            explain: { v in
+                if case .failure(let why) = retentionRules(v) { return why.description }
+                return nil
             }
+        ) { c, v in
+            guard case .success(let (rules, object)) = retentionRules(v) else { return false }
             c.retention = rules
             c.retentionJSON = object
             return true
@@ -307,14 +347,14 @@ package struct NodeConfig {
         for s in settings {
             guard let v = object[s.key] else { continue }
             guard s.apply(&config, v) else {
-                throw CLIError(message: "\(paths.config): \(s.key) must be \(s.allowed) (got \(describe(v)))", code: .dataError)
+                throw CLIError(message: "\(paths.config): \(s.refusal(v, shown: describe(v)))", code: .dataError)
             }
             config.sources[s.key] = .file
         }
         for s in settings where s.key != "created" {
             guard let v = environment[s.env] else { continue }
             guard s.apply(&config, v) else {
-                throw CLIError(message: "environment \(s.env) must be \(s.allowed) (got \"\(v)\")", code: .usage)
+                throw CLIError(message: "environment \(s.env): \(s.refusal(v, shown: "\"\(v)\""))", code: .usage)
             }
             config.sources[s.key] = .environment
         }
@@ -346,14 +386,14 @@ package struct NodeConfig {
             guard let s = settings.first(where: { $0.key == key }) else {
                 throw CLIError(message: "unknown configuration key \"\(key)\"; the keys are \(settings.map(\.key).joined(separator: ", "))")
             }
-            guard s.apply(&check, value) else { throw CLIError(message: "\(key) must be \(s.allowed) (got \(describe(value)))", code: .dataError) }
+            guard s.apply(&check, value) else { throw CLIError(message: s.refusal(value, shown: describe(value)), code: .dataError) }
             object[key] = value
         }
         // The file as it would be, checked whole: no value that stops the next start.
         var merged = NodeConfig()
         for s in settings {
             if let v = object[s.key], !s.apply(&merged, v) {
-                throw CLIError(message: "\(paths.config): \(s.key) must be \(s.allowed) (got \(describe(v))); fix it first", code: .dataError)
+                throw CLIError(message: "\(paths.config): \(s.refusal(v, shown: describe(v))); fix it first", code: .dataError)
             }
         }
         try merged.checkCombination(paths.config)

@@ -12,6 +12,16 @@ package func writeError(_ line: String) {
     FileHandle.standardError.write(Data("lattice: \(oneLine)\n".utf8))
 }
 
+/// A note for the user on stderr (`lattice: LINE`) that is not an error: the command goes on
+/// and exits 0. Inside a running node it goes back to the client with the command's output.
+package func note(_ line: String) {
+    if Hosting.notes != nil {
+        Hosting.notes? += "lattice: \(line)\n"
+    } else {
+        writeError(line)
+    }
+}
+
 /// Writes a line to stdout (C's buffered `stdout`, as `print` does, without its per-call
 /// formatting: listings of a million lines stream at the speed of the store), or to the
 /// running node's captured output.

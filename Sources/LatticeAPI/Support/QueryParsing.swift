@@ -57,8 +57,28 @@ package enum QueryParsing {
         CLIError(message: "malformed condition '\(text)': \(why); \(grammar)")
     }
 
+    /// After a query that matched nothing: a note for each `FIELD=TEXT` whose text reads as a
+    /// number, boolean or null (`importance=0.9` compares with the text "0.9", never with the
+    /// number 0.9: that is `importance:=0.9`).
+    /// - Parameter conditions: the query's conditions.
+    package static func noteTextThatLooksTyped(_ conditions: [QueryCondition]) {
+        for c in conditions {
+            guard case .equals(.string(let text)) = c.test, let typed = try? parseJSONScalar(text) else { continue }
+            let kind: String
+            switch typed {
+            case .int, .double: kind = "number"
+            case .bool: kind = "boolean"
+            case .null: kind = "null"
+            case .string, .bytes: continue
+            }
+            note("\(c.field)=\(text) compares with the text \"\(text)\"; for the \(kind) write \(c.field):=\(text)")
+        }
+    }
+
     /// The query error as a CLI error: an unknown collection or field exits 2.
-    package static func cliError(_ e: QueryError) -> CLIError { CLIError(message: e.message, code: .notFound) }
+    package static func cliError(_ e: QueryError) -> CLIError {
+        CLIError(message: e.message, code: e.code == .notOrderable ? .usage : .notFound)
+    }
 
     /// The API's error code for a failed `ls` query, from its message (nil: not a query error).
     /// - Parameter message: the CLI's error message.
@@ -68,6 +88,7 @@ package enum QueryParsing {
         if message.hasPrefix("non-numeric range bound") { return "bad_bound" }
         if message.hasPrefix("unknown collection") { return QueryError.Code.unknownCollection.rawValue }
         if message.hasPrefix("unknown field") { return QueryError.Code.unknownField.rawValue }
+        if message.hasPrefix("cannot order by") { return QueryError.Code.notOrderable.rawValue }
         if message.hasPrefix("ls: --") { return "bad_request" }
         return nil
     }

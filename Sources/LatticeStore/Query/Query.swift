@@ -118,6 +118,9 @@ public struct QueryError: Error, Sendable, CustomStringConvertible {
         case unknownCollection = "unknown_collection"
         /// No document of the collection holds the field.
         case unknownField = "unknown_field"
+        /// `order` names a field that holds no register or counter value to order by (a set,
+        /// or text).
+        case notOrderable = "not_orderable"
     }
 
     /// What is wrong.

@@ -195,7 +195,9 @@ public final class QueryIndexes {
     /// - Throws: ``QueryError`` for a collection without documents or a field no document holds.
     public func run(_ query: Query, in state: ReplicaState) throws(QueryError) -> [Key] {
         guard let docs = state.store[query.collection], !docs.isEmpty else {
-            throw QueryError(.unknownCollection, "unknown collection '\(query.collection)': it holds no document (list collections with `lattice status`)")
+            let names = state.applicationCollections.filter { !(state.store[$0]?.isEmpty ?? true) }
+            let known = names.isEmpty ? "this node holds no document yet" : "collections here: " + names.prefix(20).map(\.string).joined(separator: ", ") + (names.count > 20 ? ", …" : "")
+            throw QueryError(.unknownCollection, "unknown collection '\(query.collection)': it holds no document (\(known))")
         }
         var indexes: [Key: FieldIndex] = [:]
         for name in query.fields {
@@ -204,6 +206,9 @@ public final class QueryIndexes {
                 throw QueryError(.unknownField, "unknown field '\(name)': no document in '\(query.collection)' holds it as a register, counter or set")
             }
             indexes[name] = f
+        }
+        if let order = query.order, let f = indexes[order], f.keys.isEmpty {
+            throw QueryError(.notOrderable, "cannot order by '\(order)': no document in '\(query.collection)' holds it as a register or counter value (it is a set); order by a register or counter field")
         }
         guard query.limit > 0 else { return [] }
         let orderIndex = query.order.flatMap { indexes[$0] }

@@ -13,7 +13,7 @@ struct SortedChunks<Element: Comparable> {
     private(set) var count = 0
 
     /// A chunk is split when it grows past twice this.
-    static var chunkSize: Int { 128 }
+    static var chunkSize: Int { 32 }
 
     /// A place in the collection: chunk and index (`chunk == chunks.count` is the end).
     struct Position: Comparable {

@@ -126,7 +126,8 @@ enum WatchCommand {
         let time = object["time"] as? String ?? "-"
         for d in object["documents"] as? [[String: Any]] ?? [] {
             let fields = (d["fields"] as? [String] ?? []).joined(separator: ",")
-            let what = (d["removal"] as? Bool ?? false) ? "removed" : "wrote"
+            let erased = d["erased"] as? Bool ?? false
+            let what = erased ? (fields.isEmpty ? "erased the document" : "erased") : (d["removal"] as? Bool ?? false) ? "removed" : "wrote"
             out("#\(cursor)  \(origin.padding(toLength: 8, withPad: " ", startingAt: 0)) \(time)  \(d["collection"] as? String ?? "")/\(d["id"] as? String ?? "")  \(what) \(fields)")
             for (name, change) in (d["text"] as? [String: [String: Any]] ?? [:]).sorted(by: { $0.key < $1.key }) {
                 guard let splices = change["splices"] as? [[String: Any]] else {

@@ -29,6 +29,9 @@ package enum Hosting {
     package nonisolated(unsafe) static var notes: String?
     /// Standard input forwarded by the client (`import -`).
     package nonisolated(unsafe) static var stdin: Data?
+    /// While running a hosted command whose caller waits for durability itself (the HTTP
+    /// API): the commits it group-committed without blocking the loop.
+    package nonisolated(unsafe) static var durability: DurabilityWait?
 
     /// Commands that go through a running node.
     package static let routed: Set<String> = [
@@ -87,9 +90,24 @@ package enum Hosting {
     /// Runs a routed command inside the node (on its loop thread) with its output captured:
     /// the exit code, stdout and stderr. Used by the control socket and the HTTP API.
     package static func run(_ argv: [String], stdin input: Data? = nil) -> (code: Int32, stdout: String, stderr: String) {
+        let r = run(argv, stdin: input, deferringDurability: false)
+        return (r.code, r.stdout, r.stderr)
+    }
+
+    /// Runs a routed command as ``run(_:stdin:)`` does; with `deferringDurability`, its writes
+    /// are group-committed without blocking the loop for an fsync (many requests share one),
+    /// and the caller must not report success before the returned wait completes.
+    /// - Returns: the exit code, stdout, stderr, and the wait for the command's writes to be
+    ///   durable (nil when it wrote nothing or ran with `deferringDurability` false).
+    package static func run(_ argv: [String], stdin input: Data?, deferringDurability: Bool)
+        -> (code: Int32, stdout: String, stderr: String, durability: DurabilityWait?)
+    {
         guard let command = argv.first, routed.contains(command) else {
-            return (ExitCode.usage.rawValue, "", "lattice: the node cannot run this request\n")
+            return (ExitCode.usage.rawValue, "", "lattice: the node cannot run this request\n", nil)
         }
+        let wait = deferringDurability ? DurabilityWait() : nil
+        durability = wait
+        defer { durability = nil }
         var code = ExitCode.ok.rawValue
         var stderr = ""
         captured = ""
@@ -122,6 +140,48 @@ package enum Hosting {
             code = error.code.rawValue
             stderr = "lattice: \(error.message)\n"
         }
-        return (code, captured ?? "", (notes ?? "") + stderr)
+        return (code, captured ?? "", (notes ?? "") + stderr, wait?.expected == 0 ? nil : wait)
+    }
+}
+
+/// The group-committed writes of one hosted command (on the node's loop thread): complete once
+/// every one is durable, or as soon as one failed to become durable.
+package final class DurabilityWait {
+    /// Writes that were group-committed.
+    private(set) var expected = 0
+    private var finished = 0
+    /// The first error a write reported (then the command's success must not be reported).
+    package private(set) var failure: (any Error)?
+    private var completion: (((any Error)?) -> Void)?
+    private var done = false
+
+    /// A completion for one more write (`Node.submit`'s `done`).
+    func expect() -> ((any Error)?) -> Void {
+        expected += 1
+        return { [self] error in
+            finished += 1
+            if failure == nil, let error { failure = error }
+            fire()
+        }
+    }
+
+    /// Takes back the last ``expect()`` for a write that was not committed after all.
+    func withdraw() {
+        expected -= 1
+        fire()
+    }
+
+    /// Calls `body` (on the loop) once every write is durable or one failed; at once if so already.
+    /// - Parameter body: receives nil, or the error that kept a write from being durable.
+    package func whenDone(_ body: @escaping ((any Error)?) -> Void) {
+        completion = body
+        fire()
+    }
+
+    private func fire() {
+        guard !done, let completion, failure != nil || finished == expected else { return }
+        done = true
+        self.completion = nil
+        completion(failure)
     }
 }

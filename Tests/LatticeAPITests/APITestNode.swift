@@ -16,13 +16,17 @@ final class APITestNode {
     let port: UInt16
     private var thread: Thread?
 
-    /// - Parameter name: a tag for the data directory (`/tmp/lattice-api-NAME-PID`).
-    init(_ name: String) throws {
+    /// - Parameters:
+    ///   - name: a tag for the data directory (`/tmp/lattice-api-NAME-PID`).
+    ///   - syscalls: the store's system calls (a test injects failures).
+    init(_ name: String, syscalls: Syscalls = .system) throws {
         directory = "/tmp/lattice-api-\(name)-\(getpid())"
         _ = system("rm -rf '\(directory)'")
         _ = mkdir(directory, 0o700)
         let identity = try NodeIdentity.generate()
-        let store = try ReplicaStore.open(at: directory, replicaID: ReplicaID(identity.nodeID.replicaRawValue))
+        var storeOptions = StoreOptions()
+        storeOptions.syscalls = syscalls
+        let store = try ReplicaStore.open(at: directory, replicaID: ReplicaID(identity.nodeID.replicaRawValue), options: storeOptions)
         var options = NodeOptions()
         options.listen = SocketAddress(host: "127.0.0.1", port: 0)
         options.discovery = false

@@ -110,6 +110,60 @@ struct HTTPServerTests {
         #expect(c.readToEnd().isEmpty)  // closed after the Connection: close response
     }
 
+    /// Deferred answers (a write answered once durable): later pipelined requests are served at
+    /// once but answered after it, in request order; HEAD and Connection: close still hold;
+    /// reading pauses while too many answers wait.
+    @Test func deferredAnswersKeepThePipelinesOrder() throws {
+        final class Held: @unchecked Sendable {  // the loop thread writes; the test reads after a semaphore
+            var list: [(String, HTTPDeferredResponse)] = []
+            var seen: [String] = []
+        }
+        let held = Held()
+        let s = try Running({ $0.maxPendingAnswers = 4 }) { request in
+            guard request.path.hasPrefix("/later") else { return HTTPResponse(status: 200, body: Array("now \(request.path)".utf8)) }
+            let d = HTTPDeferredResponse()
+            held.list.append((String(request.path), d))
+            var r = HTTPResponse(status: 202)
+            r.deferred = d
+            return r
+        }
+        defer { s.stop() }
+        let loop = s.loop
+        let c = try Client(port: s.port)
+        defer { c.close() }
+        let auth = "Authorization: Bearer s3cret-token\r\n"
+        c.send("POST /later1 HTTP/1.1\r\n\(auth)\r\nGET /now2 HTTP/1.1\r\n\(auth)\r\nHEAD /later3 HTTP/1.1\r\n\(auth)\r\nGET /now4 HTTP/1.1\r\n\(auth)\r\n")
+        usleep(100_000)
+        // Nothing is answered while the first answer waits, yet every request was handled.
+        let sem = DispatchSemaphore(value: 0)
+        loop.post {
+            held.seen = held.list.map(\.0)
+            sem.signal()
+        }
+        sem.wait()
+        #expect(held.seen == ["/later1", "/later3"])
+        // The second deferred answer first: still nothing may leave before the first.
+        loop.post {
+            held.list[1].1.resolve(HTTPResponse(status: 200, body: Array("done /later3".utf8)))
+            held.list[0].1.resolve(HTTPResponse(status: 201, body: Array("done /later1".utf8)))
+        }
+        let answers = c.responses(4)
+        #expect(answers.map(\.status) == [201, 200, 200, 200])
+        #expect(answers.map(\.body) == ["done /later1", "now /now2", "", "now /now4"])
+        #expect(answers[2].head.hasPrefix("HTTP/1.1 200"))  // HEAD: the status and headers, no body
+
+        // A pipeline longer than maxPendingAnswers behind a waiting answer: reading pauses at
+        // the limit and resumes as answers leave; Connection: close ends it in order.
+        c.send("POST /later5 HTTP/1.1\r\n\(auth)\r\n" + (6..<12).map { "GET /now\($0) HTTP/1.1\r\n\(auth)\r\n" }.joined()
+            + "GET /now12 HTTP/1.1\r\n\(auth)Connection: close\r\n\r\n")
+        usleep(100_000)
+        loop.post { held.list[2].1.resolve(HTTPResponse(status: 200, body: Array("done /later5".utf8))) }
+        let rest = c.responses(8)
+        #expect(rest.map(\.body) == ["done /later5"] + (6...12).map { "now /now\($0)" })
+        #expect(rest.last?.head.contains("Connection: close") == true)
+        #expect(c.readToEnd().isEmpty)
+    }
+
     @Test func missingTokenIsRefusedUnlessThePathIsPublic() throws {
         let s = try Running { $0.publicPaths = ["/"] }
         defer { s.stop() }

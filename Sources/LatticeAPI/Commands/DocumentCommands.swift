@@ -342,9 +342,28 @@ package enum DocumentCommands {
         return FieldPath(c, id, Key(args.positional[first + 2]))
     }
 
-    package static func commit(_ store: ReplicaStore, _ body: (inout Replica, inout Delta, UInt64) throws -> Void) throws(CLIError) -> CommitResult {
+    /// Commits one change: on a stopped node's store durably (then closes it); in a running
+    /// node durably on its loop, or — when the caller waits for durability itself (the HTTP
+    /// API, ``Hosting/durability``) and `deferrable` — group-committed without blocking the
+    /// loop for an fsync.
+    /// - Parameters:
+    ///   - store: the store the command opened (the running node's when hosted).
+    ///   - deferrable: false for a change that must be durable before the command goes on (an
+    ///     erase, which then purges files).
+    ///   - body: the edit, with the wall clock.
+    /// - Returns: the commit.
+    package static func commit(
+        _ store: ReplicaStore, deferrable: Bool = true, _ body: (inout Replica, inout Delta, UInt64) throws -> Void
+    ) throws(CLIError) -> CommitResult {
         let now = ReplicaStore.wallMilliseconds()
         do {
+            if let node = Hosting.node, deferrable, let wait = Hosting.durability {
+                let done = wait.expect()
+                do { return try node.submit({ replica, delta in try body(&replica, &delta, now) }, done: done) } catch {
+                    wait.withdraw()  // nothing was committed: `done` is never called
+                    throw error
+                }
+            }
             if let node = Hosting.node { return try node.commit { replica, delta in try body(&replica, &delta, now) } }
             let result = try store.commit { replica, delta in try body(&replica, &delta, now) }
             try store.close()

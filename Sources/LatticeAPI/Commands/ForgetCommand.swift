@@ -58,7 +58,7 @@ package enum ForgetCommand {
             throw CLIError(message: "\(target) is neither in the state nor in the log; list documents with `lattice ls \(collection)`", code: .notFound)
         }
 
-        let result = try DocumentCommands.commit(store) { replica, delta, now in
+        let result = try DocumentCommands.commit(store, deferrable: false) { replica, delta, now in
             replica.erase(collection, id, field: field, now: now, into: &delta)
         }
         let records = store.lastPurge?.log.records ?? 0

@@ -48,7 +48,7 @@ package enum RetentionCommand {
             }
             var erased = 0
             if plans.contains(where: { !$0.expired.isEmpty }) {
-                _ = try DocumentCommands.commit(store) { replica, delta, now in ReplicaStore.erase(plans, in: &replica, now: now, into: &delta) }
+                _ = try DocumentCommands.commit(store, deferrable: false) { replica, delta, now in ReplicaStore.erase(plans, in: &replica, now: now, into: &delta) }
                 erased = plans.reduce(0) { $0 + $1.expired.count }
             } else if Hosting.node == nil {
                 do { try store.close() } catch { throw cliError(error) }

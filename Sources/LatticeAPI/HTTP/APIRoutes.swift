@@ -110,23 +110,16 @@ package enum APIRoutes {
         }
         // Options before `--`, then positionals: a value such as "-3" is never taken for a flag.
         let input = command == "import" ? Data(request.body) : nil
-        let (code, stdout, stderr) = Hosting.run([command] + options + ["--json", "--data", dataDirectory, "--"] + positionals, stdin: input)
+        // Writes are group-committed: the loop goes on serving (and later pipelined writes share
+        // the fsync); the answer leaves once the write is durable.
+        let (code, stdout, stderr, durability) = Hosting.run(
+            [command] + options + ["--json", "--data", dataDirectory, "--"] + positionals, stdin: input, deferringDurability: true)
         guard code == ExitCode.ok.rawValue else {
             let message = stderr.hasPrefix("lattice: ") ? String(stderr.dropFirst(9)).trimmingCharacters(in: .newlines) : stderr
-            let (status, name): (Int, String) =
-                switch code {
-                case ExitCode.notFound.rawValue: (404, "not_found")
-                case ExitCode.usage.rawValue: (400, "bad_request")
-                case ExitCode.dataError.rawValue: (422, "invalid")
-                case ExitCode.unavailable.rawValue: (503, "unavailable")
-                case ExitCode.permission.rawValue: (403, "forbidden")
-                default: (500, "internal")
-                }
-            if command == "ls", let r = APIQuery.failure(message) { return r }
-            if command == "retention", message.contains("add --yes") { return .error(409, code: "confirmation_required", message: message) }
-            if message.hasPrefix("version_mismatch") { return .error(409, code: "version_mismatch", message: message) }
-            if message.contains("outside 0...") { return .error(422, code: "position_out_of_range", message: message) }
-            return .error(status, code: name, message: message)
+            let answer = failure(code: code, message: message, command: command)
+            guard let durability else { return answer }
+            // An earlier write of this command is logged: answer after it, as for a success.
+            return deferred(answer, until: durability)
         }
         var body = Array(stdout.utf8)
         var status = 200
@@ -138,7 +131,42 @@ package enum APIRoutes {
             status = 201
             headers.append(("Location", "/v1/docs/\(percentEncoded(route[1]))/\(createdID)"))
         }
-        return HTTPResponse(status: status, headers: headers, body: body)
+        let answer = HTTPResponse(status: status, headers: headers, body: body)
+        guard let durability else { return answer }
+        return deferred(answer, until: durability)
+    }
+
+    /// `answer` once `durability` completes; a write that could not be made durable is
+    /// answered with its error instead (the command's success is never reported).
+    static func deferred(_ answer: HTTPResponse, until durability: DurabilityWait) -> HTTPResponse {
+        let later = HTTPDeferredResponse()
+        durability.whenDone { error in
+            guard let error else { return later.resolve(answer) }
+            let e = cliError(error)
+            later.resolve(failure(code: e.code.rawValue, message: "not durable, nothing was acknowledged: \(e.message)", command: ""))
+        }
+        var r = HTTPResponse(status: 202)
+        r.deferred = later
+        return r
+    }
+
+    /// The error answer for a command's exit code and message (named codes where the message
+    /// says more than the exit code).
+    static func failure(code: Int32, message: String, command: String) -> HTTPResponse {
+        let (status, name): (Int, String) =
+            switch code {
+            case ExitCode.notFound.rawValue: (404, "not_found")
+            case ExitCode.usage.rawValue: (400, "bad_request")
+            case ExitCode.dataError.rawValue: (422, "invalid")
+            case ExitCode.unavailable.rawValue: (503, "unavailable")
+            case ExitCode.permission.rawValue: (403, "forbidden")
+            default: (500, "internal")
+            }
+        if command == "ls", let r = APIQuery.failure(message) { return r }
+        if command == "retention", message.contains("add --yes") { return .error(409, code: "confirmation_required", message: message) }
+        if message.hasPrefix("version_mismatch") { return .error(409, code: "version_mismatch", message: message) }
+        if message.contains("outside 0...") { return .error(422, code: "position_out_of_range", message: message) }
+        return .error(status, code: name, message: message)
     }
 
     /// 405 with the methods `request.path` takes (an `Allow` header that adds HEAD to GET).

@@ -9,6 +9,11 @@ public struct HTTPResponse: Sendable, Equatable {
     /// is called (on the loop) with the ``HTTPStream`` that writes the rest. The body ends when
     /// either side closes.
     public var stream: (@Sendable (HTTPStream) -> Void)?
+    /// An answer that is not ready yet (a write answered once it is durable): the server sends
+    /// nothing for this request until ``HTTPDeferredResponse/resolve(_:)``, and answers the
+    /// connection's later (pipelined) requests after it, in order. Status, headers and body of
+    /// this response are not used.
+    public var deferred: HTTPDeferredResponse?
 
     public init(status: Int, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.status = status
@@ -39,7 +44,8 @@ public struct HTTPResponse: Sendable, Equatable {
     }
 
     public static func == (a: HTTPResponse, b: HTTPResponse) -> Bool {
-        a.status == b.status && a.body == b.body && (a.stream == nil) == (b.stream == nil) && a.headers.map(\.name) == b.headers.map(\.name)
+        a.status == b.status && a.body == b.body && (a.stream == nil) == (b.stream == nil) && a.deferred === b.deferred
+            && a.headers.map(\.name) == b.headers.map(\.name)
             && a.headers.map(\.value) == b.headers.map(\.value)
     }
 
@@ -70,5 +76,27 @@ public struct HTTPResponse: Sendable, Equatable {
         case 505: "HTTP Version Not Supported"
         default: "Status"
         }
+    }
+}
+
+/// The answer to a request, given later (on the server's loop thread): see
+/// ``HTTPResponse/deferred``.
+public final class HTTPDeferredResponse: @unchecked Sendable {  // confined to the server's loop thread
+    /// The answer, once given.
+    public private(set) var response: HTTPResponse?
+    var onResolve: (() -> Void)?
+
+    public init() {}
+
+    /// Gives the answer (the first call counts; a streamed or deferred answer is not allowed
+    /// here and is sent as a 500).
+    public func resolve(_ response: HTTPResponse) {
+        guard self.response == nil else { return }
+        self.response =
+            response.stream == nil && response.deferred == nil
+            ? response : .error(500, code: "internal", message: "a deferred answer cannot be streamed or deferred again")
+        let body = onResolve
+        onResolve = nil
+        body?()
     }
 }

@@ -28,6 +28,9 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
         public var requestTimeout: UInt64 = 10_000
         /// Reading from a client pauses while this many response bytes wait for it.
         public var maxQueuedResponse = 4 << 20
+        /// Reading from a client also pauses while this many of its answers wait for their
+        /// turn (deferred answers — writes waiting to be durable — and those pipelined after).
+        public var maxPendingAnswers = 1_024
 
         public init(token: String) { self.token = token }
     }
@@ -48,11 +51,22 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
         var reading = true
         /// Set once a streamed response started: the connection serves nothing else.
         var stream: HTTPStream?
+        /// Answers waiting behind a deferred one, in request order (empty: answers go straight
+        /// to `output`).
+        var pending: [PendingAnswer] = []
+        /// A request asked to close (or failed to parse): no further request is read.
+        var closing = false
         init(fd: Int32, limits: HTTPLimits, now: UInt64) {
             self.fd = fd
             parser = HTTPRequestParser(limits: limits)
             lastActivity = now
         }
+    }
+
+    /// An answer queued behind a deferred one.
+    enum PendingAnswer {
+        case ready([UInt8], close: Bool)
+        case deferred(HTTPDeferredResponse, keepAlive: Bool, head: Bool)
     }
 
     public let options: Options
@@ -160,7 +174,7 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
 
     /// Answers every complete request buffered, in order (pipelining).
     private func serve(_ c: Connection) {
-        while !c.closeAfterWrite, c.reading, c.stream == nil, connections[c.fd] != nil {
+        while !c.closeAfterWrite, !c.closing, c.reading, c.stream == nil, connections[c.fd] != nil {
             let request: HTTPRequest
             do {
                 guard let r = try c.parser.next() else { break }
@@ -180,7 +194,15 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
                 r.headers.append(("WWW-Authenticate", "Bearer realm=\"lattice\""))
                 response = r
             }
-            if request.method == "HEAD" {
+            if let deferred = response.deferred, response.stream == nil {
+                c.pending.append(.deferred(deferred, keepAlive: request.keepAlive, head: request.method == "HEAD"))
+                if !request.keepAlive { c.closing = true }
+                deferred.onResolve = { [weak self, weak c] in
+                    guard let self, let c, self.connections[c.fd] === c else { return }
+                    self.drainPending(c)
+                }
+                if deferred.response != nil { drainPending(c) } else { flush(c) }
+            } else if request.method == "HEAD" {
                 respond(c, HTTPResponse(status: response.status, headers: response.headers), keepAlive: request.keepAlive)
             } else if response.stream != nil, streamCount >= options.maxStreams {
                 count(503)
@@ -207,9 +229,37 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
     }
 
     private func respond(_ c: Connection, _ response: HTTPResponse, keepAlive: Bool) {
+        if !c.pending.isEmpty {
+            // Behind a deferred answer: in request order.
+            c.pending.append(.ready(response.serialized(keepAlive: keepAlive), close: !keepAlive))
+            if !keepAlive { c.closing = true }
+            flush(c)
+            return
+        }
         c.output += response.serialized(keepAlive: keepAlive)
         if !keepAlive { c.closeAfterWrite = true }
         flush(c)
+    }
+
+    /// Moves the answers now ready at the head of the pending queue to the output, then
+    /// serves requests that waited while the queue was full.
+    private func drainPending(_ c: Connection) {
+        drain: while let first = c.pending.first, !c.closeAfterWrite {
+            switch first {
+            case .ready(let bytes, let close):
+                c.output += bytes
+                if close { c.closeAfterWrite = true }
+            case .deferred(let d, let keepAlive, let head):
+                guard var r = d.response else { break drain }
+                if head { r = HTTPResponse(status: r.status, headers: r.headers) }
+                c.output += r.serialized(keepAlive: keepAlive)
+                if !keepAlive { c.closeAfterWrite = true }
+            }
+            c.pending.removeFirst()
+        }
+        if c.closeAfterWrite { c.pending.removeAll() }
+        flush(c)
+        if connections[c.fd] === c, c.reading, c.parser.buffered > 0 { serve(c) }
     }
 
     private func flush(_ c: Connection) {
@@ -237,7 +287,7 @@ public final class HTTPServer: @unchecked Sendable {  // confined to its loop th
         }
         // Backpressure: stop reading while too much waits for this client.
         let pending = c.output.count - c.written
-        c.reading = pending < options.maxQueuedResponse
+        c.reading = !c.closing && pending < options.maxQueuedResponse && c.pending.count < options.maxPendingAnswers
         var events = UInt32(0)
         if c.reading { events |= UInt32(EPOLLIN.rawValue) }
         if pending > 0 { events |= UInt32(EPOLLOUT.rawValue) }

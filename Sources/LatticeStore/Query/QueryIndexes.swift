@@ -24,6 +24,8 @@ public final class QueryIndexes {
         var ids: SortedChunks<Key>?
         /// Per field queried.
         var fields: [Key: FieldIndex] = [:]
+        /// The slots of the documents the field indexes hold.
+        let slots = DocumentSlots()
     }
 
     private var collections: [Key: CollectionIndex] = [:]
@@ -61,6 +63,7 @@ public final class QueryIndexes {
             var last: (Key, Key)?
             var index: CollectionIndex?
             var doc: Document?
+            var slot: UInt32?
             var held = false
             func finish() {
                 guard let index, let (_, id) = last else { return }
@@ -72,11 +75,15 @@ public final class QueryIndexes {
                     last = (path.collection, path.document)
                     index = collections[path.collection]
                     held = false
-                    guard index != nil else { return }
+                    guard let index else { return }
                     doc = state.store[path.collection]?[path.document]
+                    // One probe per document, whatever number of its fields are indexed.
+                    slot = index.fields.isEmpty ? nil : index.slots.slot(path.document)
                 }
                 guard let index, let field = index.fields[path.field] else { return }
-                if field.update(path.document, doc?.fields[path.field]) { held = true }
+                let r = field.update(path.document, slot: slot, doc?.fields[path.field])
+                if r.held { held = true }
+                slot = r.slot  // the document may have been given a slot, or lost it, just now
             }
             finish()
         }
@@ -86,7 +93,8 @@ public final class QueryIndexes {
         guard let index = collections[collection] else { return }
         let doc = state.store[collection]?[id]
         updateIDs(index, id, doc)
-        for (name, field) in index.fields { field.update(id, doc?.fields[name]) }
+        var slot = index.slots.slot(id)
+        for (name, field) in index.fields { slot = field.update(id, slot: slot, doc?.fields[name]).slot }
     }
 
     private func updateIDs(_ index: CollectionIndex, _ id: Key, _ doc: Document?) {
@@ -116,7 +124,7 @@ public final class QueryIndexes {
     private func field(_ collection: Key, _ name: Key, _ documents: [Key: Document]) -> FieldIndex {
         let i = index(collection)
         if let f = i.fields[name] { return f }
-        let f = FieldIndex(field: name, documents: documents)
+        let f = FieldIndex(field: name, documents: documents, slots: i.slots)
         i.fields[name] = f
         return f
     }
@@ -207,7 +215,7 @@ public final class QueryIndexes {
             }
             indexes[name] = f
         }
-        if let order = query.order, let f = indexes[order], f.keys.isEmpty {
+        if let order = query.order, let f = indexes[order], !f.hasValues {
             throw QueryError(.notOrderable, "cannot order by '\(order)': no document in '\(query.collection)' holds it as a register or counter value (it is a set); order by a register or counter field")
         }
         guard query.limit > 0 else { return [] }
@@ -240,7 +248,8 @@ public final class QueryIndexes {
         }
         guard best < drivers.count else { return [] }
         let driving = drivers[best].conditions
-        var (ids, inIDOrder) = drivers[best].index.candidates(driving.map { query.conditions[$0] })
+        let slots = drivers[best].index.slots
+        var (found, inIDOrder) = drivers[best].index.candidates(driving.map { query.conditions[$0] })
         // The other conditions are checked on their own fields' indexes (one probe each, as
         // exact as the documents: the indexes are kept up to date), not on the documents: a
         // document lookup is several cache misses at a million documents. A candidate shows
@@ -250,24 +259,33 @@ public final class QueryIndexes {
             guard let f = indexes[c.field] else { return [] }
             others.append((f, c))
         }
-        ids.removeAll { id in
+        // Checked by slot: the other fields' values are array elements at the same slot.
+        found.removeAll { slot in
+            if !others.allSatisfy({ $0.0.accepts(slot, $0.1) }) { return true }
+            if query.prefix.isEmpty && query.after == nil { return false }
+            let id = slots.id(slot)
             if !query.prefix.isEmpty, !id.hasBytePrefix(query.prefix) { return true }
             if let after = query.after, id <= after { return true }
-            return !others.allSatisfy { $0.0.accepts(id, $0.1) }
+            return false
         }
         if let orderIndex {
-            ids.sort { a, b in Self.precedes(a, b, orderIndex.keys, query.descending) }
+            found.sort { a, b in
+                Self.precedes(slots.id(a), slots.id(b), { _ in nil }, query.descending, orderIndex.key(a), orderIndex.key(b))
+            }
         } else if !inIDOrder {
-            ids.sort()
+            found.sort { slots.id($0) < slots.id($1) }
         }
+        var ids = found.map { slots.id($0) }
         if ids.count > query.limit { ids.removeSubrange(query.limit...) }
         return ids
     }
 
     /// Order-field order: values (descending with `descending`), ties by ID (reversed too),
     /// documents lacking the field last in ID order.
-    static func precedes(_ a: Key, _ b: Key, _ keys: [Key: IndexKey], _ descending: Bool) -> Bool {
-        switch (keys[a], keys[b]) {
+    static func precedes(
+        _ a: Key, _ b: Key, _ key: (Key) -> IndexKey?, _ descending: Bool, _ known: IndexKey?? = nil, _ knownB: IndexKey?? = nil
+    ) -> Bool {
+        switch (known ?? key(a), knownB ?? key(b)) {
         case (nil, nil): return a < b
         case (nil, _): return false
         case (_, nil): return true
@@ -281,24 +299,23 @@ public final class QueryIndexes {
     /// documents lacking the field.
     private func ordered(_ query: Query, _ index: FieldIndex, _ docs: [Key: Document], _ state: ReplicaState) -> [Key] {
         var out: [Key] = []
-        func take(_ e: IndexEntry) -> Bool {
-            if query.prefix.isEmpty || e.id.hasBytePrefix(query.prefix), docs[e.id]?.isBlank == false { out.append(e.id) }
+        func take(_ slot: UInt32) -> Bool {
+            let id = index.slots.id(slot)
+            if query.prefix.isEmpty || id.hasBytePrefix(query.prefix), docs[id]?.isBlank == false { out.append(id) }
             return out.count < query.limit
         }
         if query.descending {
-            index.sorted.forEachDescending(before: index.sorted.end, take)
+            index.order.forEachDescending(before: index.order.end, take)
         } else {
-            index.sorted.forEach(from: Position.start, take)
+            index.order.forEach(from: .start, take)
         }
         guard out.count < query.limit else { return out }
         forEachDocument(in: query.collection, of: state, prefix: query.prefix) { id, _ in
-            if index.keys[id] == nil { out.append(id) }
+            if index.key(of: id) == nil { out.append(id) }
             return out.count < query.limit
         }
         return out
     }
-
-    private typealias Position = SortedChunks<IndexEntry>.Position
 }
 
 extension SortedChunks.Position {

@@ -21,9 +21,11 @@ struct APIWriteBench {
     /// One round: opens the store, hosts a node with its API, optionally builds the four query
     /// indexes (queries through the API, as the first `ls --where` does), writes `writes`
     /// updates of random documents, stops the node and closes the store.
-    /// - Returns: seconds per write (wall clock) and process CPU seconds per write (the node's
-    ///   loop and log threads and this client), or nil when the node could not start.
-    func round(writes: Int, window: Int, indexed: Bool, seed: UInt64) -> (wall: Double, cpu: Double)? {
+    /// - Returns: seconds per write (wall clock), process CPU seconds per write (the node's
+    ///   loop and log threads, the kernel's fsyncs and this client) and the node's loop thread's
+    ///   CPU seconds per write (parsing, the command, the commit, index upkeep, the answer:
+    ///   what bounds a node's write rate), or nil when the node could not start.
+    func round(writes: Int, window: Int, indexed: Bool, seed: UInt64) -> (wall: Double, cpu: Double, loop: Double)? {
         guard let identity = try? NodeIdentity.generate(),
             let store = try? ReplicaStore.open(at: directory, replicaID: ReplicaID(0x0B_E4C4)),
             let key = try? NetworkKey.generate()
@@ -72,6 +74,7 @@ struct APIWriteBench {
             }
         }
         var g = BenchRandom(seed: seed)
+        let loop0 = Self.loopCPU(node)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let cpu0 = Self.seconds(usage)
@@ -90,8 +93,26 @@ struct APIWriteBench {
         }
         let wall = benchSeconds(since: start)
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return (wall / Double(writes), (Self.seconds(usage) - cpu0) / Double(writes))
+        let loopSeconds = Self.loopCPU(node) - loop0
+        return (wall / Double(writes), (Self.seconds(usage) - cpu0) / Double(writes), loopSeconds / Double(writes))
     }
+
+    /// The CPU time of `node`'s loop thread so far (read on the loop).
+    static func loopCPU(_ node: Node) -> Double {
+        let box = CPUBox()
+        let done = DispatchSemaphore(value: 0)
+        node.loop.post {
+            var t = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+            box.seconds = Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+            done.signal()
+        }
+        done.wait()
+        return box.seconds
+    }
+
+    /// A reading handed from the loop thread (written before the semaphore's signal).
+    final class CPUBox: @unchecked Sendable { var seconds = 0.0 }
 
     static func seconds(_ u: rusage) -> Double {
         Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6

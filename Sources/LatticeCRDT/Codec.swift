@@ -41,6 +41,13 @@ extension ReplicaState {
         let m = try MessageDecoder.decode(bytes, kind: .state)
         self.init(context: m.context, store: m.store)
     }
+
+    /// Decodes with every text run read the careful way (tests compare it with the lean pass of
+    /// `TextSequence+Load.swift`: the two must accept, refuse and build the same).
+    init(decodingCarefully bytes: [UInt8]) throws(DecodeError) {
+        let m = try MessageDecoder.decode(bytes, kind: .state, leanText: false)
+        self.init(context: m.context, store: m.store)
+    }
 }
 
 extension Delta {
@@ -373,11 +380,14 @@ struct MessageDecoder {
     /// Field names read inline so far (the first one without an array).
     var firstName: Key?
     var names: [Key] = []
+    /// Whether text runs may take the lean pass (false only in tests, see `TextSequence+Load.swift`).
+    var leanText = true
 
-    static func decode(_ bytes: [UInt8], kind: Codec.Kind) throws(DecodeError) -> DecodedMessage {
+    static func decode(_ bytes: [UInt8], kind: Codec.Kind, leanText: Bool = true) throws(DecodeError) -> DecodedMessage {
         do {
             return try bytes.withUnsafeBytes { raw in
                 var d = MessageDecoder(r: ByteReader(raw), kind: kind)
+                d.leanText = leanText
                 return try d.message()
             }
         } catch let e as DecodeError {
@@ -671,7 +681,7 @@ struct MessageDecoder {
             }
         }
         if header & 0x80 != 0 {
-            let text = try readText()
+            let text = try readText(lean: leanText)
             if text.isEmpty { throw .nonCanonical("empty text", offset: at) }
             f.text = text
         }

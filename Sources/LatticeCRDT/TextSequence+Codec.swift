@@ -117,14 +117,19 @@ enum TextCodec {
             lastEnd[run.author] = run.end
         }
         // Content: the visible text.
-        var utf8: [UInt8] = []
-        utf8.reserveCapacity(s.visible)
-        s.forEachRun { r in
-            guard !r.deleted else { return }
-            for scalar in s.scalars[Int(r.content)..<Int(r.content) + Int(r.length)] { appendUTF8(scalar, &utf8) }
+        if let encoded = s.encodedRuns {
+            w.varint(encoded.text.utf8.count)
+            w.bytes.append(contentsOf: encoded.text.utf8)
+        } else {
+            var utf8: [UInt8] = []
+            utf8.reserveCapacity(s.visible)
+            s.forEachRun { r in
+                guard !r.deleted else { return }
+                for scalar in s.scalars[Int(r.content)..<Int(r.content) + Int(r.length)] { appendUTF8(scalar, &utf8) }
+            }
+            w.varint(utf8.count)
+            w.bytes.append(contentsOf: utf8)
         }
-        w.varint(utf8.count)
-        w.bytes.append(contentsOf: utf8)
         // Pending items.
         w.varint(s.pending.count)
         for item in s.pending {
@@ -228,9 +233,20 @@ enum TextCodec {
 extension MessageDecoder {
     /// Reads an author reference, adding new authors to `table` (see the format above).
     mutating func readTextAuthor(_ table: inout [ReplicaID]) throws(DecodeError) -> ReplicaID {
+        table[try readTextAuthorIndex(&table)]
+    }
+
+    /// Reads an author reference as its index in `table`, adding a new author to it.
+    @inline(__always)
+    mutating func readTextAuthorIndex(_ table: inout [ReplicaID]) throws(DecodeError) -> Int {
         let at = r.offset
         let v = try r.varint()
-        if v < UInt64(table.count) { return table[Int(v)] }
+        if v < UInt64(table.count) { return Int(v) }
+        return try readNewTextAuthor(&table, v, at: at)
+    }
+
+    /// The rest of a reference `v` that is not below `table.count`: a new author.
+    mutating func readNewTextAuthor(_ table: inout [ReplicaID], _ v: UInt64, at: Int) throws(DecodeError) -> Int {
         guard v == UInt64(table.count) else { throw .nonCanonical("text author reference out of order", offset: at) }
         let k = try r.varint()
         let id: ReplicaID
@@ -243,7 +259,7 @@ extension MessageDecoder {
         }
         if table.contains(id) { throw .nonCanonical("text author named twice", offset: at) }
         table.append(id)
-        return id
+        return table.count - 1
     }
 
     /// Reads a counter delta against `base` as a valid dot counter.
@@ -273,130 +289,30 @@ extension MessageDecoder {
         return n + 1
     }
 
-    /// Reads a text field (after a field header with the text bit).
-    mutating func readText() throws(DecodeError) -> TextSequence {
+    /// Reads a text field (after a field header with the text bit). The runs are validated here
+    /// and kept encoded until the first edit or merge (`TextSequence+Load.swift`).
+    /// - Parameter lean: false reads every run the careful way (tests compare the two paths).
+    mutating func readText(lean: Bool = true) throws(DecodeError) -> TextSequence {
         let s = TextStorage()
         var table: [ReplicaID] = []
-        // By the storage's author index: the end of the author's previous run in the block, and
-        // how far the message's context vector covers the author (one hash per author, not per run).
-        var lastEnd: [UInt64] = []
-        var covered: [UInt64] = []
-        func index(_ id: ReplicaID) -> UInt32 {
-            let a = s.author(id)
-            while lastEnd.count <= Int(a) {
-                lastEnd.append(0)
-                covered.append(context.vector[s.authors[covered.count]])
-            }
-            return a
-        }
         let runCount = try r.count(minimumItemSize: 2)
-        var runs: [TextRun] = []
-        runs.reserveCapacity(runCount)
-        var visibleTotal: UInt64 = 0
-        var prevRightImplicit = false
-        var prevAt = 0
-        var prevAuthor: ReplicaID?
-        for k in 0..<runCount {
-            let at = r.offset
-            let flags = try r.byte()
-            let leftMode = (flags >> 3) & 3
-            let rightMode = (flags >> 5) & 3
-            guard k > 0 || (flags & TextCodec.sameAuthor == 0 && leftMode != TextCodec.neighbour) else {
-                throw .nonCanonical("text run refers to no previous run", offset: at)
-            }
-            let author: ReplicaID
-            if flags & TextCodec.sameAuthor != 0, let prevAuthor {
-                author = prevAuthor
-            } else {
-                author = try readTextAuthor(&table)
-                if let prevAuthor, prevAuthor == author { throw .nonCanonical("text run author not marked as repeated", offset: at) }
-            }
-            let a = index(author)
-            let counter = try readTextCounter(base: lastEnd[Int(a)])
-            var length = UInt64(flags & 3) + 1
-            if flags & 3 == 3 {
-                let lat = r.offset
-                let n = try r.varint()
-                guard n < UInt64(UInt32.max) - 3 else { throw .lengthTooLarge(Int(clamping: n), limit: Int(UInt32.max), offset: lat) }
-                length = n + 4
-            }
-            guard counter <= Dot.maxCounter - length + 1 else { throw .invalidCounter(offset: at) }
-            func origin(_ mode: UInt8) throws(DecodeError) -> CharRef? {
-                if mode == TextCodec.ownAuthor { return CharRef(author: a, counter: try readTextCounter(base: counter)) }
-                guard mode == TextCodec.otherAuthor else { return nil }
-                let oa = try readTextAuthor(&table)
-                guard oa != author else { throw .nonCanonical("text origin of the run's own author written as another's", offset: at) }
-                let oi = index(oa)
-                return CharRef(author: oi, counter: try readTextCounter(base: lastEnd[Int(oi)]))
-            }
-            var left = try origin(leftMode)
-            let right = try origin(rightMode)
-            let first = CharRef(author: a, counter: counter)
-            if k > 0 {
-                let prev = runs[k - 1]
-                if leftMode == TextCodec.neighbour {
-                    left = CharRef(author: prev.author, counter: prev.end - 1)
-                } else if let l = left, l.author == prev.author, l.counter == prev.end - 1 {
-                    throw .nonCanonical("explicit left origin equal to the previous run's end", offset: at)
-                }
-                // The previous run's implicit right origin is this run's first character.
-                if prevRightImplicit {
-                    runs[k - 1].right = first
-                } else if prev.right == first {
-                    throw .nonCanonical("explicit right origin equal to the next run's start", offset: prevAt)
-                }
-                let p = runs[k - 1]
-                if p.author == a && p.end == counter && left == CharRef(author: a, counter: counter - 1) && p.right == right
-                    && p.deleted == (flags & TextCodec.deleted != 0)
-                {
-                    throw .nonCanonical("text runs not maximal", offset: at)
-                }
-            }
-            let last = counter + length - 1
-            if last > covered[Int(a)] { try checkInContext(author, counter, length, at: at) }
-            let deleted = flags & TextCodec.deleted != 0
-            var run = TextRun(
-                counter: counter, leftCounter: 0, rightCounter: 0, content: UInt32(truncatingIfNeeded: visibleTotal), length: UInt32(length),
-                author: a, leftAuthor: CharRef.noAuthor, rightAuthor: CharRef.noAuthor, deleted: deleted)
-            run.left = left
-            run.right = right
-            if !deleted {
-                // Every visible character takes at least one content byte: bounded by the input.
-                guard length <= UInt64(r.remaining) else { throw .lengthTooLarge(Int(clamping: length), limit: r.remaining, offset: at) }
-                visibleTotal += length
-            }
-            if run.end > s.highest[Int(a)] { s.highest[Int(a)] = run.end }
-            runs.append(run)
-            lastEnd[Int(a)] = run.end
-            prevRightImplicit = rightMode == TextCodec.neighbour
-            prevAt = at
-            prevAuthor = author
-        }
-        if prevRightImplicit { throw .nonCanonical("implicit right origin after the last run", offset: prevAt) }
+        let runsStart = r.offset
+        let runs = try readTextRuns(runCount, s, &table, lean: lean)
         // Content.
         let cat = r.offset
         let byteCount = try r.count()
-        guard UInt64(byteCount) >= visibleTotal, visibleTotal <= UInt64(UInt32.max) else { throw .nonCanonical("text content shorter than its runs", offset: cat) }
-        let raw = try r.bytes(byteCount)
-        guard let scalars = TextCodec.scalars(raw, reserve: Int(visibleTotal)) else { throw .invalidUTF8(offset: cat) }
-        guard UInt64(scalars.count) == visibleTotal else { throw .nonCanonical("text content length differs from its runs", offset: cat) }
-        s.scalars = scalars
-        // The chunks, in document order, half full.
-        let per = TextStorage.maxRuns / 2
-        s.chunks.reserveCapacity((runs.count + per - 1) / per)
-        var from = 0
-        while from < runs.count {
-            let to = min(from + per, runs.count)
-            let slice = Array(runs[from..<to])
-            var visible = 0
-            for run in slice where !run.deleted { visible += Int(run.length) }
-            let id = Int32(s.chunkSlot.count)
-            s.chunkSlot.append(s.chunks.count)
-            s.chunks.append(TextChunk(runs: slice, visible: visible, id: id))
-            from = to
+        guard UInt64(byteCount) >= runs.visible, runs.visible <= UInt64(UInt32.max) else {
+            throw .nonCanonical("text content shorter than its runs", offset: cat)
         }
-        s.runCount = runs.count
-        s.visible = Int(visibleTotal)
+        let raw = try r.bytes(byteCount)
+        guard let text = String(validating: raw.assumingMemoryBound(to: UInt8.self), as: UTF8.self) else { throw .invalidUTF8(offset: cat) }
+        guard UInt64(TextCodec.scalarCount(raw)) == runs.visible else { throw .nonCanonical("text content length differs from its runs", offset: cat) }
+        if runCount > 0 {
+            let bytes = Array(UnsafeRawBufferPointer(rebasing: r.buffer[runsStart..<runs.end]))
+            s.encodedRuns = EncodedRuns(bytes: bytes, count: runCount, text: text, visible: Int(runs.visible))
+        }
+        s.runCount = runCount
+        s.visible = Int(runs.visible)
         // Pending items.
         let pat = r.offset
         let pendingCount = try r.count(minimumItemSize: 5)
@@ -479,14 +395,19 @@ extension MessageDecoder {
             lastEvent = author
             s.deleteEvents[author] = c
         }
-        // Characters are unique; deletions name none that is held or in the bag.
-        var spans = SpanSet(authors: s.authors.count)
-        for run in runs { spans.add(run.author, run.counter, UInt64(run.length)) }
-        for item in s.pending { spans.add(s.author(item.id.replica), item.id.counter, UInt64(item.length)) }
-        guard spans.disjoint() else { throw .nonCanonical("a text character appears twice", offset: pat) }
-        for d in s.pendingDeletes {
-            guard let a = s.authorIndex[d.author] else { continue }
-            if spans.intersects(a, d.start, d.end) { throw .nonCanonical("a text deletion names a character it should have deleted", offset: pat) }
+        // Characters are unique; deletions name none that is held or in the bag. The run pass
+        // checked the runs among themselves with bitmaps; a bag, or counters too sparse for
+        // bitmaps, takes the general check.
+        if runs.duplicate { throw .nonCanonical("a text character appears twice", offset: pat) }
+        if runs.sparse || !s.pending.isEmpty || !s.pendingDeletes.isEmpty {
+            var spans = SpanSet(authors: s.authors.count)
+            s.forEachRun { run in spans.add(run.author, run.counter, UInt64(run.length)) }
+            for item in s.pending { spans.add(s.author(item.id.replica), item.id.counter, UInt64(item.length)) }
+            guard spans.disjoint() else { throw .nonCanonical("a text character appears twice", offset: pat) }
+            for d in s.pendingDeletes {
+                guard let a = s.authorIndex[d.author] else { continue }
+                if spans.intersects(a, d.start, d.end) { throw .nonCanonical("a text deletion names a character it should have deleted", offset: pat) }
+            }
         }
         return TextSequence(storage: s)
     }

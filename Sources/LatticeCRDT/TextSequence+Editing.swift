@@ -285,6 +285,7 @@ extension TextStorage {
     func runItems() -> [TextItem] {
         var out: [TextItem] = []
         out.reserveCapacity(runCount)
+        let scalars = contentScalars()
         forEachRun { r in
             let content: [Unicode.Scalar]? = r.deleted ? nil : Array(scalars[Int(r.content)..<Int(r.content) + Int(r.length)])
             out.append(TextItem(id: Dot(authors[Int(r.author)], r.counter), length: Int(r.length), left: dot(r.left), right: dot(r.right), content: content))
@@ -596,6 +597,7 @@ extension TextSequence {
     /// seen (tombstones without content), and every deletion of characters it has seen.
     func missing(since peer: VersionVector) -> TextSequence {
         let s = TextStorage()
+        let scalars = storage.contentScalars()
         storage.forEachRun { r in
             let author = storage.authors[Int(r.author)]
             let seen = peer[author]
@@ -609,7 +611,7 @@ extension TextSequence {
             }
             let k = Int(from - r.counter)
             let content: [Unicode.Scalar]? =
-                r.deleted ? nil : Array(storage.scalars[Int(r.content) + k..<Int(r.content) + Int(r.length)])
+                r.deleted ? nil : Array(scalars[Int(r.content) + k..<Int(r.content) + Int(r.length)])
             s.pending.append(
                 TextItem(
                     id: Dot(author, from), length: Int(r.end - from),

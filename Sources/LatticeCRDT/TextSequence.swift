@@ -42,9 +42,11 @@ public struct TextSequence: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { string }
 
+    /// Makes the storage this value's own, with its runs built (every mutation starts here).
     @inline(__always)
     mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        if storage.encodedRuns != nil { storage.materialize() }
     }
 
     public static func == (lhs: TextSequence, rhs: TextSequence) -> Bool {
@@ -191,6 +193,10 @@ final class TextStorage: @unchecked Sendable {
     var scalars: [Unicode.Scalar] = []
     /// Scalars in `scalars` no visible run uses.
     var deadScalars = 0
+    /// The runs of a decoded text not built yet: their validated encoding and the visible text
+    /// (`TextSequence+Load.swift`). While set, `chunks`, `chunkSlot` and `scalars` are empty and
+    /// `runCount`, `visible` and `highest` are already right.
+    var encodedRuns: EncodedRuns?
     /// Characters not integrated (by author, counter; normalised on read).
     var pending: [TextItem] = []
     /// Deletions of characters not held yet.
@@ -230,6 +236,7 @@ final class TextStorage: @unchecked Sendable {
         c.bagNormalized = bagNormalized
         c.deleteEvents = deleteEvents
         c.index = index
+        c.encodedRuns = encodedRuns
         return c
     }
 
@@ -268,6 +275,7 @@ final class TextStorage: @unchecked Sendable {
     // MARK: Reading
 
     func string() -> String {
+        if let encodedRuns { return encodedRuns.text }
         var utf8: [UInt8] = []
         utf8.reserveCapacity(visible + visible / 8)
         scalars.withUnsafeBufferPointer { buf in
@@ -281,8 +289,12 @@ final class TextStorage: @unchecked Sendable {
         return String(decoding: utf8, as: UTF8.self)
     }
 
-    /// Calls `body` with every run in document order.
+    /// Calls `body` with every run in document order (`content` points into ``contentScalars()``).
     func forEachRun(_ body: (TextRun) -> Void) {
+        if let encodedRuns {
+            encodedRuns.forEach(body)
+            return
+        }
         for chunk in chunks { for run in chunk.runs { body(run) } }
     }
 

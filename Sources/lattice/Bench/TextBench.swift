@@ -73,6 +73,15 @@ struct TextBench {
         row("text_load", "read_seconds", readSeconds, "s")
         row("text_load", "total_seconds", importSeconds + readSeconds, "s")
         row("text_load", "check_ok", Array(loaded.utf8) == expected ? 1 : 0, "")
+        // What loading defers: the runs are built on the first edit (TextSequence+Load.swift).
+        if let decoded {
+            var editor = Replica(id: ReplicaID(3), state: decoded)
+            let middle = loaded.unicodeScalars.count / 2
+            t = monotonicSeconds()
+            let edited = (try? editor.insertText(path, at: middle, "!", now: now)) != nil
+            row("text_load", "first_edit_seconds", monotonicSeconds() - t, "s")
+            row("text_load", "first_edit_ok", edited && string(editor.state).unicodeScalars.count == middle * 2 + (loaded.unicodeScalars.count % 2) + 1 ? 1 : 0, "")
+        }
 
         rows += concurrent(trace)
         rows += memoryRows(encoded)

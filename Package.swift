@@ -1,4 +1,5 @@
 // swift-tools-version:6.2
+import Foundation
 import PackageDescription
 
 /// Upcoming language features every target opts into (one place, one loop).
@@ -7,6 +8,15 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
+
+/// The CRDT core's release builds skip the runtime exclusivity checks, as the Swift standard
+/// library's do: about 10 dynamic access checks per text edit were a fifth of the replay time
+/// (Docs/PERFORMANCE.md, "Text"). Static enforcement stays, and debug builds — every test,
+/// law and property run — keep the runtime checks; so do the fuzzers (`Fuzz/run.sh` sets
+/// LATTICE_EXCLUSIVITY_CHECKS=1).
+let crdtSettings: [SwiftSetting] =
+    ProcessInfo.processInfo.environment["LATTICE_EXCLUSIVITY_CHECKS"] == "1"
+    ? [] : [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(
     name: "Lattice",
@@ -29,7 +39,7 @@ let package = Package(
             providers: [.apt(["libsodium-dev"])]
         ),
         // Pure CRDT values and the binary codec: no I/O, no crypto, no Foundation.
-        .target(name: "LatticeCRDT"),
+        .target(name: "LatticeCRDT", swiftSettings: crdtSettings),
         // Keys, Noise handshake, stream/datagram ciphers, replay window, beacons.
         .target(name: "LatticeCrypto", dependencies: ["CSodium"]),
         // Durable log segments, snapshots, recovery, per-peer watermarks.

@@ -12,7 +12,7 @@ seconds=${2:-60}
 # combined flag as well (SwiftPM still needs --sanitize to link a libFuzzer executable). Release
 # mode, one scratch folder per harness. No manifest cache: the manifest lists the harness folders.
 scratch=".build-fuzz-$harness"
-swift build -c release --manifest-cache none --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch" --product "$harness" >&2
+LATTICE_EXCLUSIVITY_CHECKS=1 swift build -c release --manifest-cache none --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch" --product "$harness" >&2
 bin="$scratch/release/$harness"
 sancov=$(readelf -S "$bin" | grep -c sancov || true)
 asan=$(nm "$bin" | grep -c __asan_report || true)

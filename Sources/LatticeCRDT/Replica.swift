@@ -14,8 +14,9 @@ public struct Replica: Sendable {
     public var clock: HybridLogicalClock
     /// The last counter minted per author (``ReplicaID/scoped(to:)`` of each collection written).
     private var lastCounters: [ReplicaID: UInt64] = [:]
-    /// The author minted for last and its last counter (equal to its `lastCounters` entry): a run
-    /// of edits in one collection looks the counter up once.
+    /// The author minted for last and its last counter (newer than its `lastCounters` entry,
+    /// which is written when another author mints): a run of edits in one collection hashes no
+    /// author.
     private var lastMinted: (author: ReplicaID, counter: UInt64)?
     /// The last collection written and its author, so a run of writes hashes the name once.
     private var lastScope: (collection: Key, author: ReplicaID)?
@@ -78,8 +79,10 @@ public struct Replica: Sendable {
         return first
     }
 
+    /// Records `author`'s last minted counter. The last author's is kept in `lastMinted` only
+    /// (a run of edits hashes nothing here) and written to `lastCounters` when another follows.
     private mutating func setLastCounter(_ author: ReplicaID, _ counter: UInt64) {
-        lastCounters[author] = counter
+        if let m = lastMinted, m.author != author { lastCounters[m.author] = m.counter }
         lastMinted = (author, counter)
     }
 
@@ -425,6 +428,7 @@ public struct Replica: Sendable {
 
     /// Never reuse a counter: own dots can come back from peers (for example after a restore).
     private mutating func noteOwnDots(_ context: CausalContext) {
+        if let m = lastMinted { lastCounters[m.author] = m.counter }
         for (author, last) in lastCounters {
             let seen = context.maxCounter(of: author)
             if seen > last { setLastCounter(author, seen) }

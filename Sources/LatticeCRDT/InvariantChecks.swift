@@ -7,10 +7,25 @@ public enum InvariantChecks {
     /// - Parameter bytes: arbitrary input.
     /// - Returns: a violation, or `nil`.
     public static func codecRoundTrip(_ bytes: [UInt8]) -> String? {
-        if let s = try? ReplicaState(decoding: bytes) {
+        // Text runs are validated by a lean pass with a careful fallback: both must accept,
+        // refuse and build alike (`TextSequence+Load.swift`).
+        let lean = Result { () throws(DecodeError) in try ReplicaState(decoding: bytes) }
+        let careful = Result { () throws(DecodeError) in try ReplicaState(decodingCarefully: bytes) }
+        switch (lean, careful) {
+        case (.success(let a), .success(let b)): if a != b { return "state decodes differently lean and careful" }
+        case (.failure(let a), .failure(let b)): if a != b { return "state refused differently lean (\(a)) and careful (\(b))" }
+        default: return "state accepted by one text pass and refused by the other"
+        }
+        if case .success(let s) = lean {
             let again = s.encoded()
             if again != bytes { return "state re-encodes to different bytes" }
             if (try? ReplicaState(decoding: again)) != s { return "state does not decode back equal" }
+            // The kept run blocks build runs that are the same text: equal, and encoding to the
+            // same bytes from the built runs.
+            var built = s
+            if built.materializeTexts() {
+                if built != s || built.encoded() != bytes { return "a loaded text builds different runs" }
+            }
         }
         if let d = try? Delta(decoding: bytes) {
             let again = d.encoded()
@@ -92,5 +107,22 @@ struct ScheduleReader {
         guard index < bytes.count else { return nil }
         defer { index += 1 }
         return bytes[index]
+    }
+}
+
+extension ReplicaState {
+    /// Builds the runs of every text still held as its decoded encoding (as a first edit would).
+    /// - Returns: whether there was any.
+    mutating func materializeTexts() -> Bool {
+        var any = false
+        for (c, docs) in store {
+            for (d, doc) in docs {
+                for (f, field) in doc.fields where field.text?.storage.encodedRuns != nil {
+                    store[c]?[d]?.fields[f]?.text?.makeUnique()
+                    any = true
+                }
+            }
+        }
+        return any
     }
 }

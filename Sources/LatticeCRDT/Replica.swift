@@ -412,10 +412,16 @@ public struct Replica: Sendable {
     /// ``join(_:now:)`` of a catch-up, reporting per text field the visible edits it made.
     /// - Returns: the splices by field.
     public mutating func joinReportingText(_ delta: StateDelta, now: UInt64) -> [FieldPath: [TextSplice]] {
+        joinReporting(delta, now: now, text: true).splices
+    }
+
+    /// ``join(_:now:)`` of a catch-up, reporting the documents it may have changed and, with
+    /// `text`, the visible edits it made per text field (``ReplicaState/joinReporting(_:text:)``).
+    public mutating func joinReporting(_ delta: StateDelta, now: UInt64, text: Bool) -> (splices: [FieldPath: [TextSplice]], documents: [(collection: Key, id: Key)]) {
         observeStamps(delta.store, now: now)
-        let splices = state.joinReportingText(delta)
+        let out = state.joinReporting(delta, text: text)
         noteOwnDots(delta.context)
-        return splices
+        return out
     }
 
     private mutating func observeStamps(_ store: Store, now: UInt64) {

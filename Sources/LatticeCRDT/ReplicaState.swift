@@ -67,23 +67,35 @@ public struct ReplicaState: Hashable, Sendable {
     /// - Parameter other: the other state.
     public mutating func join(_ other: ReplicaState) {
         var none: [FieldPath: [TextSplice]]?
-        join(store: other.store, context: other.context, references: nil, splices: &none)
+        var untracked: [(collection: Key, id: Key)]?
+        join(store: other.store, context: other.context, references: nil, splices: &none, touched: &untracked)
     }
 
     /// Joins a catch-up computed by a peer with `delta(since:)` against this state's vector.
     /// - Parameter delta: the peer's state delta.
     public mutating func join(_ delta: StateDelta) {
         var none: [FieldPath: [TextSplice]]?
-        join(store: delta.store, context: delta.context, references: delta.references, splices: &none)
+        var untracked: [(collection: Key, id: Key)]?
+        join(store: delta.store, context: delta.context, references: delta.references, splices: &none, touched: &untracked)
     }
 
     /// Joins a catch-up and reports, per text field it changed, the visible edits it made.
     /// - Parameter delta: the peer's state delta.
     /// - Returns: the splices by field.
     public mutating func joinReportingText(_ delta: StateDelta) -> [FieldPath: [TextSplice]] {
-        var out: [FieldPath: [TextSplice]]? = [:]
-        join(store: delta.store, context: delta.context, references: delta.references, splices: &out)
-        return out ?? [:]
+        joinReporting(delta, text: true).splices
+    }
+
+    /// Joins a catch-up and reports the documents it may have changed — every document it
+    /// carries, and every document here that lost an entry to it (a removal the peer had seen)
+    /// — and, with `text`, per text field the visible edits it made. A store keeps its query
+    /// indexes up to date from the documents instead of rebuilding them.
+    /// - Returns: the splices by field (empty without `text`) and the documents, each once.
+    public mutating func joinReporting(_ delta: StateDelta, text: Bool) -> (splices: [FieldPath: [TextSplice]], documents: [(collection: Key, id: Key)]) {
+        var out: [FieldPath: [TextSplice]]? = text ? [:] : nil
+        var touched: [(collection: Key, id: Key)]? = []
+        join(store: delta.store, context: delta.context, references: delta.references, splices: &out, touched: &touched)
+        return (out ?? [:], touched ?? [])
     }
 
     /// The join of two states.
@@ -96,9 +108,15 @@ public struct ReplicaState: Hashable, Sendable {
     }
 
     /// With `report` non-nil, the splices of every text field the join changed are added to it.
+    /// With `touched` non-nil, the documents the join may have changed are appended to it (each
+    /// once): those `other` holds, and those here that lost an entry.
     private mutating func join(
-        store other: Store, context theirs: CausalContext, references: DotSet?, splices report: inout [FieldPath: [TextSplice]]?
+        store other: Store, context theirs: CausalContext, references: DotSet?, splices report: inout [FieldPath: [TextSplice]]?,
+        touched: inout [(collection: Key, id: Key)]?
     ) {
+        if touched != nil {
+            for (collection, docs) in other { for id in docs.keys { touched?.append((collection, id)) } }
+        }
         if store.isEmpty && context.isEmpty && references == nil && report == nil {
             store = other
             context = theirs
@@ -116,11 +134,19 @@ public struct ReplicaState: Hashable, Sendable {
             if let s = splices, !s.isEmpty { report?[FieldPath(collection, id, name)] = s }
         }
         // Entries only here: removed when the other side has seen their dot (unless referenced).
+        let tracking = touched != nil
         for (collection, docs) in store {
             for (id, doc) in docs {
-                for (name, _) in doc.fields {
-                    joinOne(collection, id, name, other[collection]?[id]?.fields[name] ?? Field())
+                let theirsDoc = other[collection]?[id]
+                // A document the other side does not hold can only lose entries here.
+                let counting = tracking && theirsDoc == nil
+                var lost = false
+                for (name, field) in doc.fields {
+                    let before = counting ? field.entryCount : 0
+                    joinOne(collection, id, name, theirsDoc?.fields[name] ?? Field())
+                    if counting && !lost { lost = (store[collection]?[id]?.fields[name]?.entryCount ?? 0) != before }
                 }
+                if lost { touched?.append((collection, id)) }
             }
         }
         // Fields only there.

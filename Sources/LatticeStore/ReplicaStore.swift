@@ -415,12 +415,10 @@ public final class ReplicaStore {
             throw error
         }
         let paths = catchUp.textPaths
-        if paths.isEmpty {
-            replica.join(catchUp, now: now)
-        } else {
-            textSplices.record(sequence, paths, replica.joinReportingText(catchUp, now: now), state: replica.state)
-        }
-        reindex(.everything)
+        // The indexes follow the documents the join changed (an erase may purge any: all of them).
+        let joined = replica.joinReporting(catchUp, now: now, text: !paths.isEmpty)
+        if !paths.isEmpty { textSplices.record(sequence, paths, joined.splices, state: replica.state) }
+        reindex(erasing ? .everything : .documents(joined.documents))
         if erasing { try purgeErased() }
         return sequence
     }

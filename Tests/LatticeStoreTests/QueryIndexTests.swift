@@ -116,6 +116,42 @@ import Testing
         #expect(answered > 20, "seed \(seed): the queries should match something")
     }
 
+    /// A peer's catch-up (anti-entropy after time apart) updates the indexes by the documents it
+    /// changed — those it carries and those here that lost entries to removals the peer had
+    /// seen — instead of dropping them for a rebuild; queries still answer as a scan does.
+    @Test(arguments: 0..<8) func aCatchUpKeepsTheIndexesAndTheyAnswerAsAScan(seed: UInt64) throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.none))
+        defer { try? s.close() }
+        var rng = SeededRandom(seed: 0xCA7C_0000 + seed)
+        var remote = Replica(id: Self.peer)
+        for _ in 0..<30 { try s.commit { r, d in Self.edit(&r, &rng, into: &d) } }
+        var kept = 0
+        for round in 0..<40 {
+            if Bool.random(using: &rng) { try s.commit { r, d in Self.edit(&r, &rng, into: &d) } }
+            // The peer sees our documents now and then, so its removals and overwrites reach
+            // documents we hold without carrying them.
+            if Int.random(in: 0..<3, using: &rng) == 0 { remote.join(s.state, now: 20_000) }
+            var d = Delta()
+            for _ in 0..<Int.random(in: 1...4, using: &rng) { Self.edit(&remote, &rng, into: &d) }
+            let indexed = !s.indexes.indexedFields.isEmpty
+            try s.integrate(catchUp: remote.state.delta(since: s.state.versionVector), now: 20_000)
+            if indexed {
+                #expect(!s.indexes.indexedFields.isEmpty, "seed \(seed) round \(round): a catch-up dropped the indexes")
+                kept += 1
+            }
+            for _ in 0..<6 {
+                let q = Self.randomQuery(&rng)
+                if let got = try? s.query(q) {
+                    #expect(got == Self.scan(q, s.state), "seed \(seed) round \(round): \(q.conditions) order \(String(describing: q.order)) desc \(q.descending)")
+                }
+            }
+            #expect(s.indexes.documentIDs(in: "memories", of: s.state) == s.state.documentIDs(in: "memories"), "seed \(seed) round \(round)")
+        }
+        #expect(kept > 30, "seed \(seed): the catch-ups should find the indexes built")
+    }
+
     @Test func aConflictedRegisterIsIndexedAsItsLastWriterWinsValue() throws {
         let dir = TempDir()
         defer { dir.cleanup() }

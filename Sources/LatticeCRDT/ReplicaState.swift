@@ -123,15 +123,13 @@ public struct ReplicaState: Hashable, Sendable {
             if hasErasures { enforceAllErasures() }
             return
         }
-        func joinOne(_ collection: Key, _ id: Key, _ name: Key, _ field: Field) {
+        /// Joins one field; with `counting`, whether it lost an entry.
+        func joinOne(_ collection: Key, _ id: Key, _ name: Key, _ field: Field, counting: Bool = false) -> Bool {
             let textual = report != nil && (field.text != nil || store[collection]?[id]?.fields[name]?.text != nil)
-            guard textual else {
-                joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false)
-                return
-            }
-            var splices: [TextSplice]? = []
-            joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false, splices: &splices)
+            var splices: [TextSplice]? = textual ? [] : nil
+            let lost = joinField(collection, id, name, field, theirs: theirs, references: references, scoped: false, splices: &splices, counting: counting)
             if let s = splices, !s.isEmpty { report?[FieldPath(collection, id, name)] = s }
+            return lost
         }
         // Entries only here: removed when the other side has seen their dot (unless referenced).
         let tracking = touched != nil
@@ -141,10 +139,8 @@ public struct ReplicaState: Hashable, Sendable {
                 // A document the other side does not hold can only lose entries here.
                 let counting = tracking && theirsDoc == nil
                 var lost = false
-                for (name, field) in doc.fields {
-                    let before = counting ? field.entryCount : 0
-                    joinOne(collection, id, name, theirsDoc?.fields[name] ?? Field())
-                    if counting && !lost { lost = (store[collection]?[id]?.fields[name]?.entryCount ?? 0) != before }
+                for (name, _) in doc.fields {
+                    if joinOne(collection, id, name, theirsDoc?.fields[name] ?? Field(), counting: counting && !lost) { lost = true }
                 }
                 if lost { touched?.append((collection, id)) }
             }
@@ -153,7 +149,7 @@ public struct ReplicaState: Hashable, Sendable {
         for (collection, docs) in other {
             for (id, doc) in docs {
                 for (name, field) in doc.fields where store[collection]?[id]?.fields[name] == nil {
-                    joinOne(collection, id, name, field)
+                    _ = joinOne(collection, id, name, field)
                 }
             }
         }
@@ -169,16 +165,20 @@ public struct ReplicaState: Hashable, Sendable {
         joinField(collection, id, name, field, theirs: theirs, references: references, scoped: scoped, splices: &none)
     }
 
+    /// - Parameter counting: whether to report if the field lost an entry (it costs a count of
+    ///   its entries before and after).
+    /// - Returns: with `counting`, whether the field lost an entry (false without).
+    @discardableResult
     private mutating func joinField(
         _ collection: Key, _ id: Key, _ name: Key, _ field: Field,
-        theirs: CausalContext, references: DotSet?, scoped: Bool, splices: inout [TextSplice]?
-    ) {
-        if field.hasNoEntries && store[collection]?[id]?.fields[name] == nil { return }
+        theirs: CausalContext, references: DotSet?, scoped: Bool, splices: inout [TextSplice]?, counting: Bool = false
+    ) -> Bool {
+        if field.hasNoEntries && store[collection]?[id]?.fields[name] == nil { return false }
         let mine = context
         // One access path for the join and the emptiness check (three hashed lookups, not six).
-        let emptied = Self.join(
+        let (emptied, lost) = Self.join(
             &store[collection, default: [:]][id, default: Document()].fields[name, default: Field()], field,
-            mine: mine, theirs: theirs, references: references, scoped: scoped, splices: &splices)
+            mine: mine, theirs: theirs, references: references, scoped: scoped, splices: &splices, counting: counting)
         if emptied {
             store[collection]?[id]?.fields[name] = nil
             if store[collection]?[id]?.isEmpty == true {
@@ -186,16 +186,19 @@ public struct ReplicaState: Hashable, Sendable {
                 if store[collection]?.isEmpty == true { store[collection] = nil }
             }
         }
+        return lost
     }
 
-    /// Joins `incoming` into `field`; whether the field ended up empty.
+    /// Joins `incoming` into `field`; whether the field ended up empty, and (with `counting`)
+    /// whether it lost an entry.
     @inline(__always)
     private static func join(
         _ field: inout Field, _ incoming: Field, mine: CausalContext, theirs: CausalContext, references: DotSet?, scoped: Bool,
-        splices: inout [TextSplice]?
-    ) -> Bool {
+        splices: inout [TextSplice]?, counting: Bool
+    ) -> (emptied: Bool, lost: Bool) {
+        let before = counting ? field.entryCount : 0
         field.join(incoming, mine: mine, theirs: theirs, references: references, scopedElements: scoped, keepScopeMarks: false, splices: &splices)
-        return field.isEmpty
+        return (field.isEmpty, counting && field.entryCount != before)
     }
 
     // MARK: Catch-up

@@ -63,6 +63,10 @@ extension TextStorage {
 }
 
 enum TextCodec {
+    /// Tests only: the index of a canonical run to write as two runs (a non-canonical encoding
+    /// the decoder must refuse, whichever of its passes reads it).
+    @TaskLocal static var splitRunForTesting: Int?
+
     struct AuthorWriter {
         var table: [ReplicaID: UInt64] = [:]
         let index: ReplicaIndex
@@ -87,7 +91,16 @@ enum TextCodec {
     static func encode(_ storage: TextStorage, _ w: inout ByteWriter, _ index: ReplicaIndex) {
         let s = storage.withNormalizedBag()
         var authors = AuthorWriter(index: index)
-        let runs = s.canonicalRuns()
+        var runs = s.canonicalRuns()
+        if let k = splitRunForTesting, k < runs.count, runs[k].length >= 2 {
+            // Not canonical: run k as two runs that should be one (tests of the decoder only).
+            var second = runs[k]
+            second.counter += 1
+            second.length -= 1
+            second.left = CharRef(author: second.author, counter: runs[k].counter)
+            runs[k].length = 1
+            runs.insert(second, at: k + 1)
+        }
         var lastEnd: [UInt32: UInt64] = [:]
         w.varint(runs.count)
         for (k, run) in runs.enumerated() {

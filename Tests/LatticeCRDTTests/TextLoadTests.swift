@@ -136,6 +136,29 @@ struct TextLoadTests {
         }
     }
 
+    /// Every run written as two runs that should be one — its right origin explicit or implicit,
+    /// typed or a tombstone, early or deep in the block where the lean pass reads — is refused
+    /// as not canonical by both passes, with the same error.
+    @Test func aRunWrittenAsTwoIsRefusedByBothPasses() throws {
+        var checked = 0
+        for seed in propertySeeds(4, salt: 63) {
+            var g = SplitMix64(seed: seed)
+            let r = try editedReplicas(&g, steps: 300)[0]
+            guard case .text? = r.state.value(path), let runs = r.state.field(path)?.text?.storage.canonicalRuns() else { continue }
+            for k in runs.indices where runs[k].length >= 2 {
+                let bytes = TextCodec.$splitRunForTesting.withValue(k) { r.state.encoded() }
+                let lean = outcome { () throws(DecodeError) in try ReplicaState(decoding: bytes) }
+                let careful = outcome { () throws(DecodeError) in try ReplicaState(decodingCarefully: bytes) }
+                guard case .failure(let e) = lean, lean == careful, case .nonCanonical = e else {
+                    failed("run \(k) of \(runs.count) split: lean \(lean), careful \(careful)", seed: seed, test: "aRunWrittenAsTwoIsRefusedByBothPasses")
+                    break
+                }
+                checked += 1
+            }
+        }
+        #expect(checked > 20)
+    }
+
     /// A run whose right origin is none, followed by a run whose left origin is its neighbour
     /// (found by the lazy loader's first cut).
     @Test func aRunWithoutRightOriginBeforeANeighbourLoads() throws {

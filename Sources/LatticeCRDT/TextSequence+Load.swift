@@ -691,23 +691,21 @@ extension MessageDecoder {
         }
         guard counter <= Dot.maxCounter - length + 1 else { throw .invalidCounter(offset: at) }
         var run = TextRunFields(author: a, counter: counter, length: length)
-        if leftMode == TextCodec.ownAuthor {
-            run.leftAuthor = a
-            run.leftCounter = try readTextCounter(base: counter)
-        } else if leftMode == TextCodec.otherAuthor {
-            run.leftAuthor = try readTextRunAuthor(&table, s, &authors)
-            guard run.leftAuthor != a else { throw .nonCanonical("text origin of the run's own author written as another's", offset: at) }
-            run.leftCounter = try readTextCounter(base: authors.slots[run.leftAuthor].lastEnd)
-        }
-        if rightMode == TextCodec.ownAuthor {
-            run.rightAuthor = a
-            run.rightCounter = try readTextCounter(base: counter)
-        } else if rightMode == TextCodec.otherAuthor {
-            run.rightAuthor = try readTextRunAuthor(&table, s, &authors)
-            guard run.rightAuthor != a else { throw .nonCanonical("text origin of the run's own author written as another's", offset: at) }
-            run.rightCounter = try readTextCounter(base: authors.slots[run.rightAuthor].lastEnd)
-        }
+        (run.leftAuthor, run.leftCounter) = try readTextRunOrigin(leftMode, a, counter, at: at, &table, s, &authors)
+        (run.rightAuthor, run.rightCounter) = try readTextRunOrigin(rightMode, a, counter, at: at, &table, s, &authors)
         return run
+    }
+
+    /// An origin written in `mode` for a run by author `a` starting at `counter` (`Int.max`:
+    /// none, or the neighbouring run's, which the caller resolves).
+    private mutating func readTextRunOrigin(
+        _ mode: UInt8, _ a: Int, _ counter: UInt64, at: Int, _ table: inout [ReplicaID], _ s: TextStorage, _ authors: inout TextRunAuthors
+    ) throws(DecodeError) -> (Int, UInt64) {
+        if mode == TextCodec.ownAuthor { return (a, try readTextCounter(base: counter)) }
+        guard mode == TextCodec.otherAuthor else { return (Int.max, 0) }
+        let author = try readTextRunAuthor(&table, s, &authors)
+        guard author != a else { throw .nonCanonical("text origin of the run's own author written as another's", offset: at) }
+        return (author, try readTextCounter(base: authors.slots[author].lastEnd))
     }
 
     /// An author reference in the run block, as a table index (a new author goes into the

@@ -29,13 +29,7 @@ struct PackedOrder {
     static var chunkSize: Int { 64 }
 
     /// A place: chunk and index (`chunk == chunkCount` is the end).
-    struct Position: Comparable {
-        var chunk: Int
-        var index: Int
-        static func < (a: Position, b: Position) -> Bool { a.chunk != b.chunk ? a.chunk < b.chunk : a.index < b.index }
-        /// The first position.
-        static var start: Position { Position(chunk: 0, index: 0) }
-    }
+    typealias Position = ChunkPosition
 
     /// Empty.
     init() {}
@@ -153,49 +147,13 @@ struct PackedOrder {
     }
 
     /// The number of entries from `a` up to `b`.
-    func distance(from a: Position, to b: Position) -> Int {
-        guard a < b else { return 0 }
-        if a.chunk == b.chunk { return b.index - a.index }
-        var n = counts[a.chunk] - a.index
-        var c = a.chunk + 1
-        while c < b.chunk {
-            n += counts[c]
-            c += 1
-        }
-        if b.chunk < sums.count { n += b.index }
-        return n
-    }
+    func distance(from a: Position, to b: Position) -> Int { ChunkWalk.distance(counts, from: a, to: b) }
 
     /// Visits slots in order from `start` until `body` returns false or the end.
-    func forEach(from start: Position, _ body: (UInt32) -> Bool) {
-        var c = start.chunk
-        var i = start.index
-        while c < slots.count {
-            let chunk = slots[c]
-            while i < chunk.count {
-                if !body(chunk[i]) { return }
-                i += 1
-            }
-            c += 1
-            i = 0
-        }
-    }
+    func forEach(from start: Position, _ body: (UInt32) -> Bool) { ChunkWalk.forEach(slots, from: start, body) }
 
     /// Visits slots before `end` downwards until `body` returns false or the start.
-    func forEachDescending(before end: Position, _ body: (UInt32) -> Bool) {
-        var c = min(end.chunk, slots.count - 1)
-        guard c >= 0 else { return }
-        var i = end.chunk < slots.count ? end.index - 1 : slots[c].count - 1
-        while c >= 0 {
-            let chunk = slots[c]
-            while i >= 0 {
-                if !body(chunk[i]) { return }
-                i -= 1
-            }
-            c -= 1
-            if c >= 0 { i = slots[c].count - 1 }
-        }
-    }
+    func forEachDescending(before end: Position, _ body: (UInt32) -> Bool) { ChunkWalk.forEachDescending(slots, before: end, body) }
 }
 
 extension IndexKey {

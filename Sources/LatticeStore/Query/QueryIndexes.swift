@@ -318,7 +318,3 @@ public final class QueryIndexes {
     }
 }
 
-extension SortedChunks.Position {
-    /// The first position.
-    static var start: Self { Self(chunk: 0, index: 0) }
-}

@@ -16,11 +16,7 @@ struct SortedChunks<Element: Comparable> {
     static var chunkSize: Int { 32 }
 
     /// A place in the collection: chunk and index (`chunk == chunks.count` is the end).
-    struct Position: Comparable {
-        var chunk: Int
-        var index: Int
-        static func < (a: Position, b: Position) -> Bool { a.chunk != b.chunk ? a.chunk < b.chunk : a.index < b.index }
-    }
+    typealias Position = ChunkPosition
 
     /// An empty collection.
     init() {}
@@ -125,47 +121,11 @@ struct SortedChunks<Element: Comparable> {
     }
 
     /// The number of elements from `a` up to (not including) `b`: O(chunks between).
-    func distance(from a: Position, to b: Position) -> Int {
-        guard a < b else { return 0 }
-        if a.chunk == b.chunk { return b.index - a.index }
-        var n = counts[a.chunk] - a.index
-        var c = a.chunk + 1
-        while c < b.chunk {
-            n += counts[c]
-            c += 1
-        }
-        if b.chunk < chunks.count { n += b.index }
-        return n
-    }
+    func distance(from a: Position, to b: Position) -> Int { ChunkWalk.distance(counts, from: a, to: b) }
 
     /// Visits elements from `start` upwards until `body` returns false or the end.
-    func forEach(from start: Position, _ body: (Element) -> Bool) {
-        var c = start.chunk
-        var i = start.index
-        while c < chunks.count {
-            let chunk = chunks[c]
-            while i < chunk.count {
-                if !body(chunk[i]) { return }
-                i += 1
-            }
-            c += 1
-            i = 0
-        }
-    }
+    func forEach(from start: Position, _ body: (Element) -> Bool) { ChunkWalk.forEach(chunks, from: start, body) }
 
     /// Visits elements before `end` downwards until `body` returns false or the start.
-    func forEachDescending(before end: Position, _ body: (Element) -> Bool) {
-        var c = min(end.chunk, chunks.count - 1)
-        guard c >= 0 else { return }
-        var i = end.chunk < chunks.count ? end.index - 1 : chunks[c].count - 1
-        while c >= 0 {
-            let chunk = chunks[c]
-            while i >= 0 {
-                if !body(chunk[i]) { return }
-                i -= 1
-            }
-            c -= 1
-            if c >= 0 { i = chunks[c].count - 1 }
-        }
-    }
+    func forEachDescending(before end: Position, _ body: (Element) -> Bool) { ChunkWalk.forEachDescending(chunks, before: end, body) }
 }

@@ -225,13 +225,20 @@ import Testing
     /// One field index under thousands of random updates (many chunk splits and merges, slots
     /// reused), with values made to tie: few distinct numbers (−0 and 0 among them), strings
     /// sharing their first 8 bytes (equal summaries), every kind. Its order, ranges and counts
-    /// must equal a sorted model's.
-    @Test(arguments: 0..<6) func aPackedFieldIndexMatchesASortedModel(seed: UInt64) {
+    /// must equal a sorted model's, and every document's value must be current while changes
+    /// to the order are pending. The pending limit varies by seed (1: every update merges at
+    /// once; 4,096: only reads of the order merge), so batches of every size are merged.
+    @Test(arguments: 0..<8) func aPackedFieldIndexMatchesASortedModel(seed: UInt64) {
         var rng = SeededRandom(seed: seed)
+        let limit = [1, 3, 17, 64, 200, 700, 4_096, 2][Int(seed % 8)]
         let values: [Value] = [
             .null, .bool(false), .bool(true), .double(-0.0), .int(0), .double(0.5), .int(1), .double(-3.25), .double(1e300),
             .string("a"), .string("a\u{0}"), .string("common-prefix-1"), .string("common-prefix-2"), .string("common-pr"),
             .string("zz"), .bytes([1, 2, 3]), .bytes([1, 2, 3, 4, 5, 6, 7, 8, 9]), .bytes([1, 2, 3, 4, 5, 6, 7, 8, 10]),
+            // Summaries exact and not, sharing their bits: 7 bytes, 8, a zero byte, empty;
+            // numbers whose last bits differ.
+            .string("abcdefg"), .string("abcdefgh"), .string("abcdef\u{0}"), .string("ab\u{0}"), .string(""), .bytes([]), .bytes([0]),
+            .double(1), .double(Double(1).nextUp), .double(0.1), .double(0.1.nextUp), .double(0.1.nextDown),
         ]
         var r = Replica(id: Self.me)
         var model: [Key: IndexKey] = [:]
@@ -259,15 +266,23 @@ import Testing
             try? r.set(FieldPath("c", Key("d\(d)"), "g"), .int(Int64(d)), now: 500, into: &delta)
         }
         let other = FieldIndex(field: "g", documents: r.state.store["c"] ?? [:], slots: slots)
-        let index = FieldIndex(field: "f", documents: r.state.store["c"] ?? [:], slots: slots)
+        let index = FieldIndex(field: "f", documents: r.state.store["c"] ?? [:], slots: slots, pendingLimit: limit)
         func check(_ step: Int) {
+            // Values first: current whether or not their order is merged yet.
+            for (id, key) in model { #expect(index.key(of: id) == key, "seed \(seed) step \(step): \(id) (pending)") }
+            #expect(index.pendingCount <= limit, "seed \(seed) step \(step): pending")
             let sorted = model.sorted { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key }
             var walked: [Key] = []
             index.order.forEach(from: .start) { slot in
                 walked.append(slots.id(slot))
                 return true
             }
-            #expect(walked == sorted.map(\.key), "seed \(seed) step \(step): order")
+            // Values ascending as the model's, each document once, equal values by slot.
+            #expect(walked.map { model[$0] } == sorted.map { Optional($0.value) }, "seed \(seed) step \(step): order")
+            #expect(Set(walked) == Set(model.keys) && walked.count == model.count, "seed \(seed) step \(step): documents")
+            for i in walked.indices.dropFirst() where model[walked[i]] == model[walked[i - 1]] {
+                #expect((slots.slot(walked[i - 1]) ?? 0) < (slots.slot(walked[i]) ?? 0), "seed \(seed) step \(step): ties by slot")
+            }
             #expect(index.order.count == model.count)
             for v in values + [.double(0.25), .string("common-prefix-0"), .string("b")] {
                 let k = IndexKey(v)
@@ -278,7 +293,7 @@ import Testing
                     ids.append(slots.id(slot))
                     return true
                 }
-                #expect(ids == sorted.filter { $0.value == k }.map(\.key), "seed \(seed) step \(step): = \(v)")
+                #expect(ids.sorted() == sorted.filter { $0.value == k }.map(\.key), "seed \(seed) step \(step): = \(v)")
             }
             let (lo, hi) = index.range([QueryCondition("f", .greaterOrEqual(-0.0)), QueryCondition("f", .less(1))])
             #expect(index.order.distance(from: lo, to: hi) == model.values.filter { ($0.number.map { $0 >= 0 && $0 < 1 }) ?? false }.count, "seed \(seed) step \(step): range")
@@ -293,7 +308,7 @@ import Testing
             let (id, field) = write(Int.random(in: 0..<(step < 2_000 ? 1_500 : 400), using: &rng))
             let (_, slot) = index.update(id, slot: slots.slot(id), field)
             if model[id] != nil { #expect(slot != nil && slots.id(slot ?? 0) == id, "seed \(seed) step \(step)") }
-            if step % 500 == 0 { check(step) }
+            if step % 500 == 0 || Int.random(in: 0..<300, using: &rng) == 0 { check(step) }
         }
         #expect(index.order.count > 200, "seed \(seed): the index should stay large enough to span chunks")
     }

@@ -128,17 +128,6 @@ public enum IndexKey: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One entry of a field's sorted index: the value, then the document ID (ties by ID).
-struct IndexEntry: Comparable {
-    var key: IndexKey
-    var id: Key
-
-    static func < (lhs: IndexEntry, rhs: IndexEntry) -> Bool {
-        let c = IndexKey.compare(lhs.key, rhs.key)
-        return c != 0 ? c < 0 : lhs.id < rhs.id
-    }
-}
-
 extension Field {
     /// The set elements with a live add, ascending (empty for other kinds).
     var liveElements: [Value] {

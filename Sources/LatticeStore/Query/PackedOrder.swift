@@ -55,24 +55,50 @@ struct PackedOrder {
     /// The first position whose entry is not *below* the target: an entry is below when its
     /// summary is smaller than `sum`, or equal to it and `below(slot)` says so. Entries must be
     /// partitioned that way (every below entry before every other).
+    ///
+    /// With `from`, every entry before `from` must be below too (the answer for an earlier
+    /// target): the search gallops forward from there, so a batch of sorted targets is found in
+    /// one forward sweep whose probes stay near each other (``FieldIndex/flush()``).
     /// - Parameters:
     ///   - sum: the target's summary.
+    ///   - from: where the search may start.
     ///   - below: the full comparison, asked only for entries whose summary is `sum`.
     /// - Returns: the position.
-    func partition(_ sum: UInt64, _ below: (UInt32) -> Bool) -> Position {
-        var lo = 0
-        var hi = lastSums.count
+    func partition(_ sum: UInt64, from: Position = .start, _ below: (UInt32) -> Bool) -> Position {
+        let n = lastSums.count
+        var lo = from.chunk
+        var hi = n
+        guard lo < n else { return end }
         lastSums.withUnsafeBufferPointer { last in
+            @inline(__always) func chunkIsBelow(_ c: Int) -> Bool {
+                let s = last[c]
+                return s < sum || (s == sum && below(lastSlots[c]))
+            }
+            if lo > 0 || from.index > 0 {
+                // Probes at from, from + 1, from + 3, from + 7, …: the first chunk that is not
+                // all below lies before the first probe that says so.
+                let first = lo
+                var reach = 1
+                var probe = first
+                while probe < n {
+                    if !chunkIsBelow(probe) {
+                        hi = probe
+                        break
+                    }
+                    lo = probe + 1
+                    reach &*= 2
+                    probe = first + reach - 1
+                }
+            }
             while lo < hi {
                 let mid = (lo + hi) / 2
-                let s = last[mid]
-                if s < sum || (s == sum && below(lastSlots[mid])) { lo = mid + 1 } else { hi = mid }
+                if chunkIsBelow(mid) { lo = mid + 1 } else { hi = mid }
             }
         }
-        guard lo < sums.count else { return end }
+        guard lo < n else { return end }
         let c = lo
         let index = sums[c].withUnsafeBufferPointer { chunk in
-            var a = 0
+            var a = c == from.chunk ? from.index : 0
             var b = chunk.count
             while a < b {
                 let mid = (a + b) / 2
@@ -87,62 +113,103 @@ struct PackedOrder {
     /// The slot at `p` (a position before the end).
     func slot(at p: Position) -> UInt32 { slots[p.chunk][p.index] }
 
-    /// Inserts an entry at the position ``partition(_:_:)`` gives for it.
-    mutating func insert(_ sum: UInt64, _ slot: UInt32, at position: Position) {
+    /// Inserts a batch of entries, each at the position ``partition(_:from:_:)`` gave for it in
+    /// the order as it was before the batch (positions ascending; entries sharing a position
+    /// go in the batch's order). One pass over the chunks the batch touches, from the last: a
+    /// chunk is rebuilt once with all its new entries and cut into pieces of ``chunkSize`` when
+    /// it grew past twice that.
+    mutating func insert(_ batch: [(sum: UInt64, slot: UInt32, at: Position)]) {
+        guard !batch.isEmpty else { return }
         if sums.isEmpty {
-            sums = [[sum]]
-            slots = [[slot]]
-            lastSums = [sum]
-            lastSlots = [slot]
-            counts = [1]
-            count = 1
-            return
+            // The batch's positions are all the end, which is the start: (0, 0).
+            sums = [[]]
+            slots = [[]]
+            lastSums = [0]
+            lastSlots = [0]
+            counts = [0]
         }
-        var p = position
-        // Past every entry: append to the last chunk.
-        if p.chunk == sums.count { p = Position(chunk: sums.count - 1, index: counts[sums.count - 1]) }
-        let c = p.chunk
-        sums[c].insert(sum, at: p.index)
-        slots[c].insert(slot, at: p.index)
-        counts[c] += 1
-        count += 1
-        if p.index == counts[c] - 1 {
-            lastSums[c] = sum
-            lastSlots[c] = slot
+        let lastChunk = sums.count - 1
+        let lastCount = counts[lastChunk]
+        // Past every entry: the end of the last chunk.
+        @inline(__always) func place(_ p: Position) -> Position {
+            p.chunk > lastChunk ? Position(chunk: lastChunk, index: lastCount) : p
         }
-        if counts[c] > 2 * Self.chunkSize {
-            let half = Self.chunkSize
-            let tailSums = Array(sums[c][half...])
-            let tailSlots = Array(slots[c][half...])
-            sums[c].removeSubrange(half...)
-            slots[c].removeSubrange(half...)
-            sums.insert(tailSums, at: c + 1)
-            slots.insert(tailSlots, at: c + 1)
-            lastSums.insert(lastSums[c], at: c + 1)
-            lastSlots.insert(lastSlots[c], at: c + 1)
-            counts.insert(tailSums.count, at: c + 1)
-            lastSums[c] = sums[c][half - 1]
-            lastSlots[c] = slots[c][half - 1]
-            counts[c] = half
+        var k = batch.count - 1
+        while k >= 0 {
+            let c = place(batch[k].at).chunk
+            var j = k
+            while j >= 0 && place(batch[j].at).chunk == c { j -= 1 }
+            let oldSums = sums[c]
+            let oldSlots = slots[c]
+            var newSums: [UInt64] = []
+            var newSlots: [UInt32] = []
+            newSums.reserveCapacity(oldSums.count + k - j)
+            newSlots.reserveCapacity(oldSums.count + k - j)
+            var i = 0
+            for t in (j + 1)...k {
+                let at = place(batch[t].at).index
+                while i < at {
+                    newSums.append(oldSums[i])
+                    newSlots.append(oldSlots[i])
+                    i += 1
+                }
+                newSums.append(batch[t].sum)
+                newSlots.append(batch[t].slot)
+            }
+            newSums.append(contentsOf: oldSums[i...])
+            newSlots.append(contentsOf: oldSlots[i...])
+            count += k - j
+            if newSums.count <= 2 * Self.chunkSize {
+                counts[c] = newSums.count
+                lastSums[c] = newSums[newSums.count - 1]
+                lastSlots[c] = newSlots[newSlots.count - 1]
+                sums[c] = newSums
+                slots[c] = newSlots
+            } else {
+                var pieceSums: [[UInt64]] = []
+                var pieceSlots: [[UInt32]] = []
+                var start = 0
+                while start < newSums.count {
+                    let end = newSums.count - start < 2 * Self.chunkSize ? newSums.count : start + Self.chunkSize
+                    pieceSums.append(Array(newSums[start..<end]))
+                    pieceSlots.append(Array(newSlots[start..<end]))
+                    start = end
+                }
+                sums.replaceSubrange(c...c, with: pieceSums)
+                slots.replaceSubrange(c...c, with: pieceSlots)
+                lastSums.replaceSubrange(c...c, with: pieceSums.map { $0[$0.count - 1] })
+                lastSlots.replaceSubrange(c...c, with: pieceSlots.map { $0[$0.count - 1] })
+                counts.replaceSubrange(c...c, with: pieceSums.map(\.count))
+            }
+            k = j
         }
     }
 
-    /// Removes the entry at `p` (a position before the end).
-    mutating func remove(at p: Position) {
-        let c = p.chunk
-        sums[c].remove(at: p.index)
-        slots[c].remove(at: p.index)
-        counts[c] -= 1
-        count -= 1
-        if counts[c] == 0 {
-            sums.remove(at: c)
-            slots.remove(at: c)
-            lastSums.remove(at: c)
-            lastSlots.remove(at: c)
-            counts.remove(at: c)
-        } else if p.index == counts[c] {
-            lastSums[c] = sums[c][p.index - 1]
-            lastSlots[c] = slots[c][p.index - 1]
+    /// Removes the entries at `positions` (ascending, distinct, each before the end), from the
+    /// last, so that the earlier positions stay valid; a chunk left empty is dropped.
+    mutating func remove(_ positions: [Position]) {
+        var k = positions.count - 1
+        while k >= 0 {
+            let c = positions[k].chunk
+            var j = k
+            while j >= 0 && positions[j].chunk == c {
+                sums[c].remove(at: positions[j].index)
+                slots[c].remove(at: positions[j].index)
+                j -= 1
+            }
+            counts[c] -= k - j
+            count -= k - j
+            if counts[c] == 0 {
+                sums.remove(at: c)
+                slots.remove(at: c)
+                lastSums.remove(at: c)
+                lastSlots.remove(at: c)
+                counts.remove(at: c)
+            } else {
+                lastSums[c] = sums[c][counts[c] - 1]
+                lastSlots[c] = slots[c][counts[c] - 1]
+            }
+            k = j
         }
     }
 
@@ -158,26 +225,44 @@ struct PackedOrder {
 
 extension IndexKey {
     /// A 64-bit summary monotone in the order: the kind's rank in the top 3 bits, then the
-    /// value's order-preserving bits — a number's IEEE 754 total-order bits, the first 8 bytes of
-    /// a string or bytes (zero-padded) — cut to the 61 bits left. Different summaries order as
-    /// their keys; equal ones need the full comparison.
+    /// value's order-preserving bits — a number's IEEE 754 total-order bits (all but the last
+    /// 4), the first 7 bytes of a string or bytes (zero-padded) — and in the lowest bit whether
+    /// the summary leaves anything out (``summaryIsExact(_:)``). Different summaries order as
+    /// their keys; equal exact summaries are equal keys; equal inexact ones need the full
+    /// comparison.
+    ///
+    /// Monotone with the flag too: an exact key is the smallest of the keys sharing its value
+    /// bits (a number whose dropped bits are zero; a string of at most 7 bytes without a zero
+    /// byte, which every other string with the same first 7 bytes, zero-padded, extends).
     var summary: UInt64 {
         switch self {
         case .null: return 0
-        case .bool(let b): return 1 << 61 | (b ? 1 : 0)
-        case .number(let d): return 2 << 61 | Self.orderedBits(d) >> 3
+        case .bool(let b): return 1 << 61 | (b ? 2 : 0)
+        case .number(let d):
+            let bits = Self.orderedBits(d)
+            return 2 << 61 | (bits >> 4) << 1 | (bits & 0xF == 0 ? 0 : 1)
         case .string(let k):
             var s = k.string
-            return 3 << 61 | s.withUTF8 { Self.prefixBits(UnsafeRawBufferPointer($0)) } >> 3
-        case .bytes(let b): return 4 << 61 | b.withUnsafeBytes { Self.prefixBits($0) } >> 3
+            return 3 << 61 | s.withUTF8 { Self.prefixBits(UnsafeRawBufferPointer($0)) }
+        case .bytes(let b): return 4 << 61 | b.withUnsafeBytes { Self.prefixBits($0) }
         }
     }
 
-    /// The first 8 bytes, big-endian, zero-padded.
+    /// Whether a summary determines its key (see ``summary``).
+    @inline(__always)
+    static func summaryIsExact(_ summary: UInt64) -> Bool { summary & 1 == 0 }
+
+    /// The first 7 bytes, big-endian, zero-padded, shifted left by one, with the inexact flag:
+    /// set when there are more than 7 bytes or a zero byte among them.
     @inline(__always)
     static func prefixBits(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var v: UInt64 = 0
-        for i in 0..<8 { v = v << 8 | UInt64(i < bytes.count ? bytes[i] : 0) }
-        return v
+        var inexact = bytes.count > 7
+        for i in 0..<7 {
+            let b = i < bytes.count ? bytes[i] : 0
+            if b == 0 && i < bytes.count { inexact = true }
+            v = v << 8 | UInt64(b)
+        }
+        return v << 1 | (inexact ? 1 : 0)
     }
 }

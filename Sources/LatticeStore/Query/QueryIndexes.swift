@@ -89,6 +89,17 @@ public final class QueryIndexes {
         }
     }
 
+    /// Merges every field index's pending changes into its order (queries do this for the
+    /// fields they read; this is for a quiet moment, and for benchmarks that must count it).
+    public func flush() {
+        for c in collections.values { for f in c.fields.values { f.flush() } }
+    }
+
+    /// The number of changes waiting to be merged into the field indexes' orders.
+    public var pendingCount: Int {
+        collections.values.reduce(0) { $0 + $1.fields.values.reduce(0) { $0 + $1.pendingCount } }
+    }
+
     private func update(_ collection: Key, _ id: Key, _ state: ReplicaState) {
         guard let index = collections[collection] else { return }
         let doc = state.store[collection]?[id]
@@ -249,7 +260,7 @@ public final class QueryIndexes {
         guard best < drivers.count else { return [] }
         let driving = drivers[best].conditions
         let slots = drivers[best].index.slots
-        var (found, inIDOrder) = drivers[best].index.candidates(driving.map { query.conditions[$0] })
+        var found = drivers[best].index.candidates(driving.map { query.conditions[$0] })
         // The other conditions are checked on their own fields' indexes (one probe each, as
         // exact as the documents: the indexes are kept up to date), not on the documents: a
         // document lookup is several cache misses at a million documents. A candidate shows
@@ -272,7 +283,7 @@ public final class QueryIndexes {
             found.sort { a, b in
                 Self.precedes(slots.id(a), slots.id(b), { _ in nil }, query.descending, orderIndex.key(a), orderIndex.key(b))
             }
-        } else if !inIDOrder {
+        } else {
             found.sort { slots.id($0) < slots.id($1) }
         }
         var ids = found.map { slots.id($0) }
@@ -296,19 +307,35 @@ public final class QueryIndexes {
     }
 
     /// No condition, an order: the order field's sorted index walked up to `limit`, then the
-    /// documents lacking the field.
+    /// documents lacking the field. Equal values lie in slot order in the index, so each run of
+    /// them is sorted by ID before it is taken (a long run of one value costs its length).
     private func ordered(_ query: Query, _ index: FieldIndex, _ docs: [Key: Document], _ state: ReplicaState) -> [Key] {
         var out: [Key] = []
+        var run: [Key] = []
+        var runKey: IndexKey?
+        func takeRun() {
+            run.sort { query.descending ? $1 < $0 : $0 < $1 }
+            for id in run where out.count < query.limit { out.append(id) }
+            run.removeAll(keepingCapacity: true)
+        }
         func take(_ slot: UInt32) -> Bool {
+            let key = index.key(slot)
+            if key != runKey {
+                takeRun()
+                if out.count >= query.limit { return false }
+                runKey = key
+            }
             let id = index.slots.id(slot)
-            if query.prefix.isEmpty || id.hasBytePrefix(query.prefix), docs[id]?.isBlank == false { out.append(id) }
-            return out.count < query.limit
+            if query.prefix.isEmpty || id.hasBytePrefix(query.prefix), docs[id]?.isBlank == false { run.append(id) }
+            return true
         }
+        let order = index.order
         if query.descending {
-            index.order.forEachDescending(before: index.order.end, take)
+            order.forEachDescending(before: order.end, take)
         } else {
-            index.order.forEach(from: .start, take)
+            order.forEach(from: .start, take)
         }
+        takeRun()
         guard out.count < query.limit else { return out }
         forEachDocument(in: query.collection, of: state, prefix: query.prefix) { id, _ in
             if index.key(of: id) == nil { out.append(id) }
@@ -317,4 +344,3 @@ public final class QueryIndexes {
         return out
     }
 }
-

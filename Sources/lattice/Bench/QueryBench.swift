@@ -166,6 +166,7 @@ struct QueryBench {
                 }
             }
             try? store.flush()
+            store.indexes.flush()  // the merge of what is still pending counts too
             return benchSeconds(since: start) / Double(writes)
         }
         func buildIndexes() {
@@ -188,6 +189,7 @@ struct QueryBench {
                 _ = try? store.commit(durably: false) { r, delta in memory(d, &r, &delta, now: ReplicaStore.wallMilliseconds()) }
             }
             try? store.flush()
+            store.indexes.flush()
             return benchSeconds(since: start) / Double(count)
         }
         var plain: [Double] = []

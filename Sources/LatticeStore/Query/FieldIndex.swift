@@ -117,9 +117,9 @@ final class FieldIndex {
         if IndexKey.summaryIsExact(e.sum) {
             return placed.partition(e.sum, from: from) { s in s < e.slot }
         }
-        let key = keyOf[Int(e.slot)] ?? .null
+        // The entry's own value is read only where summaries tie (rare for numbers).
         return placed.partition(e.sum, from: from) { s in
-            let c = IndexKey.compare(keyOf[Int(s)] ?? .null, key)
+            let c = IndexKey.compare(keyOf[Int(s)] ?? .null, keyOf[Int(e.slot)] ?? .null)
             return c != 0 ? c < 0 : s < e.slot
         }
     }

@@ -139,38 +139,61 @@ struct PackedOrder {
             let c = place(batch[k].at).chunk
             var j = k
             while j >= 0 && place(batch[j].at).chunk == c { j -= 1 }
-            let oldSums = sums[c]
-            let oldSlots = slots[c]
-            var newSums: [UInt64] = []
-            var newSlots: [UInt32] = []
-            newSums.reserveCapacity(oldSums.count + k - j)
-            newSlots.reserveCapacity(oldSums.count + k - j)
-            var i = 0
-            for t in (j + 1)...k {
-                let at = place(batch[t].at).index
-                while i < at {
-                    newSums.append(oldSums[i])
-                    newSlots.append(oldSlots[i])
-                    i += 1
-                }
-                newSums.append(batch[t].sum)
-                newSlots.append(batch[t].slot)
-            }
-            newSums.append(contentsOf: oldSums[i...])
-            newSlots.append(contentsOf: oldSlots[i...])
             count += k - j
-            if newSums.count <= 2 * Self.chunkSize {
-                counts[c] = newSums.count
-                lastSums[c] = newSums[newSums.count - 1]
-                lastSlots[c] = newSlots[newSlots.count - 1]
-                sums[c] = newSums
-                slots[c] = newSlots
+            let total = counts[c] + k - j
+            if total <= 2 * Self.chunkSize {
+                // In place: grow the chunk, then merge from the back.
+                let had = counts[c]
+                sums[c].append(contentsOf: repeatElement(0, count: k - j))
+                slots[c].append(contentsOf: repeatElement(0, count: k - j))
+                sums[c].withUnsafeMutableBufferPointer { sum in
+                    slots[c].withUnsafeMutableBufferPointer { slot in
+                        var w = total - 1
+                        var i = had - 1
+                        var t = k
+                        while t > j {
+                            let at = place(batch[t].at).index
+                            while i >= at {
+                                sum[w] = sum[i]
+                                slot[w] = slot[i]
+                                w -= 1
+                                i -= 1
+                            }
+                            sum[w] = batch[t].sum
+                            slot[w] = batch[t].slot
+                            w -= 1
+                            t -= 1
+                        }
+                    }
+                }
+                counts[c] = total
+                lastSums[c] = sums[c][total - 1]
+                lastSlots[c] = slots[c][total - 1]
             } else {
+                let oldSums = sums[c]
+                let oldSlots = slots[c]
+                var newSums: [UInt64] = []
+                var newSlots: [UInt32] = []
+                newSums.reserveCapacity(total)
+                newSlots.reserveCapacity(total)
+                var i = 0
+                for t in (j + 1)...k {
+                    let at = place(batch[t].at).index
+                    while i < at {
+                        newSums.append(oldSums[i])
+                        newSlots.append(oldSlots[i])
+                        i += 1
+                    }
+                    newSums.append(batch[t].sum)
+                    newSlots.append(batch[t].slot)
+                }
+                newSums.append(contentsOf: oldSums[i...])
+                newSlots.append(contentsOf: oldSlots[i...])
                 var pieceSums: [[UInt64]] = []
                 var pieceSlots: [[UInt32]] = []
                 var start = 0
-                while start < newSums.count {
-                    let end = newSums.count - start < 2 * Self.chunkSize ? newSums.count : start + Self.chunkSize
+                while start < total {
+                    let end = total - start < 2 * Self.chunkSize ? total : start + Self.chunkSize
                     pieceSums.append(Array(newSums[start..<end]))
                     pieceSlots.append(Array(newSlots[start..<end]))
                     start = end

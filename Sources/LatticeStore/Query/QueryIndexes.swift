@@ -89,6 +89,10 @@ public final class QueryIndexes {
         }
     }
 
+    /// The pending changes of one field index that make a write merge them (so the most a
+    /// query may merge first, for its fields, is one fewer).
+    public static var pendingLimit: Int { FieldIndex.defaultPendingLimit }
+
     /// Merges every field index's pending changes into its order (queries do this for the
     /// fields they read; this is for a quiet moment, and for benchmarks that must count it).
     public func flush() {

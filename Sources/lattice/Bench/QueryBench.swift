@@ -204,6 +204,33 @@ struct QueryBench {
             indexed.append(writeRound(seed: UInt64(200 + round)))
             indexedAdd.append(addRound())
         }
+        // What a query pays right after a burst of writes: the merge of what its field's index
+        // holds pending, at most `defaultPendingLimit - 1` changes (one more merges on the write).
+        var afterBurst: [Double] = []
+        do {
+            var g = BenchRandom(seed: 900)
+            for _ in 0..<5 {
+                store.indexes.flush()
+                for _ in 0..<(QueryIndexes.pendingLimit - 1) {
+                    let id = Key(Self.id(Int(g.next() % UInt64(documents))))
+                    let imp = Double(g.next() % 1_000_000) / 1_000_000
+                    _ = try? store.commit(durably: false) { r, delta in
+                        try r.set(FieldPath("memories", id, "importance"), .double(imp), now: ReplicaStore.wallMilliseconds(), into: &delta)
+                    }
+                }
+                var q = Query(collection: "memories")
+                let a = Double(g.next() % 1_000) / 1_000
+                q.conditions = [QueryCondition("importance", .greaterOrEqual(a)), QueryCondition("importance", .less(a + 0.0001))]
+                let start = benchNow()
+                _ = try? store.query(q)
+                afterBurst.append(benchSeconds(since: start))
+            }
+            try? store.flush()
+            afterBurst.sort()
+        }
+        row("query_after_burst", "pending", Double(QueryIndexes.pendingLimit - 1), "changes")
+        row("query_after_burst", "p50_ms", afterBurst[afterBurst.count / 2] * 1_000, "ms")
+        row("query_after_burst", "max_ms", afterBurst[afterBurst.count - 1] * 1_000, "ms")
         plain.sort()
         indexed.sort()
         plainAdd.sort()

@@ -78,6 +78,7 @@ public final class MemoryStorage: SyncStorage {
     public var pendingRecords: Int { records.count - durableCount }
 
     public var firstSequence: UInt64 { records.first?.sequence ?? nextSequence }
+    public var snapshotContext: CausalContext { snapshot.context }
 
     public func forEachRecord(from sequence: UInt64, _ body: (UInt64, UInt8, [UInt8]) throws -> Bool) throws {
         // Records are ascending: binary search the start.

@@ -218,38 +218,27 @@ public final class SyncEngine {
         self.rng = SyncRandom(seed: seed ^ node.rawValue)
         self.nextAntiEntropy = 0
         self.nextExplore = 0
-        var indexed = CausalContext()
         try storage.forEachRecord(from: storage.firstSequence) { seq, type, payload in
             switch type {
             case RecordType.local, RecordType.remote:
-                let d = try Delta(decoding: payload)
-                index.add(sequence: seq, delta: d)
-                indexed.formUnion(d.context)
+                index.add(sequence: seq, delta: try Delta(decoding: payload))
             case RecordType.catchUp:
                 index.raiseFloor(try StateDelta(decoding: payload).context)
             case RecordType.catchUpInSnapshot:
-                break  // its dots are in the state, and raised into the floor below
+                break  // its dots are in the snapshot, raised into the floor below
             default:
                 throw MessageDecodeError("log record \(seq) has unknown type \(type)")
             }
             return true
         }
-        // Dots the state has that no indexed record carries (snapshot, compacted segments).
-        let context = storage.state.context
-        var floor = CausalContext()
-        for author in context.replicas {
-            var c = context.maxCounter(of: author)
-            let known = index.floor[author, default: 0]
-            while c > known {
-                let dot = Dot(author, c)
-                if context.contains(dot) && !indexed.contains(dot) {
-                    floor.insert(dot)
-                    break
-                }
-                c -= 1
-            }
-        }
-        index.raiseFloor(floor)
+        // Whatever the snapshot holds may come from records compacted away (or a catch-up it
+        // absorbed), so the index serves nothing below it. Not "the dots no indexed record's
+        // context names": a later record names the dots it observed — the entries it replaced or
+        // removed — and streaming it does not carry the effects of the compacted record that
+        // made them (which may have removed something else: a peer kept what it had removed).
+        // A peer behind the snapshot gets a catch-up from state instead, as after any
+        // compaction (found by the cluster fuzzer: Fuzz/FailCases/cluster/restart-floor-observed-dot).
+        index.raiseFloor(storage.snapshotContext)
         index.learnAuthors(storage.state)
         nextAntiEntropy = now + rng.jitter(config.antiEntropyInterval, fraction: 0.25)
         nextExplore = now + rng.jitter(config.exploreInterval, fraction: 0.25)

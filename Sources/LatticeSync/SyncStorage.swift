@@ -19,6 +19,10 @@ public protocol SyncStorage: AnyObject {
     func integrate(catchUp: StateDelta, now: UInt64) throws -> UInt64
     /// The first sequence still in the log (earlier ones were compacted away).
     var firstSequence: UInt64 { get }
+    /// The causal context of the newest snapshot (empty without one): every dot the log may no
+    /// longer carry — records compacted away, a catch-up the snapshot absorbed. The engine
+    /// never streams those from its index: a peer lacking one gets a catch-up from state.
+    var snapshotContext: CausalContext { get }
     /// Visits durable records from `sequence` on, in order, until `body` returns false.
     /// `type` is 1 (local), 2 (remote) or 3 (catch-up); `payload` is the encoded change.
     func forEachRecord(from sequence: UInt64, _ body: (_ sequence: UInt64, _ type: UInt8, _ payload: [UInt8]) throws -> Bool) throws

@@ -216,6 +216,7 @@ struct EngineTests {
         init(_ inner: MemoryStorage) { self.inner = inner }
         var state: ReplicaState { inner.state }
         var firstSequence: UInt64 { inner.firstSequence }
+        var snapshotContext: CausalContext { inner.snapshotContext }
         func integrate(remote: Delta, encoded: [UInt8], now: UInt64) throws -> UInt64 {
             if failures > 0 {
                 failures -= 1

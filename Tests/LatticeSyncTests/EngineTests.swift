@@ -326,6 +326,33 @@ struct EngineTests {
         #expect(net.engine(1).stats.integrated == 2 && net.engine(0).stats.integrated == 1)
     }
 
+    /// A restarted node whose snapshot holds a compacted change sends a peer behind it a
+    /// catch-up from state, even though a later change names that change's dot (as the entry it
+    /// replaced): streaming only the later change would leave the peer holding what the
+    /// compacted one had replaced (the cluster fuzzer's `restart-floor-observed-dot`).
+    @Test func aRestartedNodeSendsACatchUpBelowItsSnapshotThoughALaterChangeNamesTheDot() throws {
+        let net = try Net([Self.a, Self.b])
+        let uses = FieldPath("notes", "d", "uses")
+        // Each increment replaces A's own counter entry, naming the replaced entry's dot.
+        func bump(_ t: UInt64) throws -> Delta {
+            try net.storage(0).commit(now: t) { r, d in try r.increment(uses, by: 1, now: t, into: &d) }!.delta
+        }
+        _ = try net.storage(1).integrate(remote: try bump(1), now: 1)  // B holds the first
+        net.storage(1).flush()
+        _ = try bump(2)  // B never gets this one: compacted away below
+        #expect(net.storage(0).compact(through: UInt64.max) == 2)
+        let third = try bump(3)
+        #expect(third.context.contains(Dot(Self.a.scoped(to: "notes"), 2)), "the third names the second's dot")
+        try net.restart(0)
+        try net.restart(1)
+
+        net.connect(0, 1)
+
+        #expect(net.sent.contains { if case .catchUp = $0.message, $0.from == 0 { true } else { false } })
+        #expect(net.storage(1).state.document("notes", "d")?["uses"] == .counter(3))
+        #expect(net.storage(0).state == net.storage(1).state)
+    }
+
     @Test func aLocalChangeIsPushedAtOnceAndAcknowledgedAfterTheFlush() throws {
         let net = try Net([Self.a, Self.b])
         let (ca, cb) = net.connect(0, 1)

@@ -117,8 +117,10 @@ final class FieldIndex {
         if IndexKey.summaryIsExact(e.sum) {
             return placed.partition(e.sum, from: from) { s in s < e.slot }
         }
-        // The entry's own value is read only where summaries tie (rare for numbers).
+        // The entry's own value is read only where summaries tie (rare for numbers), and not at
+        // all at the entry itself (a removal's search meets it: it is not below itself).
         return placed.partition(e.sum, from: from) { s in
+            if s == e.slot { return false }
             let c = IndexKey.compare(keyOf[Int(s)] ?? .null, keyOf[Int(e.slot)] ?? .null)
             return c != 0 ? c < 0 : s < e.slot
         }

@@ -1,7 +1,7 @@
 import LatticeCRDT
 
-/// The index of one field of one collection: its register (or counter) values sorted with
-/// the document IDs, for equality, ranges and order; and its set elements → documents.
+/// The index of one field of one collection: its register (or counter) values sorted, for
+/// equality, ranges and order; and its set elements → documents.
 ///
 /// Documents are named by their slot in the collection's ``DocumentSlots``: the value of a
 /// slot is `keyOf[slot]`, and the sorted values are a ``PackedOrder`` of slots, by value then
@@ -15,8 +15,8 @@ import LatticeCRDT
 /// the order in one sorted sweep, whose searches start where the previous one ended, instead
 /// of two independent searches of a million-entry order per change, each a chain of cache
 /// misses. Everything that reads the order (a query, a listing by value) flushes first; an
-/// update flushes when ``defaultPendingLimit`` slots are pending, which bounds both the list and what
-/// the next query pays.
+/// update flushes when ``defaultPendingLimit`` slots are pending, which bounds both the list
+/// and what the next query pays.
 final class FieldIndex {
     /// The collection's document slots (shared with its other field indexes).
     let slots: DocumentSlots
@@ -28,7 +28,7 @@ final class FieldIndex {
     private var pending: [UInt32: IndexKey?] = [:]
     /// Slots this index stopped holding since the last flush: given back to `slots` by the
     /// flush, once their entries are gone from `order` (a slot given back may be reused for
-    /// another document, and the order compares entries by their slots' document IDs).
+    /// another document, which must not find the old document's entry or value there).
     private var releasing: [UInt32] = []
     /// Pending slots (or slots to give back) that make an update flush: the most one query
     /// may have to merge first.
@@ -140,7 +140,7 @@ final class FieldIndex {
     var pendingCount: Int { pending.count }
 
     /// Merges the pending changes into the order: the entries of pending slots are found in
-    /// one forward sweep (sorted by their placed value and ID) and removed, then the new
+    /// one forward sweep (sorted by their placed value and slot) and removed, then the new
     /// entries are found the same way and inserted; then slots this index let go of are given
     /// back. O(pending × log(distance between neighbours)) searches over memory that the sweep
     /// walks forward, instead of O(pending × log N) independent ones.

@@ -6,8 +6,8 @@ import LatticeCRDT
 /// is a cache miss, and the misses, not the comparisons, are the cost of index upkeep. So an
 /// entry is 12 bytes in two parallel arrays per chunk — a 64-bit *summary* of its value and
 /// the document's *slot* — and a search reads only summaries: a chunk's summaries span a few
-/// cache lines, the chunks' last summaries one contiguous array. The value and document ID of a
-/// slot live in side tables (``FieldIndex``), read only where summaries tie.
+/// cache lines, the chunks' last summaries one contiguous array. The value of a slot lives in a
+/// side table (``FieldIndex``), read only where inexact summaries tie; equal values go by slot.
 ///
 /// A summary is monotone in the order (`a < b` implies `summary(a) <= summary(b)`; see
 /// ``IndexKey/summary``), so a search compares summaries and calls the caller's full

@@ -99,11 +99,6 @@ public final class QueryIndexes {
         for c in collections.values { for f in c.fields.values { f.flush() } }
     }
 
-    /// The number of changes waiting to be merged into the field indexes' orders.
-    public var pendingCount: Int {
-        collections.values.reduce(0) { $0 + $1.fields.values.reduce(0) { $0 + $1.pendingCount } }
-    }
-
     private func update(_ collection: Key, _ id: Key, _ state: ReplicaState) {
         guard let index = collections[collection] else { return }
         let doc = state.store[collection]?[id]

@@ -59,6 +59,39 @@ struct StorageContractTests {
         #expect(seen.count == 1 && seen[0].0 == seq && seen[0].1 == RecordType.remote && seen[0].2 == d)
     }
 
+    /// `snapshotContext` (what the engine may no longer stream after a restart) is empty without
+    /// a snapshot, covers what the snapshot took and nothing logged after it, and is the same
+    /// after a reopen or crash.
+    @Test(arguments: Kind.allCases)
+    func theSnapshotContextCoversWhatTheSnapshotTookAndSurvivesAReopen(kind: Kind) throws {
+        let dir = Dir()
+        var s = try Self.open(kind, dir)
+        var author = Replica(id: Self.other)
+        var changes: [Delta] = []
+        for i in 1...4 {
+            changes.append(try author.set(FieldPath("knowledge", Key("k\(i)"), "title"), .string("t\(i)"), now: 1_000 + UInt64(i)))
+        }
+        for d in changes.prefix(3) { _ = try s.integrate(remote: d, now: 5_000) }
+        try Self.flush(s)
+        #expect(s.snapshotContext.isEmpty)
+        if let m = s as? MemoryStorage { _ = m.compact(through: UInt64.max) } else if let r = s as? ReplicaStore { _ = try r.compact() }
+        _ = try s.integrate(remote: changes[3], now: 5_000)
+        try Self.flush(s)
+        func check(_ when: String) {
+            for d in changes.prefix(3) { #expect(s.snapshotContext.covers(d.context), "\(kind) \(when): a snapshotted change") }
+            #expect(!s.snapshotContext.covers(changes[3].context), "\(kind) \(when): the change after the snapshot")
+        }
+        check("after the snapshot")
+        if let m = s as? MemoryStorage {
+            m.crash()
+        } else if let r = s as? ReplicaStore {
+            try r.close()
+            s = try Self.open(kind, dir)
+        }
+        check("after a reopen")
+        #expect(s.state.value(FieldPath("knowledge", "k4", "title")) != nil)
+    }
+
     @Test(arguments: Kind.allCases)
     func catchUpsAreLoggedAsTypeThreeAndJoined(kind: Kind) throws {
         let dir = Dir()

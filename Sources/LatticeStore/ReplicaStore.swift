@@ -85,7 +85,7 @@ public final class ReplicaStore {
     public private(set) var replica: Replica
     /// The causal context of the newest snapshot (loaded or written; empty without one): what
     /// the log alone may no longer reproduce (sync streams nothing below it).
-    public private(set) var snapshotState = CausalContext()
+    public private(set) var snapshotContext = CausalContext()
     /// The number of log records replayed on open (those after the snapshot).
     public let replayedRecords: Int
     var failed: (any Error)?
@@ -138,7 +138,7 @@ public final class ReplicaStore {
             return true
         }
         let opened = ReplicaStore(store: store, replica: replica, replayed: replayed)
-        opened.snapshotState = state.context  // the snapshot's, before the log's records
+        opened.snapshotContext = state.context  // the snapshot's, before the log's records
         // A crash interrupted the purge of an erase: finish it before anything reads the files.
         if opened.purgeDue { try opened.purgeErased() }
         return opened
@@ -297,7 +297,7 @@ public final class ReplicaStore {
             state = try ReplicaState(decoding: snap.payload)
             from = snap.sequence + 1
         }
-        snapshotState = state.context
+        snapshotContext = state.context
         var rebuilt = Replica(id: replica.id, state: state)
         let now = ReplicaStore.wallMilliseconds()
         let directory = store.directory
@@ -501,7 +501,7 @@ public final class ReplicaStore {
         try store.log.sync()
         let seq = store.log.durableSequence
         _ = try store.snapshots.write(sequence: seq, metadata: [], payload: state.encoded())
-        snapshotState = state.context
+        snapshotContext = state.context
         return seq
     }
 

@@ -5,7 +5,6 @@ public import LatticeStore
 /// hex (the same names `lattice status` shows).
 extension ReplicaStore: SyncStorage {
     public var firstSequence: UInt64 { store.log.firstSequence }
-    public var snapshotContext: CausalContext { snapshotState }
 
     public func forEachRecord(from sequence: UInt64, _ body: (UInt64, UInt8, [UInt8]) throws -> Bool) throws {
         try store.log.forEachRecord(from: sequence) { seq, type, payload in try body(seq, type, Array(payload)) }

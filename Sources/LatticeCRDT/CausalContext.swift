@@ -151,3 +151,18 @@ extension CausalContext {
         return other.cloud.allSatisfy { contains($0) }
     }
 }
+
+extension CausalContext {
+    /// Whether some dot is in both contexts. A change whose context shares a dot with an
+    /// earlier change's may depend on it (it observed a dot that change minted); the sync
+    /// engine uses this to send such earlier changes first.
+    /// O(entries of `self`) lookups in `other` (a change's context holds a handful).
+    public func intersects(_ other: CausalContext) -> Bool {
+        for (r, c) in vector.counters where c >= 1 {
+            // self holds r:1…c; other holds r:1…other.vector[r] and its cloud dots.
+            if other.vector[r] >= 1 { return true }
+            if other.cloud.contains(where: { $0.replica == r && $0.counter <= c }) { return true }
+        }
+        return cloud.contains(where: { other.contains($0) })
+    }
+}

@@ -32,6 +32,14 @@ public enum Message: Equatable, Sendable {
     /// receiver whose own digest differs answers `syncRequest`; equal, it answers nothing. Sent
     /// only to peers whose hello has ``Capabilities/digests``.
     case digest(UInt64)
+    /// Lazy push: "I hold these changes" — each named by the sender's log sequence and its
+    /// causal context — sent instead of the changes themselves on all but a few sessions
+    /// (``SyncConfig/eagerFanout``). A receiver that still lacks one after
+    /// ``SyncConfig/graftDelay`` asks for it with `graft`. Sent only to peers whose hello has
+    /// ``Capabilities/lazyPush``.
+    case ihave([Announcement])
+    /// "Send me these announced changes" (log sequences from the sender's `ihave`).
+    case graft([UInt64])
 
     /// The message type byte.
     public var type: UInt8 {
@@ -47,6 +55,8 @@ public enum Message: Equatable, Sendable {
         case .goodbye: 9
         case .error: 10
         case .digest: 11
+        case .ihave: 12
+        case .graft: 13
         }
     }
 
@@ -68,6 +78,8 @@ public enum Message: Equatable, Sendable {
         case 9: "goodbye"
         case 10: "error"
         case 11: "digest"
+        case 12: "ihave"
+        case 13: "graft"
         default: nil
         }
     }
@@ -105,8 +117,24 @@ public enum Capabilities {
     public static let datagramPings: UInt64 = 1 << 0
     /// Understands the `digest` message.
     public static let digests: UInt64 = 1 << 1
+    /// Understands `ihave` and `graft` (lazy push).
+    public static let lazyPush: UInt64 = 1 << 2
     /// Everything this build supports.
-    public static let all: UInt64 = datagramPings | digests
+    public static let all: UInt64 = datagramPings | digests | lazyPush
+}
+
+/// One change named in an `ihave`: the sender's log sequence for it (what a `graft` asks for)
+/// and its causal context (what the receiver checks it holds).
+public struct Announcement: Equatable, Sendable {
+    /// The sender's log sequence of the change.
+    public var sequence: UInt64
+    /// The change's context.
+    public var context: CausalContext
+    /// Creates an announcement.
+    public init(sequence: UInt64, context: CausalContext) {
+        self.sequence = sequence
+        self.context = context
+    }
 }
 
 /// Why a session ends.
@@ -192,6 +220,10 @@ extension Message {
     public static let maxBatchChanges = 1 << 16
     /// The longest error text, in bytes.
     public static let maxErrorText = 1024
+    /// The most changes one `ihave` or `graft` names.
+    public static let maxAnnouncements = 4_096
+    /// The most cloud dots in one announced context.
+    public static let maxAnnouncedDots = 1_024
 
     /// The encoding: type byte, then the body.
     public func encoded() -> [UInt8] {
@@ -222,6 +254,21 @@ extension Message {
             Self.write(vector, &w)
         case .ping(let nonce), .pong(let nonce), .digest(let nonce):
             w.u64le(nonce)
+        case .ihave(let list):
+            w.varint(list.count)
+            for a in list {
+                w.varint(a.sequence)
+                Self.write(a.context.vector, &w)
+                let dots = a.context.cloud.sortedDots()
+                w.varint(dots.count)
+                for d in dots {
+                    w.u64le(d.replica.rawValue)
+                    w.varint(d.counter)
+                }
+            }
+        case .graft(let sequences):
+            w.varint(sequences.count)
+            for q in sequences { w.varint(q) }
         case .goodbye(let reason):
             w.byte(reason.rawValue)
         case .error(let code, let message):
@@ -344,6 +391,40 @@ extension Message {
             return .error(code: code, message: s)
         case 11:
             return .digest(try r.u64le())
+        case 12:
+            let count = try r.count(minimumItemSize: 3)
+            guard count > 0, count <= maxAnnouncements else { throw MessageDecodeError("ihave: \(count) announcements (1…\(maxAnnouncements))") }
+            var list: [Announcement] = []
+            list.reserveCapacity(count)
+            for _ in 0..<count {
+                let sequence = try r.varint()
+                let vector = try readVector(&r)
+                let n = try r.count(minimumItemSize: 9)
+                guard n <= maxAnnouncedDots else { throw MessageDecodeError("ihave: \(n) cloud dots exceed \(maxAnnouncedDots)") }
+                var dots: [Dot] = []
+                dots.reserveCapacity(n)
+                for _ in 0..<n {
+                    let replica = try r.u64le()
+                    let counter = try r.varint()
+                    guard counter >= 1, counter <= Dot.maxCounter else { throw MessageDecodeError("ihave: dot counter \(counter) out of range") }
+                    let dot = Dot(ReplicaID(replica), counter)
+                    // Canonical: ascending, and above the vector by more than one (else absorbed).
+                    if let last = dots.last, !(last < dot) { throw MessageDecodeError("ihave: cloud dots not strictly ascending") }
+                    guard counter > vector[dot.replica] + 1 else { throw MessageDecodeError("ihave: cloud dot \(dot) belongs in the vector") }
+                    dots.append(dot)
+                }
+                let context = CausalContext(vector: vector, cloud: dots)
+                guard !context.isEmpty else { throw MessageDecodeError("ihave: an empty context") }
+                list.append(Announcement(sequence: sequence, context: context))
+            }
+            return .ihave(list)
+        case 13:
+            let count = try r.count(minimumItemSize: 1)
+            guard count > 0, count <= maxAnnouncements else { throw MessageDecodeError("graft: \(count) sequences (1…\(maxAnnouncements))") }
+            var sequences: [UInt64] = []
+            sequences.reserveCapacity(count)
+            for _ in 0..<count { sequences.append(try r.varint()) }
+            return .graft(sequences)
         default:
             throw MessageDecodeError("unknown message type \(type)")
         }

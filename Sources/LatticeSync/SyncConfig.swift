@@ -33,6 +33,19 @@ public struct SyncConfig: Equatable, Sendable {
     /// dials randomly chosen wanted peers; every change is forwarded over its sessions, so this
     /// bounds what one change costs a node, whatever the number of peers.
     public var activeView = 4
+    /// Lazy push: a change that arrived from a peer is forwarded whole to this many of the
+    /// sessions that lack it (chosen at random per batch), and only announced (`ihave`: its log
+    /// sequence and context, ~20 bytes) to the others, which ask for it (`graft`) if no other
+    /// peer sent it within ``graftDelay``. A node's own changes, and batches larger than
+    /// ``lazyBatchLimit``, go whole to every session. 0: every change whole to every session.
+    public var eagerFanout = 3
+    /// How long a node waits for an announced change before it asks the announcer for it.
+    public var graftDelay: UInt64 = 50
+    /// 0: announcements go out with the forward that made them; else they wait for the tick.
+    public var announceDelay: UInt64 = 0
+    /// Forwarded batches of more changes than this go whole to every session (a catch-up
+    /// relayed in bulk, not one write's wavefront).
+    public var lazyBatchLimit = 16
     /// Inbound sessions beyond this many are refused (the dialer tries another peer).
     public var maxSessions = 12
     /// View rotation: one session to a random wanted peer outside the view this often (± 25 %);

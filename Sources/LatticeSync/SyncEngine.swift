@@ -101,6 +101,9 @@ public struct SyncStats: Equatable, Sendable {
     public var causalityViolations = 0
     /// Anti-entropy rounds started.
     public var antiEntropyRounds = 0
+    /// Lazy push: changes announced (`ihave`) instead of sent, changes asked for (`graft`) after
+    /// an announcement, and announced changes sent because a peer asked for them.
+    public var announced = 0, graftsSent = 0, graftsServed = 0
     /// The longest per-peer send queue and the most bytes in flight to one peer seen.
     public var peakQueue = 0, peakInFlight = 0
 }
@@ -150,6 +153,19 @@ public final class SyncEngine {
     private var nextExplore: UInt64
     /// Peers with an outstanding dial (mirrors ``PeerInfo/dialing``: the view's size without a scan).
     private var dialingPeers: Set<ReplicaID> = []
+    /// Changes peers announced that this node lacks, by context: when to ask, and whom.
+    private var awaited: [CausalContext: Awaited] = [:]
+    /// `awaited`'s keys in arrival order (deterministic iteration).
+    private var awaitedOrder: [CausalContext] = []
+    private struct Awaited {
+        var deadline: UInt64
+        var announcers: [(conn: ConnectionID, sequence: UInt64)]
+    }
+    /// The most announced-but-missing changes followed at once (beyond: anti-entropy repairs).
+    private static let maxAwaited = 8_192
+    /// The most changes announced to one peer and not known to be held there; beyond it the
+    /// session sends them all (the safe fallback: nothing is then only announced).
+    private static let maxAnnounced = 4_096
 
     /// One live connection's sync state. A class: the engine mutates it in place through
     /// `sessions[conn]` (a struct copied out and written back made the queue and the known
@@ -187,6 +203,12 @@ public final class SyncEngine {
         var lastTold: UInt64?
         /// Opened by a view rotation.
         var exploring = false
+        /// Changes announced to the peer (`ihave`) and not sent, in log order, until sent or
+        /// known held there: a change later sent on this session must not overtake one of
+        /// these it depends on (see ``SyncEngine/enqueueWithDependencies(_:_:_:)``).
+        var announced: [(sequence: UInt64, context: CausalContext)] = []
+        /// Announcements waiting for the next `ihave` (sent by the tick).
+        var toAnnounce: [Announcement] = []
         let since: UInt64
 
         init(id: ConnectionID, peer: ReplicaID, outbound: Bool, lastHeard: UInt64, lastSent: UInt64) {
@@ -397,20 +419,94 @@ public final class SyncEngine {
         return out
     }
 
-    /// Sends new changes to every live session but `except` (gossip forwarding).
+    /// Sends new changes to every live session but `except` (gossip forwarding): whole to
+    /// every session for this node's own changes, else whole to ``SyncConfig/eagerFanout``
+    /// sessions and announced to the rest (lazy push, Docs/PROTOCOL.md §5.4).
     private func push(_ changes: ArraySlice<LoggedChange>, except: ConnectionID?, now: UInt64, _ out: inout [SyncAction]) {
+        var targets: [Session] = []
         for conn in sessions.keys.sorted() where conn != except {
             guard let s = sessions[conn], s.helloReceived else { continue }
-            var queued = false
             let everything = policy.sendsEverything(to: s.peer)
+            if changes.contains(where: { (everything || allowed($0.collections, to: s.peer)) && !s.known.covers($0.context) }) {
+                targets.append(s)
+            }
+        }
+        // Lazy sessions: all but `eagerFanout` random ones of those that understand `ihave`.
+        var lazy: Set<ConnectionID> = []
+        if except != nil, config.eagerFanout > 0, changes.count <= config.lazyBatchLimit {
+            var capable = targets.filter { $0.capabilities & Capabilities.lazyPush != 0 }.map(\.id)
+            var eager = config.eagerFanout - (targets.count - capable.count)
+            while eager > 0, !capable.isEmpty {
+                capable.swapAt(Int(rng.next() % UInt64(capable.count)), capable.count - 1)
+                capable.removeLast()
+                eager -= 1
+            }
+            lazy = Set(capable)
+        }
+        for s in targets {
+            let everything = policy.sendsEverything(to: s.peer)
+            let lazyHere = lazy.contains(s.id)
+            var queued = false
             for i in changes.indices {
-                // Always on the stream, in log order: a change may only reach a peer after
-                // everything it causally depends on (see Docs/PROTOCOL.md, "Causal delivery").
                 guard everything || allowed(changes[i].collections, to: s.peer), !s.known.covers(changes[i].context) else { continue }
-                enqueue(changes[i].sequence, s)
+                if lazyHere {
+                    s.announced.append((changes[i].sequence, changes[i].context))
+                    s.toAnnounce.append(Announcement(sequence: changes[i].sequence, context: changes[i].context))
+                    stats.announced += 1
+                } else {
+                    // On the stream, in log order, after what it depends on (Docs/PROTOCOL.md §8).
+                    enqueueWithDependencies(changes[i].sequence, changes[i].context, s)
+                    queued = true
+                }
+            }
+            if s.announced.count > Self.maxAnnounced {
+                // Too many open announcements: send them all (in log order) and start afresh.
+                for a in s.announced where !s.known.covers(a.context) { enqueue(a.sequence, s) }
+                s.announced = []
                 queued = true
             }
-            if queued { pump(conn, now: now, &out) }
+            if !s.toAnnounce.isEmpty && (config.announceDelay == 0 || s.toAnnounce.count >= Message.maxAnnouncements / 16) { announce(s, &out) }
+            if queued { pump(s.id, now: now, &out) }
+        }
+    }
+
+    /// Queues a record for the session's peer after every change announced to it (and not
+    /// known held there) that the record may depend on: those whose context shares a dot with
+    /// the record's, or with one of those, transitively. A change's context holds the dots it
+    /// observed, so a change that observed a dot an announced change minted finds it; sharing
+    /// a dot without depending on it only sends a change early. With this, a change never
+    /// reaches a peer before one it observed, though some of its past was only announced.
+    private func enqueueWithDependencies(_ sequence: UInt64, _ context: CausalContext, _ s: Session) {
+        if !s.announced.isEmpty {
+            var needed = context
+            var dependencies: [UInt64] = []
+            var kept: [(sequence: UInt64, context: CausalContext)] = []
+            kept.reserveCapacity(s.announced.count)
+            // Newest first: a dependency found widens what the older ones are checked against.
+            for a in s.announced.reversed() {
+                if s.known.covers(a.context) || a.sequence == sequence { continue }
+                if a.sequence < sequence, a.context.intersects(needed) {
+                    dependencies.append(a.sequence)
+                    needed.formUnion(a.context)
+                } else {
+                    kept.append(a)
+                }
+            }
+            s.announced = kept.reversed()
+            for d in dependencies.reversed() { enqueue(d, s) }
+        }
+        enqueue(sequence, s)
+    }
+
+    /// Sends the session's pending announcements as one `ihave`.
+    private func announce(_ s: Session, _ out: inout [SyncAction]) {
+        guard !s.toAnnounce.isEmpty else { return }
+        var list = s.toAnnounce[...]
+        s.toAnnounce = []
+        while !list.isEmpty {
+            let part = list.prefix(Message.maxAnnouncements)
+            list = list.dropFirst(part.count)
+            send(s.id, .ihave(Array(part)), .stream, &out, session: s)
         }
     }
 
@@ -552,6 +648,33 @@ public final class SyncEngine {
             guard digest != storage.state.versionVector.digest else { break }
             send(conn, .syncRequest(vector: tell(s)), .stream, &out, session: s)
             startCatchUp(conn, now: now, &out)
+
+        case .ihave(let list):
+            let have = storage.state.context
+            for a in list {
+                // The peer holds it (and, by causal delivery, what it depends on).
+                s.known.formUnion(a.context)
+                if have.covers(a.context) { continue }
+                if var w = awaited[a.context] {
+                    if w.announcers.count < 4 { w.announcers.append((conn, a.sequence)) }
+                    awaited[a.context] = w
+                } else if awaited.count < Self.maxAwaited {
+                    awaited[a.context] = Awaited(deadline: now + config.graftDelay, announcers: [(conn, a.sequence)])
+                    awaitedOrder.append(a.context)
+                }
+            }
+
+        case .graft(let sequences):
+            var queued = false
+            for q in sequences {
+                guard let i = s.announced.firstIndex(where: { $0.sequence == q }) else { continue }
+                let a = s.announced.remove(at: i)
+                guard !s.known.covers(a.context) else { continue }
+                enqueueWithDependencies(q, a.context, s)
+                stats.graftsServed += 1
+                queued = true
+            }
+            if queued { pump(conn, now: now, &out) }
 
         case .ping(let nonce):
             send(conn, .pong(nonce: nonce), .stream, &out)
@@ -933,6 +1056,13 @@ public final class SyncEngine {
                 s.pingSent = nil
             }
         }
+        // Lazy push: pending announcements out; announced changes still missing asked for.
+        for conn in sessions.keys.sorted() {
+            guard let s = sessions[conn], s.helloReceived else { continue }
+            announce(s, &out)
+            if !s.announced.isEmpty { s.announced.removeAll { s.known.covers($0.context) } }
+        }
+        if !awaitedOrder.isEmpty { graftMissing(now: now, &out) }
         // Resume sessions whose queue waited for records to become durable.
         for conn in sessions.keys.sorted() {
             guard let s = sessions[conn], s.helloReceived, s.queueLength > 0 || s.rescan, s.inFlightBytes < config.window else { continue }
@@ -962,6 +1092,47 @@ public final class SyncEngine {
         }
         out += dials(now)
         return out
+    }
+
+    /// Asks announcers for the announced changes still missing past their deadline (one
+    /// announcer at a time; the next after another ``SyncConfig/graftDelay``); forgets those
+    /// that arrived or that no live announcer is left for (anti-entropy repairs those).
+    private func graftMissing(now: UInt64, _ out: inout [SyncAction]) {
+        let have = storage.state.context
+        var asks: [ConnectionID: [UInt64]] = [:]
+        var kept: [CausalContext] = []
+        for context in awaitedOrder {
+            guard var w = awaited[context] else { continue }
+            if have.covers(context) {
+                awaited[context] = nil
+                continue
+            }
+            if w.deadline > now {
+                kept.append(context)
+                continue
+            }
+            while let first = w.announcers.first, sessions[first.conn] == nil { w.announcers.removeFirst() }
+            guard let first = w.announcers.first else {
+                awaited[context] = nil
+                continue
+            }
+            w.announcers.removeFirst()
+            asks[first.conn, default: []].append(first.sequence)
+            w.deadline = now + config.graftDelay
+            awaited[context] = w
+            kept.append(context)
+        }
+        awaitedOrder = kept
+        for conn in asks.keys.sorted() {
+            guard let s = sessions[conn], let list = asks[conn] else { continue }
+            stats.graftsSent += list.count
+            var rest = list[...]
+            while !rest.isEmpty {
+                let part = rest.prefix(Message.maxAnnouncements)
+                rest = rest.dropFirst(part.count)
+                send(conn, .graft(Array(part)), .stream, &out, session: s)
+            }
+        }
     }
 
     /// Forces an anti-entropy round with every live peer now (`lattice sync`).

@@ -69,3 +69,25 @@ struct DotCloudTests {
         #expect(big.cloud.count == 5)
     }
 }
+
+@Suite("Causal context intersection")
+struct CausalContextIntersectionTests {
+    @Test func intersectsIsTrueExactlyWhenADotIsShared() {
+        let a = ReplicaID(1), b = ReplicaID(2)
+        var g = SplitMix64(seed: 42)
+        for round in 0..<500 {
+            func random() -> CausalContext {
+                var c = CausalContext()
+                for _ in 0..<Int.random(in: 0...4, using: &g) {
+                    c.insert(Dot(Bool.random(using: &g) ? a : b, UInt64.random(in: 1...8, using: &g)))
+                }
+                return c
+            }
+            let x = random(), y = random()
+            var shared = false
+            for r in [a, b] { for k in UInt64(1)...8 where x.contains(Dot(r, k)) && y.contains(Dot(r, k)) { shared = true } }
+            #expect(x.intersects(y) == shared, "round \(round) (seed 42): \(x) and \(y)")
+            #expect(y.intersects(x) == shared)
+        }
+    }
+}

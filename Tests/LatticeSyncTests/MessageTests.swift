@@ -43,6 +43,13 @@ struct MessageTests {
             .error(code: .storage, message: "disk full: \u{e9}t\u{e9} \u{1F4BE}"),
         ]
         out.append(.digest(0)); out.append(.digest(.max))
+        let d = try Delta(decoding: delta)
+        out.append(.ihave([Announcement(sequence: 1, context: d.context)]))
+        out.append(.ihave([
+            Announcement(sequence: .max, context: CausalContext(vector: big, cloud: [Dot(ReplicaID(7), 302), Dot(ReplicaID(9), 5)])),
+            Announcement(sequence: 0, context: CausalContext(vector: VersionVector(), cloud: [Dot(author, 3)])),
+        ]))
+        out.append(.graft([0])); out.append(.graft([1, .max, 300]))
         for reason: UInt8 in 1...7 { out.append(.goodbye(reason: GoodbyeReason(rawValue: reason)!)) }
         for code: UInt16 in 1...6 { out.append(.error(code: ProtocolErrorCode(rawValue: code)!, message: "x")) }
         return out
@@ -77,7 +84,7 @@ struct MessageTests {
 
     @Test func everyTypeRoundTrips() throws {
         let samples = try Self.samples()
-        #expect(Set(samples.map(\.type)) == Set(1...11))
+        #expect(Set(samples.map(\.type)) == Set(1...13))
         for m in samples {
             let bytes = m.encoded()
             #expect(bytes.first == m.type)
@@ -102,7 +109,7 @@ struct MessageTests {
         let a = VersionVector([author: 1])
         return [
             ("hello", .hello(Hello(node: node, vector: a, watermark: VersionVector())),
-             "01 01 01 00 00 00 00 00 00 00 03 01 78 06 89 9a 08 7b 6f ff 01 00"),
+             "01 01 01 00 00 00 00 00 00 00 07 01 78 06 89 9a 08 7b 6f ff 01 00"),
             ("deltas", .deltas(batch: 1, changes: [delta]),
              "02 01 01 29 4c 01 02 01 78 06 89 9a 08 7b 6f ff 01 00 01 05 6e 6f 74 65 73 01 02 6e 31 01 00 05 74 69 74 6c 65 11 02 fe ff 07 82 68 69"),
             ("catch-up", .catchUp(batch: 2, stateDelta: catchUp),
@@ -115,6 +122,9 @@ struct MessageTests {
             ("goodbye", .goodbye(reason: .quarantined), "09 05"),
             ("error", .error(code: .forbidden, message: "no"), "0a 05 02 6e 6f"),
             ("digest", .digest(0x0102_0304_0506_0708), "0b 08 07 06 05 04 03 02 01"),
+            ("ihave", .ihave([Announcement(sequence: 1, context: try Delta(decoding: delta).context)]),
+             "0c 01 01 01 78 06 89 9a 08 7b 6f ff 01 00"),
+            ("graft", .graft([1]), "0d 01 01"),
         ]
     }
 
@@ -163,7 +173,7 @@ struct MessageTests {
     }
 
     @Test func unknownTypesReasonsAndCodesAreRefused() {
-        for type: UInt8 in [0, 11, 12, 0x4C, 0x80, 0xFF] {
+        for type: UInt8 in [0, 11, 12, 13, 14, 0x4C, 0x80, 0xFF] {
             #expect(Self.refuses([type]))
             #expect(Self.refuses([type, 0x00]))
         }
@@ -175,6 +185,33 @@ struct MessageTests {
         #expect(Self.refuses([0x0A, 0x07, 0x00]))
         #expect(Self.refuses([0x0A, 0x85, 0x80, 0x04, 0x00]))
         #expect(!Self.refuses([0x0A, 0x05, 0x00]))
+    }
+
+    @Test func announcementsMustBeCanonicalAndBounded() {
+        // ihave: one announcement, sequence 1, empty vector, cloud of `dots`.
+        func ihave(_ dots: [(UInt64, UInt64)], vector: [UInt8] = [0x00]) -> [UInt8] {
+            var w: [UInt8] = [12, 0x01, 0x01] + vector + [UInt8(dots.count)]
+            for (r, c) in dots {
+                withUnsafeBytes(of: r.littleEndian) { w += $0 }
+                w.append(UInt8(c))
+            }
+            return w
+        }
+        #expect(!Self.refuses(ihave([(1, 3), (2, 5)])))
+        #expect(Self.refuses(ihave([])))  // an empty context names no change
+        #expect(Self.refuses(ihave([(2, 5), (1, 3)])))  // not ascending
+        #expect(Self.refuses(ihave([(1, 3), (1, 3)])))  // a dot twice
+        #expect(Self.refuses(ihave([(1, 0)])))  // counter 0
+        // A cloud dot right above its vector entry belongs in the vector (r1 at 2: dot 3 is absorbed).
+        let vector: [UInt8] = [0x01, 1, 0, 0, 0, 0, 0, 0, 0, 0x02]
+        #expect(Self.refuses(ihave([(1, 3)], vector: vector)))
+        #expect(!Self.refuses(ihave([(1, 4)], vector: vector)))
+        // Empty lists and more than the limit.
+        #expect(Self.refuses([12, 0x00]))
+        #expect(Self.refuses([13, 0x00]))
+        let many = Message.graft(Array(repeating: 1, count: Message.maxAnnouncements + 1)).encoded()
+        #expect(Self.refuses(many))
+        #expect(!Self.refuses(Message.graft(Array(repeating: 1, count: Message.maxAnnouncements)).encoded()))
     }
 
     @Test func vectorsMustBeStrictlyAscending() {

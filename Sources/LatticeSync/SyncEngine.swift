@@ -157,6 +157,8 @@ public final class SyncEngine {
     private var awaited: [CausalContext: Awaited] = [:]
     /// `awaited`'s keys in arrival order (deterministic iteration).
     private var awaitedOrder: [CausalContext] = []
+    /// The earliest deadline in `awaited` (nil: none): every call past it asks, not only ticks.
+    private var nextGraft: UInt64?
     private struct Awaited {
         var deadline: UInt64
         var announcers: [(conn: ConnectionID, sequence: UInt64)]
@@ -588,7 +590,10 @@ public final class SyncEngine {
             default: return violation(conn, .unexpected, "a datagram carried \(message.name)", now: now)
             }
         }
-        return handle(message, conn, now: now)
+        var out = handle(message, conn, now: now)
+        // An announced change overdue is asked for now rather than at the next tick.
+        if let due = nextGraft, now >= due { graftMissing(now: now, &out) }
+        return out
     }
 
     private func handle(_ message: Message, _ conn: ConnectionID, now: UInt64) -> [SyncAction] {
@@ -661,6 +666,7 @@ public final class SyncEngine {
                 } else if awaited.count < Self.maxAwaited {
                     awaited[a.context] = Awaited(deadline: now + config.graftDelay, announcers: [(conn, a.sequence)])
                     awaitedOrder.append(a.context)
+                    nextGraft = min(nextGraft ?? .max, now + config.graftDelay)
                 }
             }
 
@@ -1101,6 +1107,7 @@ public final class SyncEngine {
         let have = storage.state.context
         var asks: [ConnectionID: [UInt64]] = [:]
         var kept: [CausalContext] = []
+        var next: UInt64?
         for context in awaitedOrder {
             guard var w = awaited[context] else { continue }
             if have.covers(context) {
@@ -1109,6 +1116,7 @@ public final class SyncEngine {
             }
             if w.deadline > now {
                 kept.append(context)
+                next = min(next ?? .max, w.deadline)
                 continue
             }
             while let first = w.announcers.first, sessions[first.conn] == nil { w.announcers.removeFirst() }
@@ -1121,8 +1129,10 @@ public final class SyncEngine {
             w.deadline = now + config.graftDelay
             awaited[context] = w
             kept.append(context)
+            next = min(next ?? .max, w.deadline)
         }
         awaitedOrder = kept
+        nextGraft = next
         for conn in asks.keys.sorted() {
             guard let s = sessions[conn], let list = asks[conn] else { continue }
             stats.graftsSent += list.count

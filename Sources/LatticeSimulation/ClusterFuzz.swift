@@ -14,7 +14,7 @@ import LatticeSync
 ///
 /// Schedule format: byte 0 picks the node count (`3 + b % 3`) and who dials whom (`b / 3 % 2`:
 /// everyone, or a ring); byte 1 picks engine tunables (small windows, batches and queues push
-/// the engine onto its rarer paths). Then each step is an opcode byte and its operands; a
+/// the engine onto its rarer paths; bits 5–6 the lazy-push fan-out: 1, 2, 0 = flooding, 3). Then each step is an opcode byte and its operands; a
 /// missing operand reads as 0. At most ``maxSteps`` steps and ``maxWrites`` writes are run.
 ///
 /// | op % 16 | step | operands |
@@ -210,6 +210,14 @@ private final class FuzzDriver {
         case 1: config.recentChanges = 0
         case 2: config.recentChanges = 2
         default: break
+        }
+        // Lazy push: with 3–5 nodes a fan-out of 3 reaches every other session, so most inputs
+        // forward whole to one session and announce to the rest.
+        switch (tunables >> 5) % 4 {
+        case 1: config.eagerFanout = 2
+        case 2: config.eagerFanout = 0
+        case 3: config.eagerFanout = 3
+        default: config.eagerFanout = 1
         }
         seed = UInt64(tunables) << 8 | UInt64(header)
         for i in 0..<n {

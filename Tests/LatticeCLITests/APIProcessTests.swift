@@ -172,6 +172,7 @@ struct APIProcessTests {
         #expect(count.flatMap { Int($0.split(separator: " ")[1]) }.map { $0 >= 1 } == true, "\(count ?? "none")")
         #expect(metrics.contains("lattice_fsync_duration_seconds_bucket{le=\"+Inf\"}"))
         #expect(metrics.contains("lattice_packets_dropped_total{transport=\"udp\",reason=\"auth\"} 0"))
+        #expect(metrics.contains("lattice_lazy_push_total{event=\"announced\"} 0"))
     }
 
     @Test func isolationAndRevocationTakeEffectAtRuntime() throws {

@@ -37,6 +37,10 @@ package enum APIMetrics {
             ("direction=\"sent\"", Double(stats.catchUpsSent)), ("direction=\"received\"", Double(stats.catchUpsReceived)),
         ])
         metric("anti_entropy_rounds_total", "counter", "Anti-entropy rounds started.", [("", Double(stats.antiEntropyRounds))])
+        metric("lazy_push_total", "counter", "Lazy push: changes announced instead of sent, asked for after an announcement, and sent because a peer asked.", [
+            ("event=\"announced\"", Double(stats.announced)), ("event=\"grafted\"", Double(stats.graftsSent)),
+            ("event=\"graft_served\"", Double(stats.graftsServed)),
+        ])
         metric("protocol_violations_total", "counter", "Peers' protocol violations (each quarantines the peer).", [("", Double(stats.violations))])
         metric("conflicts", "gauge", "Fields holding concurrent values now.", [("", Double(store.state.conflicts().count))])
         metric("documents", "gauge", "Documents in the replica.", [("", Double(store.state.applicationDocumentCount))])

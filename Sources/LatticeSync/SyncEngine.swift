@@ -452,7 +452,10 @@ public final class SyncEngine {
             for i in changes.indices {
                 guard everything || allowed(changes[i].collections, to: s.peer), !s.known.covers(changes[i].context) else { continue }
                 if lazyHere {
-                    s.announced.append((changes[i].sequence, changes[i].context))
+                    // Kept ascending by sequence (forwards come in log order; insert if not).
+                    var at = s.announced.count
+                    while at > 0, s.announced[at - 1].sequence > changes[i].sequence { at -= 1 }
+                    s.announced.insert((changes[i].sequence, changes[i].context), at: at)
                     s.toAnnounce.append(Announcement(sequence: changes[i].sequence, context: changes[i].context))
                     stats.announced += 1
                 } else {
@@ -673,8 +676,15 @@ public final class SyncEngine {
         case .graft(let sequences):
             var queued = false
             for q in sequences {
-                guard let i = s.announced.firstIndex(where: { $0.sequence == q }) else { continue }
-                let a = s.announced.remove(at: i)
+                // `announced` ascends by sequence: a binary search (a graft may name 4,096).
+                var lo = 0
+                var hi = s.announced.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if s.announced[mid].sequence < q { lo = mid + 1 } else { hi = mid }
+                }
+                guard lo < s.announced.count, s.announced[lo].sequence == q else { continue }
+                let a = s.announced.remove(at: lo)
                 guard !s.known.covers(a.context) else { continue }
                 enqueueWithDependencies(q, a.context, s)
                 stats.graftsServed += 1

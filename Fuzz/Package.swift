@@ -21,6 +21,7 @@ let package = Package(
                 .product(name: "LatticeCRDT", package: parent),
                 .product(name: "LatticeCrypto", package: parent),
                 .product(name: "LatticeStore", package: parent),
+                .product(name: "LatticeSync", package: parent),
                 .product(name: "LatticeSimulation", package: parent),
                 .product(name: "LatticeNode", package: parent),
             ],

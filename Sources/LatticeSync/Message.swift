@@ -458,3 +458,17 @@ extension Message {
         return VersionVector(out)
     }
 }
+
+extension Message {
+    /// The `message` fuzz harness's check: bytes that decode must be the canonical encoding of
+    /// what they decode to (re-encoding gives the same bytes), and decode again to the same
+    /// message. Returns what is wrong, or nil.
+    /// - Parameter bytes: any bytes.
+    public static func canonicalRoundTrip(_ bytes: [UInt8]) -> String? {
+        guard let m = try? Message(decoding: bytes) else { return nil }
+        let again = m.encoded()
+        guard again == bytes else { return "\(m.name): re-encoded to \(again.count) bytes that differ from the \(bytes.count) decoded" }
+        guard let back = try? Message(decoding: again), back == m else { return "\(m.name): its encoding does not decode to it" }
+        return nil
+    }
+}

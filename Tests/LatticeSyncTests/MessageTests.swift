@@ -94,6 +94,19 @@ struct MessageTests {
         }
     }
 
+    /// The `message` fuzz harness's check holds for every sample and for every input kept
+    /// under `Fuzz/FailCases/message/` (none yet).
+    @Test func samplesAndFuzzFailCasesAreCanonical() throws {
+        for m in try Self.samples() { #expect(Message.canonicalRoundTrip(m.encoded()) == nil, "\(m.name)") }
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fuzz/FailCases/message")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+        for name in names where !name.hasPrefix(".") {
+            let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent(name)))
+            #expect(Message.canonicalRoundTrip(bytes) == nil, "Fuzz/FailCases/message/\(name)")
+        }
+    }
+
     @Test func deltasSizePredictsTheEncoding() throws {
         for m in try Self.samples() {
             guard case .deltas(let batch, let changes) = m else { continue }

@@ -41,8 +41,6 @@ public struct SyncConfig: Equatable, Sendable {
     public var eagerFanout = 3
     /// How long a node waits for an announced change before it asks the announcer for it.
     public var graftDelay: UInt64 = 50
-    /// 0: announcements go out with the forward that made them; else they wait for the tick.
-    public var announceDelay: UInt64 = 0
     /// Forwarded batches of more changes than this go whole to every session (a catch-up
     /// relayed in bulk, not one write's wavefront).
     public var lazyBatchLimit = 16

@@ -209,8 +209,6 @@ public final class SyncEngine {
         /// known held there: a change later sent on this session must not overtake one of
         /// these it depends on (see ``SyncEngine/enqueueWithDependencies(_:_:_:)``).
         var announced: [(sequence: UInt64, context: CausalContext)] = []
-        /// Announcements waiting for the next `ihave` (sent by the tick).
-        var toAnnounce: [Announcement] = []
         let since: UInt64
 
         init(id: ConnectionID, peer: ReplicaID, outbound: Bool, lastHeard: UInt64, lastSent: UInt64) {
@@ -435,7 +433,7 @@ public final class SyncEngine {
         }
         // Lazy sessions: all but `eagerFanout` random ones of those that understand `ihave`.
         var lazy: Set<ConnectionID> = []
-        if except != nil, config.eagerFanout > 0, changes.count <= config.lazyBatchLimit {
+        if except != nil, config.eagerFanout > 0, changes.count <= min(config.lazyBatchLimit, Message.maxAnnouncements) {
             var capable = targets.filter { $0.capabilities & Capabilities.lazyPush != 0 }.map(\.id)
             var eager = config.eagerFanout - (targets.count - capable.count)
             while eager > 0, !capable.isEmpty {
@@ -449,6 +447,7 @@ public final class SyncEngine {
             let everything = policy.sendsEverything(to: s.peer)
             let lazyHere = lazy.contains(s.id)
             var queued = false
+            var announcements: [Announcement] = []
             for i in changes.indices {
                 guard everything || allowed(changes[i].collections, to: s.peer), !s.known.covers(changes[i].context) else { continue }
                 if lazyHere {
@@ -456,7 +455,7 @@ public final class SyncEngine {
                     var at = s.announced.count
                     while at > 0, s.announced[at - 1].sequence > changes[i].sequence { at -= 1 }
                     s.announced.insert((changes[i].sequence, changes[i].context), at: at)
-                    s.toAnnounce.append(Announcement(sequence: changes[i].sequence, context: changes[i].context))
+                    announcements.append(Announcement(sequence: changes[i].sequence, context: changes[i].context))
                     stats.announced += 1
                 } else {
                     // On the stream, in log order, after what it depends on (Docs/PROTOCOL.md §8).
@@ -470,7 +469,8 @@ public final class SyncEngine {
                 s.announced = []
                 queued = true
             }
-            if !s.toAnnounce.isEmpty && (config.announceDelay == 0 || s.toAnnounce.count >= Message.maxAnnouncements / 16) { announce(s, &out) }
+            // One `ihave` with the forward (a lazy batch holds at most `lazyBatchLimit` changes).
+            if !announcements.isEmpty { send(s.id, .ihave(announcements), .stream, &out, session: s) }
             if queued { pump(s.id, now: now, &out) }
         }
     }
@@ -485,34 +485,22 @@ public final class SyncEngine {
         if !s.announced.isEmpty {
             var needed = context
             var dependencies: [UInt64] = []
-            var kept: [(sequence: UInt64, context: CausalContext)] = []
-            kept.reserveCapacity(s.announced.count)
+            var closed: [Int] = []  // descending; usually none (nothing is allocated then)
             // Newest first: a dependency found widens what the older ones are checked against.
-            for a in s.announced.reversed() {
-                if s.known.covers(a.context) || a.sequence == sequence { continue }
-                if a.sequence < sequence, a.context.intersects(needed) {
+            for i in s.announced.indices.reversed() {
+                let a = s.announced[i]
+                if a.sequence == sequence || s.known.covers(a.context) {
+                    closed.append(i)
+                } else if a.sequence < sequence, a.context.intersects(needed) {
+                    closed.append(i)
                     dependencies.append(a.sequence)
                     needed.formUnion(a.context)
-                } else {
-                    kept.append(a)
                 }
             }
-            s.announced = kept.reversed()
+            for i in closed { s.announced.remove(at: i) }
             for d in dependencies.reversed() { enqueue(d, s) }
         }
         enqueue(sequence, s)
-    }
-
-    /// Sends the session's pending announcements as one `ihave`.
-    private func announce(_ s: Session, _ out: inout [SyncAction]) {
-        guard !s.toAnnounce.isEmpty else { return }
-        var list = s.toAnnounce[...]
-        s.toAnnounce = []
-        while !list.isEmpty {
-            let part = list.prefix(Message.maxAnnouncements)
-            list = list.dropFirst(part.count)
-            send(s.id, .ihave(Array(part)), .stream, &out, session: s)
-        }
     }
 
     private func allowed(_ collections: Delta.CollectionNames, to peer: ReplicaID) -> Bool {
@@ -1072,11 +1060,11 @@ public final class SyncEngine {
                 s.pingSent = nil
             }
         }
-        // Lazy push: pending announcements out; announced changes still missing asked for.
+        // Lazy push: announcements the peer is now known to hold are closed; announced changes
+        // still missing here are asked for.
         for conn in sessions.keys.sorted() {
-            guard let s = sessions[conn], s.helloReceived else { continue }
-            announce(s, &out)
-            if !s.announced.isEmpty { s.announced.removeAll { s.known.covers($0.context) } }
+            guard let s = sessions[conn], !s.announced.isEmpty else { continue }
+            s.announced.removeAll { s.known.covers($0.context) }
         }
         if !awaitedOrder.isEmpty { graftMissing(now: now, &out) }
         // Resume sessions whose queue waited for records to become durable.

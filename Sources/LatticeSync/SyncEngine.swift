@@ -165,6 +165,9 @@ public final class SyncEngine {
     }
     /// The most announced-but-missing changes followed at once (beyond: anti-entropy repairs).
     private static let maxAwaited = 8_192
+    /// A busy session (never idle for a ping interval) still gets a ping this often, so that
+    /// its peer's round-trip time stays measured (`lattice peers`).
+    public static let rttProbeInterval: UInt64 = 30_000
     /// The most changes announced to one peer and not known to be held there; beyond it the
     /// session sends them all (the safe fallback: nothing is then only announced).
     private static let maxAnnounced = 4_096
@@ -188,8 +191,15 @@ public final class SyncEngine {
         var inFlightBytes = 0
         var syncPending = false
         var lastHeard: UInt64
+        /// When this node last sent on the session (as of the tick after the send): a
+        /// keep-alive ping goes only on a session idle for ``SyncConfig/pingInterval``.
         var lastSent: UInt64
+        /// Whether anything was sent since the last tick (which then moves `lastSent`).
+        var sentSinceTick = false
         var pingSent: (nonce: UInt64, at: UInt64)?
+        /// When the last ping went out (nil: none yet), so that a busy session still has its
+        /// round-trip time measured now and then (``SyncEngine/rttProbeInterval``).
+        var lastPing: UInt64?
         /// What this node told the peer it holds (hello, then acks, requests): later vectors
         /// carry only the entries above it.
         var told = VersionVector()
@@ -883,6 +893,7 @@ public final class SyncEngine {
 
     private func send(_ conn: ConnectionID, _ m: Message, _ channel: Channel, _ out: inout [SyncAction], session s: Session) {
         let bytes = m.encoded()
+        s.sentSinceTick = true
         peers[s.peer]?.bytesOut += bytes.count
         peers[s.peer]?.messagesOut += 1
         out.append(.send(conn, bytes, channel))
@@ -1018,6 +1029,7 @@ public final class SyncEngine {
             nextBatch += 1
             let m = Message.deltas(batch: batch, changes: changes)
             let bytes = m.encoded()
+            s.sentSinceTick = true
             peers[s.peer]?.bytesOut += bytes.count
             peers[s.peer]?.messagesOut += 1
             out.append(.send(conn, bytes, .stream))
@@ -1051,10 +1063,19 @@ public final class SyncEngine {
                 out += end(conn, reason: "no word from the peer for \(now - s.lastHeard) ms", now: now, goodbye: .timeout)
                 continue
             }
-            if now >= s.lastSent + config.pingInterval, s.pingSent == nil {
+            if s.sentSinceTick {
+                s.lastSent = now
+                s.sentSinceTick = false
+            }
+            // A keep-alive only when idle (traffic shows the peer this node is alive), and a
+            // round-trip probe after the hello and then now and then.
+            let idle = now >= s.lastSent + config.pingInterval
+            let probe = s.helloReceived && s.lastPing.map { now >= $0 + Self.rttProbeInterval } ?? true
+            if idle || probe, s.pingSent == nil {
                 let nonce = rng.next()
                 s.pingSent = (nonce, now)
                 s.lastSent = now
+                s.lastPing = now
                 send(conn, .ping(nonce: nonce), .stream, &out, session: s)
             } else if let p = s.pingSent, now >= p.at + config.pingInterval {
                 s.pingSent = nil

@@ -33,6 +33,7 @@ struct EngineTests {
             let message: Message
             let size: Int
             let channel: Channel
+            var at: UInt64 = 0
         }
 
         var nodes: [Node] = []
@@ -98,7 +99,7 @@ struct EngineTests {
                     guard let end = ends[conn] else { continue }
                     let to = ends[end.remote]!.node
                     let m = try! Message(decoding: bytes)
-                    sent.append(Sent(from: i, to: to, conn: conn, message: m, size: bytes.count, channel: channel))
+                    sent.append(Sent(from: i, to: to, conn: conn, message: m, size: bytes.count, channel: channel, at: now))
                     if !closedEnds.contains(conn) { transit.append((end.remote, .bytes(bytes))) }
                 case .flush:
                     nodes[i].storage.flush()
@@ -823,6 +824,58 @@ struct EngineTests {
         #expect(net.engine(0).liveSessions.isEmpty)
         #expect(net.messages(from: 0, to: 1).last == .goodbye(reason: .timeout))
         #expect(net.events(0).contains { if case .disconnected(Self.b, _) = $0 { true } else { false } })
+    }
+
+    @Test func aBusySessionSendsNoKeepAlivesOnlyRoundTripProbes() throws {
+        let config = SyncConfig()
+        let net = try Net([Self.a, Self.b], config: config)
+        net.connect(0, 1)
+        func pings(from i: Int, since start: Int) -> [UInt64] {
+            var at: [UInt64] = []
+            for s in net.sent[start...] where s.from == i {
+                if case .ping = s.message { at.append(s.at) }
+            }
+            return at
+        }
+        // A writes every 500 ms for a minute: the traffic keeps the session alive, so the only
+        // pings are the round-trip probes (one soon after the hello, then one per probe interval).
+        let start = net.sent.count
+        let end = net.now + 60_000
+        var n = 0
+        while net.now < end {
+            net.now += 250
+            if net.now % 500 == 0 {
+                n += 1
+                try net.write(0, Self.path(n), .int(Int64(n)))
+            }
+            net.tick(0)
+            net.tick(1)
+        }
+        let busy = pings(from: 0, since: start)
+        #expect(busy.count == Int(60_000 / SyncEngine.rttProbeInterval), "pings at \(busy)")
+        #expect(net.engine(0).peers[Self.b]?.rtt != nil)
+        #expect(net.engine(0).liveSessions.count == 1 && net.engine(1).liveSessions.count == 1)
+        // Now both fall quiet: each still sends something (a ping, or a pong to the other's
+        // ping) at least every ping interval (plus a tick), well within the peer's timeout.
+        let quiet = net.sent.count
+        let from = net.now
+        while net.now < from + 10 * config.sessionTimeout {
+            net.now += 250
+            net.tick(0)
+            net.tick(1)
+        }
+        for i in 0..<2 {
+            var last = from
+            var longest: UInt64 = 0
+            for m in net.sent[quiet...] where m.from == i {
+                longest = max(longest, m.at - last)
+                last = m.at
+            }
+            longest = max(longest, net.now - last)
+            #expect(longest <= config.pingInterval + 250, "node \(i): \(longest) ms without a message")
+        }
+        #expect(!pings(from: 0, since: quiet).isEmpty)
+        #expect(net.engine(0).liveSessions.count == 1 && net.engine(1).liveSessions.count == 1)
     }
 
     @Test func antiEntropyAsksARandomPeerEveryIntervalWithJitter() throws {

@@ -182,9 +182,9 @@ package enum DocumentCommands {
         }
         if args.flags.contains("--docs") {
             let state = store.state
-            let docs: [JSON] = ids.compactMap { id in state.document(query.collection, id).map { documentJSON(query.collection, id, $0) } }
-            if args.json { return out(JSON.array(docs).text) }
-            for d in docs { out(d.text) }
+            let docs: [String] = ids.compactMap { id in state.document(query.collection, id).map { documentJSONText(query.collection, id, $0) } }
+            if args.json { return out(JSON.array(docs.map(JSON.raw)).text) }
+            for d in docs { out(d) }
             return
         }
         if args.json { return out(JSON.array(ids.map { .string($0.string) }).text) }

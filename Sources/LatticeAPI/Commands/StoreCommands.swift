@@ -217,7 +217,7 @@ package enum StoreCommands {
         for c in chosen {
             // Streamed from the store's sorted ID index (no sort per export).
             store.indexes.forEachDocument(in: c, of: store.state) { id, doc in
-                out(documentJSON(c, id, doc).text)
+                out(documentJSONText(c, id, doc))
                 return true
             }
         }

@@ -11,19 +11,19 @@ package func jsonString(_ s: String) -> String {
 /// Appends `s` as a JSON string literal.
 package func writeJSONString(_ s: String, into r: inout String) { JSONText.append(s, to: &r) }
 
-/// `value` in lower-case hex, zero-padded to `width` digits.
+/// `value` in lower-case hex, zero-padded to `width` digits (more when the value needs them).
 package func hexDigits(_ value: UInt64, width: Int) -> String {
-    let digits: [UInt8] = Array("0123456789abcdef".utf8)
-    var bytes = [UInt8](repeating: UInt8(ascii: "0"), count: max(width, 16))
-    var v = value
-    var i = bytes.count
-    while v > 0 || i == bytes.count {
-        i -= 1
-        bytes[i] = digits[Int(v & 15)]
-        v >>= 4
+    let needed = max(1, (64 - value.leadingZeroBitCount + 3) / 4)
+    let count = max(needed, max(width, 0))
+    return String(unsafeUninitializedCapacity: count) { buffer in
+        var v = value
+        for i in stride(from: count - 1, through: 0, by: -1) {
+            let d = UInt8(truncatingIfNeeded: v & 15)
+            buffer[i] = d < 10 ? UInt8(ascii: "0") + d : UInt8(ascii: "a") + d - 10
+            v >>= 4
+        }
+        return count
     }
-    let start = min(i, bytes.count - width)
-    return String(decoding: bytes[start...], as: UTF8.self)
 }
 
 /// JSONSerialization's booleans are NSNumbers of type `c` (on Linux `1 is Bool` holds too, so
@@ -40,6 +40,9 @@ package indirect enum JSON {
     case string(String)
     case array([JSON])
     case object([(String, JSON)])
+    /// Text already rendered as JSON (by a streaming writer such as ``writeFieldJSON(_:in:into:)``),
+    /// written as it is.
+    case raw(String)
 
     package var text: String {
         var out = ""
@@ -63,6 +66,7 @@ package indirect enum JSON {
                 out += "\(d)"
             }
         case .string(let s): writeJSONString(s, into: &out)
+        case .raw(let text): out += text
         case .array(let a):
             out += "["
             for (k, v) in a.enumerated() {

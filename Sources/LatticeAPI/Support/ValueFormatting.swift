@@ -51,12 +51,40 @@ package func isoTime(milliseconds: UInt64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1
     let month = mp < 10 ? mp + 3 : mp - 9
     let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-    func pad(_ v: Int64, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    // One buffer: the year's digits (at least 4), then the fixed-width rest.
+    var yearDigits = 4
+    var y = year / 10_000
+    while y > 0 {
+        yearDigits += 1
+        y /= 10
     }
-    return pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(inDay / 3_600_000, 2) + ":" + pad(inDay / 60_000 % 60, 2) + ":"
-        + pad(inDay / 1_000 % 60, 2) + "." + pad(inDay % 1_000, 3) + "Z"
+    let count = yearDigits + 20
+    return String(unsafeUninitializedCapacity: count) { b in
+        func put(_ v: Int64, _ width: Int, at start: Int) {
+            var v = v
+            for i in stride(from: start + width - 1, through: start, by: -1) {
+                b[i] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v % 10)
+                v /= 10
+            }
+        }
+        // YYYY-MM-DDTHH:MM:SS.mmmZ, the year possibly longer.
+        let y = yearDigits
+        put(year, y, at: 0)
+        b[y] = UInt8(ascii: "-")
+        put(month, 2, at: y + 1)
+        b[y + 3] = UInt8(ascii: "-")
+        put(day, 2, at: y + 4)
+        b[y + 6] = UInt8(ascii: "T")
+        put(inDay / 3_600_000, 2, at: y + 7)
+        b[y + 9] = UInt8(ascii: ":")
+        put(inDay / 60_000 % 60, 2, at: y + 10)
+        b[y + 12] = UInt8(ascii: ":")
+        put(inDay / 1_000 % 60, 2, at: y + 13)
+        b[y + 15] = UInt8(ascii: ".")
+        put(inDay % 1_000, 3, at: y + 16)
+        b[y + 19] = UInt8(ascii: "Z")
+        return count
+    }
 }
 
 /// A tag as JSON: its dot (with the per-collection author ID it was minted under), `origin` =
@@ -79,25 +107,85 @@ package func originText(_ t: Tag, _ collection: Key) -> String {
 
 /// A field as JSON: kind, value, and for registers every sibling with dot, stamp and origin.
 package func fieldJSON(_ field: Field, in collection: Key) -> JSON {
-    guard let fv = field.value else { return .null }
-    var kinds: [(String, JSON)] = []
-    if field.kinds.count > 1 { kinds = [("kinds", .array(field.kinds.map { .string($0.rawValue) }))] }
+    var text = ""
+    writeFieldJSON(field, in: collection, into: &text)
+    return .raw(text)
+}
+
+/// Appends a field as JSON (what ``fieldJSON(_:in:)`` gives), written straight into `out`: a
+/// listing renders every document this way, without building a tree per document.
+package func writeFieldJSON(_ field: Field, in collection: Key, into out: inout String) {
+    guard let fv = field.value else {
+        out += "null"
+        return
+    }
+    let kinds = field.kinds
+    func writeKinds() {
+        guard kinds.count > 1 else { return }
+        out += ", \"kinds\": ["
+        for (k, kind) in kinds.enumerated() {
+            if k > 0 { out += ", " }
+            writeJSONString(kind.rawValue, into: &out)
+        }
+        out += "]"
+    }
     switch fv {
     case .register(let v, let siblings):
-        return .object(
-            [("kind", .string("register")), ("value", valueJSON(v))] + kinds + [
-                ("conflict", .bool(siblings.count > 1 || field.kinds.count > 1)),
-                ("siblings", .array(siblings.map { .object([("value", valueJSON($0.value))] + tagJSON($0.tag, in: collection)) })),
-            ])
+        out += "{\"kind\": \"register\", \"value\": "
+        valueJSON(v).write(into: &out)
+        writeKinds()
+        out += siblings.count > 1 || kinds.count > 1 ? ", \"conflict\": true, \"siblings\": [" : ", \"conflict\": false, \"siblings\": ["
+        for (k, s) in siblings.enumerated() {
+            out += k > 0 ? ", {\"value\": " : "{\"value\": "
+            valueJSON(s.value).write(into: &out)
+            writeTagJSON(s.tag, in: collection, into: &out)
+            out += "}"
+        }
+        out += "]}"
     case .set(let elements):
-        return .object([("kind", .string("set")), ("value", .array(elements.map(valueJSON)))] + kinds)
+        out += "{\"kind\": \"set\", \"value\": ["
+        for (k, e) in elements.enumerated() {
+            if k > 0 { out += ", " }
+            valueJSON(e).write(into: &out)
+        }
+        out += "]"
+        writeKinds()
+        out += "}"
     case .counter(let n):
-        return .object([("kind", .string("counter")), ("value", .int(n))] + kinds)
+        out += "{\"kind\": \"counter\", \"value\": "
+        out += String(n)
+        writeKinds()
+        out += "}"
     case .text(let string):
-        return .object(
-            [("kind", .string("text")), ("value", .string(string)), ("version", .string(field.text?.versionToken ?? "v1"))] + kinds
-                + [("conflict", .bool(field.kinds.count > 1))])
+        out += "{\"kind\": \"text\", \"value\": "
+        writeJSONString(string, into: &out)
+        out += ", \"version\": "
+        writeJSONString(field.text?.versionToken ?? "v1", into: &out)
+        writeKinds()
+        out += kinds.count > 1 ? ", \"conflict\": true}" : ", \"conflict\": false}"
     }
+}
+
+/// Appends a tag's members as ``tagJSON(_:in:)`` gives them, each after ", " (dot, origin,
+/// node when known, stamp, time: hex digits, digits and ISO time, which need no escaping).
+private func writeTagJSON(_ t: Tag, in collection: Key, into out: inout String) {
+    let origin = ReplicaID.node(ofScoped: t.dot.replica, in: collection)
+    out += ", \"dot\": \""
+    out += replicaHex(t.dot.replica)
+    out += ":"
+    out += String(t.dot.counter)
+    out += "\", \"origin\": \""
+    out += replicaHex(origin)
+    out += "\""
+    if let node = Hosting.node?.nodeID(of: origin) {
+        out += ", \"node\": "
+        writeJSONString(node.description, into: &out)
+    }
+    out += ", \"stamp\": "
+    out += String(t.stamp.rawValue)
+    out += ", \"time\": \""
+    out += stampText(t.stamp)
+    out += "\""
 }
 
 /// A conflict as `lattice conflicts --json` prints it: the field, the kinds present, and every
@@ -114,10 +202,38 @@ package func conflictJSON(_ c: Conflict, about: (RegisterEntry) -> [(String, JSO
     ])
 }
 
+/// A document as `export`, `ls --docs` and the API print it: collection, ID, and each field (in
+/// byte order of the names) as ``fieldJSON(_:in:)`` gives it.
 package func documentJSON(_ collection: Key, _ id: Key, _ doc: Document) -> JSON {
     var fields: [(String, JSON)] = []
     for name in doc.fieldNames {
         if let f = doc.fields[name] { fields.append((name.string, fieldJSON(f, in: collection))) }
     }
     return .object([("collection", .string(collection.string)), ("id", .string(id.string)), ("fields", .object(fields))])
+}
+
+/// Appends ``documentJSON(_:_:_:)``'s text, written straight into `out` (no tree).
+package func writeDocumentJSON(_ collection: Key, _ id: Key, _ doc: Document, into out: inout String) {
+    out += "{\"collection\": "
+    writeJSONString(collection.string, into: &out)
+    out += ", \"id\": "
+    writeJSONString(id.string, into: &out)
+    out += ", \"fields\": {"
+    var first = true
+    for name in doc.fieldNames {
+        guard let f = doc.fields[name] else { continue }
+        if !first { out += ", " }
+        first = false
+        writeJSONString(name.string, into: &out)
+        out += ": "
+        writeFieldJSON(f, in: collection, into: &out)
+    }
+    out += "}}"
+}
+
+/// ``documentJSON(_:_:_:)``'s text.
+package func documentJSONText(_ collection: Key, _ id: Key, _ doc: Document) -> String {
+    var out = ""
+    writeDocumentJSON(collection, id, doc, into: &out)
+    return out
 }

@@ -70,7 +70,7 @@ struct ReadBench {
         t = monotonicSeconds()
         var bytes = 0
         indexes.forEachDocument(in: "knowledge", of: state) { id, doc in
-            let line = documentJSON("knowledge", id, doc).text
+            let line = documentJSONText("knowledge", id, doc)
             bytes += line.utf8.count + 1
             writeLine(line, to: sink)
             return true

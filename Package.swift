@@ -72,7 +72,7 @@ let package = Package(
         ),
         .testTarget(name: "LatticeStoreTests", dependencies: ["LatticeStore", "LatticeCRDT"]),
         .testTarget(name: "LatticeCLITests", dependencies: ["lattice", "LatticeStore", "LatticeCRDT"]),
-        .testTarget(name: "LatticeAPITests", dependencies: ["LatticeAPI", "LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore"]),
+        .testTarget(name: "LatticeAPITests", dependencies: ["LatticeAPI", "LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore", "LatticeSync"]),
         .testTarget(name: "LatticeNodeTests", dependencies: ["LatticeCRDT", "LatticeCrypto", "LatticeNode", "LatticeStore", "LatticeSync"]),
     ]
 )

@@ -3,6 +3,7 @@ import LatticeCRDT
 import Testing
 
 import LatticeAPI
+import LatticeSync
 
 /// The hand-written formatters of listings print exactly what Foundation's formatters print.
 @Suite struct FormattingTests {
@@ -44,7 +45,7 @@ import LatticeAPI
     /// non-finite doubles and strings that need escaping.
     @Test func streamedDocumentsMatchTheTreeRendering() throws {
         let seed = UInt64.random(in: 1...UInt64.max)
-        var g = SplitMix(seed)
+        var g = SyncRandom(seed: seed)
         var a = Replica(id: ReplicaID(0xA1))
         var b = Replica(id: ReplicaID(0xB2))
         let values: [Value] = [
@@ -136,18 +137,5 @@ import LatticeAPI
                 [("kind", .string("text")), ("value", .string(string)), ("version", .string(field.text?.versionToken ?? "v1"))] + kinds
                     + [("conflict", .bool(field.kinds.count > 1))])
         }
-    }
-}
-
-/// A seeded generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

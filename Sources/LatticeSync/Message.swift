@@ -40,6 +40,13 @@ public enum Message: Equatable, Sendable {
     case ihave([Announcement])
     /// "Send me these announced changes" (log sequences from the sender's `ihave`).
     case graft([UInt64])
+    /// `ack` with its vector's replicas named through the session's author table
+    /// (``AuthorEntry``): 2–3 bytes an entry instead of 9–10. Sent only to peers whose hello has
+    /// ``Capabilities/authorTables``.
+    case ackCompact(batch: UInt64, vector: [AuthorEntry])
+    /// `ihave` with each context's replicas named through the session's author table. Sent only
+    /// to peers whose hello has ``Capabilities/authorTables``.
+    case ihaveCompact([CompactAnnouncement])
 
     /// The message type byte.
     public var type: UInt8 {
@@ -57,6 +64,8 @@ public enum Message: Equatable, Sendable {
         case .digest: 11
         case .ihave: 12
         case .graft: 13
+        case .ackCompact: 14
+        case .ihaveCompact: 15
         }
     }
 
@@ -80,6 +89,8 @@ public enum Message: Equatable, Sendable {
         case 11: "digest"
         case 12: "ihave"
         case 13: "graft"
+        case 14: "ack-compact"
+        case 15: "ihave-compact"
         default: nil
         }
     }
@@ -119,8 +130,52 @@ public enum Capabilities {
     public static let digests: UInt64 = 1 << 1
     /// Understands `ihave` and `graft` (lazy push).
     public static let lazyPush: UInt64 = 1 << 2
+    /// Understands `ack-compact` and `ihave-compact` (vectors and contexts whose replicas are
+    /// named through the session's author tables, Docs/PROTOCOL.md §2).
+    public static let authorTables: UInt64 = 1 << 3
     /// Everything this build supports.
-    public static let all: UInt64 = datagramPings | digests | lazyPush
+    public static let all: UInt64 = datagramPings | digests | lazyPush | authorTables
+}
+
+/// A replica named in a compact vector or context: by its index in the sender's author table
+/// for the session, or in full, which appends it to that table (both ends keep the same table:
+/// the replicas of the sender's hello vector in ascending order, then each one named in full,
+/// in stream order).
+public enum AuthorRef: Equatable, Hashable, Sendable {
+    /// The table's entry at this index.
+    case index(UInt32)
+    /// A replica not in the table yet (appended to it).
+    case new(ReplicaID)
+}
+
+/// One entry of a compact vector, or one dot of a compact context's cloud: a replica and a
+/// counter (1 … ``Dot/maxCounter``).
+public struct AuthorEntry: Equatable, Hashable, Sendable {
+    /// The replica.
+    public var author: AuthorRef
+    /// The counter.
+    public var counter: UInt64
+    /// Creates an entry.
+    public init(_ author: AuthorRef, _ counter: UInt64) {
+        self.author = author
+        self.counter = counter
+    }
+}
+
+/// An ``Announcement`` whose context names its replicas through the session's author table.
+public struct CompactAnnouncement: Equatable, Sendable {
+    /// The sender's log sequence of the change.
+    public var sequence: UInt64
+    /// The context's vector entries (ascending replicas once resolved).
+    public var vector: [AuthorEntry]
+    /// The context's cloud dots (ascending once resolved, each above the vector by more than one).
+    public var cloud: [AuthorEntry]
+    /// Creates an announcement.
+    public init(sequence: UInt64, vector: [AuthorEntry], cloud: [AuthorEntry]) {
+        self.sequence = sequence
+        self.vector = vector
+        self.cloud = cloud
+    }
 }
 
 /// One change named in an `ihave`: the sender's log sequence for it (what a `graft` asks for)
@@ -134,6 +189,21 @@ public struct Announcement: Equatable, Sendable {
     public init(sequence: UInt64, context: CausalContext) {
         self.sequence = sequence
         self.context = context
+    }
+
+    /// An announcement from its context's parts as a message carries them, refused unless
+    /// canonical: cloud dots strictly ascending, each above the vector by more than one (else
+    /// the vector absorbs it), and the context not empty.
+    init(sequence: UInt64, vector: VersionVector, cloud: [Dot], _ what: String) throws(MessageDecodeError) {
+        var last: Dot?
+        for dot in cloud {
+            if let last, !(last < dot) { throw MessageDecodeError("\(what): cloud dots not strictly ascending") }
+            guard dot.counter > vector[dot.replica] + 1 else { throw MessageDecodeError("\(what): cloud dot \(dot) belongs in the vector") }
+            last = dot
+        }
+        let context = CausalContext(vector: vector, cloud: cloud)
+        guard !context.isEmpty else { throw MessageDecodeError("\(what): an empty context") }
+        self.init(sequence: sequence, context: context)
     }
 }
 
@@ -222,6 +292,8 @@ extension Message {
     public static let maxErrorText = 1024
     /// The most changes one `ihave` or `graft` names.
     public static let maxAnnouncements = 4_096
+    /// The most replicas one session's author table may hold (a sender naming more is refused).
+    public static let maxAuthorTable = 1 << 17
     /// The most cloud dots in one announced context.
     public static let maxAnnouncedDots = 1_024
 
@@ -269,6 +341,16 @@ extension Message {
         case .graft(let sequences):
             w.varint(sequences.count)
             for q in sequences { w.varint(q) }
+        case .ackCompact(let batch, let vector):
+            w.varint(batch)
+            Self.write(vector, &w)
+        case .ihaveCompact(let list):
+            w.varint(list.count)
+            for a in list {
+                w.varint(a.sequence)
+                Self.write(a.vector, &w)
+                Self.write(a.cloud, &w)
+            }
         case .goodbye(let reason):
             w.byte(reason.rawValue)
         case .error(let code, let message):
@@ -407,15 +489,9 @@ extension Message {
                     let replica = try r.u64le()
                     let counter = try r.varint()
                     guard counter >= 1, counter <= Dot.maxCounter else { throw MessageDecodeError("ihave: dot counter \(counter) out of range") }
-                    let dot = Dot(ReplicaID(replica), counter)
-                    // Canonical: ascending, and above the vector by more than one (else absorbed).
-                    if let last = dots.last, !(last < dot) { throw MessageDecodeError("ihave: cloud dots not strictly ascending") }
-                    guard counter > vector[dot.replica] + 1 else { throw MessageDecodeError("ihave: cloud dot \(dot) belongs in the vector") }
-                    dots.append(dot)
+                    dots.append(Dot(ReplicaID(replica), counter))
                 }
-                let context = CausalContext(vector: vector, cloud: dots)
-                guard !context.isEmpty else { throw MessageDecodeError("ihave: an empty context") }
-                list.append(Announcement(sequence: sequence, context: context))
+                list.append(try Announcement(sequence: sequence, vector: vector, cloud: dots, "ihave"))
             }
             return .ihave(list)
         case 13:
@@ -425,6 +501,22 @@ extension Message {
             sequences.reserveCapacity(count)
             for _ in 0..<count { sequences.append(try r.varint()) }
             return .graft(sequences)
+        case 14:
+            let batch = try r.varint()
+            return .ackCompact(batch: batch, vector: try readEntries(&r, limit: maxVectorEntries, "ack-compact vector"))
+        case 15:
+            let count = try r.count(minimumItemSize: 3)
+            guard count > 0, count <= maxAnnouncements else { throw MessageDecodeError("ihave-compact: \(count) announcements (1…\(maxAnnouncements))") }
+            var list: [CompactAnnouncement] = []
+            list.reserveCapacity(count)
+            for _ in 0..<count {
+                let sequence = try r.varint()
+                let vector = try readEntries(&r, limit: maxVectorEntries, "ihave-compact vector")
+                let cloud = try readEntries(&r, limit: maxAnnouncedDots, "ihave-compact cloud")
+                guard !vector.isEmpty || !cloud.isEmpty else { throw MessageDecodeError("ihave-compact: an empty context") }
+                list.append(CompactAnnouncement(sequence: sequence, vector: vector, cloud: cloud))
+            }
+            return .ihaveCompact(list)
         default:
             throw MessageDecodeError("unknown message type \(type)")
         }
@@ -439,6 +531,43 @@ extension Message {
             w.u64le(e.replica.rawValue)
             w.varint(e.counter)
         }
+    }
+
+    /// Compact entries: count, then per entry the author (varint: `2 × index`, or `1` followed
+    /// by the replica as 8 bytes LE) and the counter as a varint (≥ 1).
+    static func write(_ entries: [AuthorEntry], _ w: inout ByteWriter) {
+        w.varint(entries.count)
+        for e in entries {
+            switch e.author {
+            case .index(let i): w.varint(UInt64(i) << 1)
+            case .new(let replica):
+                w.varint(1)
+                w.u64le(replica.rawValue)
+            }
+            w.varint(e.counter)
+        }
+    }
+
+    static func readEntries(_ r: inout ByteReader, limit: Int, _ what: String) throws -> [AuthorEntry] {
+        let count = try r.count(minimumItemSize: 2)
+        guard count <= limit else { throw MessageDecodeError("\(what) of \(count) entries exceeds \(limit)") }
+        var out: [AuthorEntry] = []
+        out.reserveCapacity(count)
+        for _ in 0..<count {
+            let tag = try r.varint()
+            let author: AuthorRef
+            if tag & 1 == 0 {
+                guard tag >> 1 < UInt64(maxAuthorTable) else { throw MessageDecodeError("\(what): author index \(tag >> 1) beyond any table") }
+                author = .index(UInt32(tag >> 1))
+            } else {
+                guard tag == 1 else { throw MessageDecodeError("\(what): author tag \(tag) is neither an index nor 1") }
+                author = .new(ReplicaID(try r.u64le()))
+            }
+            let counter = try r.varint()
+            guard counter >= 1, counter <= Dot.maxCounter else { throw MessageDecodeError("\(what): counter \(counter) out of range") }
+            out.append(AuthorEntry(author, counter))
+        }
+        return out
     }
 
     static func readVector(_ r: inout ByteReader) throws -> VersionVector {

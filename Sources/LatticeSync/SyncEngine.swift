@@ -219,6 +219,12 @@ public final class SyncEngine {
         /// known held there: a change later sent on this session must not overtake one of
         /// these it depends on (see ``SyncEngine/enqueueWithDependencies(_:_:_:)``).
         var announced: [(sequence: UInt64, context: CausalContext)] = []
+        /// Author tables (Docs/PROTOCOL.md §2, compact vectors): the replicas this node names by
+        /// index in what it sends — its hello vector's, ascending, then each it named in full —
+        /// and the replicas the peer names the same way.
+        var helloAuthors: [ReplicaID] = []
+        var namedAuthors: [ReplicaID: UInt32] = [:]
+        var peerAuthors: [ReplicaID] = []
         let since: UInt64
 
         init(id: ConnectionID, peer: ReplicaID, outbound: Bool, lastHeard: UInt64, lastSent: UInt64) {
@@ -231,6 +237,39 @@ public final class SyncEngine {
         }
 
         var queueLength: Int { queue.count - queueHead }
+
+        /// How this node names `replica` to the peer: its index in the table, or in full (and
+        /// from then on by the index it gets).
+        func authorRef(_ replica: ReplicaID) -> AuthorRef {
+            var lo = 0
+            var hi = helloAuthors.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if helloAuthors[mid] < replica { lo = mid + 1 } else { hi = mid }
+            }
+            if lo < helloAuthors.count, helloAuthors[lo] == replica { return .index(UInt32(lo)) }
+            if let i = namedAuthors[replica] { return .index(i) }
+            namedAuthors[replica] = UInt32(helloAuthors.count + namedAuthors.count)
+            return .new(replica)
+        }
+
+        /// Whether this node's table can take `count` more replicas.
+        func authorTableHasRoom(_ count: Int) -> Bool { helloAuthors.count + namedAuthors.count + count <= Message.maxAuthorTable }
+
+        /// The replica the peer named (nil: an index beyond its table, or a full table).
+        func peerAuthor(_ ref: AuthorRef) -> ReplicaID? {
+            switch ref {
+            case .index(let i):
+                return Int(i) < peerAuthors.count ? peerAuthors[Int(i)] : nil
+            case .new(let replica):
+                guard peerAuthors.count < Message.maxAuthorTable else { return nil }
+                peerAuthors.append(replica)
+                return replica
+            }
+        }
+
+        /// Whether the peer reads compact vectors.
+        var readsAuthorTables: Bool { capabilities & Capabilities.authorTables != 0 }
     }
 
     /// Creates an engine over a storage, indexing its log.
@@ -351,6 +390,7 @@ public final class SyncEngine {
         out.append(.event(.connected(peer, outbound: outbound)))
         let hello = Hello(node: node, vector: storage.state.versionVector, watermark: storage.watermark(of: peer))
         session.told = hello.vector
+        session.helloAuthors = hello.vector.entries.map(\.replica)
         send(conn, .hello(hello), .stream, &out)
         return out
     }
@@ -480,7 +520,13 @@ public final class SyncEngine {
                 queued = true
             }
             // One `ihave` with the forward (a lazy batch holds at most `lazyBatchLimit` changes).
-            if !announcements.isEmpty { send(s.id, .ihave(announcements), .stream, &out, session: s) }
+            if !announcements.isEmpty {
+                if s.readsAuthorTables, s.authorTableHasRoom(announcements.reduce(0) { $0 + $1.context.vector.count + $1.context.cloud.count }) {
+                    send(s.id, .ihaveCompact(announcements.map { compact($0, s) }), .stream, &out, session: s)
+                } else {
+                    send(s.id, .ihave(announcements), .stream, &out, session: s)
+                }
+            }
             if queued { pump(s.id, now: now, &out) }
         }
     }
@@ -614,6 +660,7 @@ public final class SyncEngine {
             }
             s.helloReceived = true
             s.capabilities = hello.capabilities
+            s.peerAuthors = hello.vector.entries.map(\.replica)
             s.known = CausalContext(vector: hello.vector)
             recordWatermark(s.peer, hello.vector, now: now, &out)
             if !hello.watermark.isDominated(by: storage.state.versionVector) { out.append(.event(.regressed(s.peer))) }
@@ -625,6 +672,32 @@ public final class SyncEngine {
 
         case .catchUp(let batch, let bytes):
             return receiveCatchUp(batch, bytes, conn, now: now)
+
+        case .ackCompact(let batch, let entries):
+            let vector: VersionVector
+            do { vector = try resolve(entries, s, "ack-compact") } catch {
+                return violation(conn, .malformed, "\(error)", now: now)
+            }
+            return handle(.ack(batch: batch, vector: vector), conn, now: now)
+
+        case .ihaveCompact(let list):
+            var announcements: [Announcement] = []
+            announcements.reserveCapacity(list.count)
+            do {
+                for a in list {
+                    let vector = try resolve(a.vector, s, "ihave-compact")
+                    var cloud: [Dot] = []
+                    cloud.reserveCapacity(a.cloud.count)
+                    for e in a.cloud {
+                        guard let replica = s.peerAuthor(e.author) else { throw MessageDecodeError("ihave-compact: author \(e.author) is not in the session's table") }
+                        cloud.append(Dot(replica, e.counter))
+                    }
+                    announcements.append(try Announcement(sequence: a.sequence, vector: vector, cloud: cloud, "ihave-compact"))
+                }
+            } catch {
+                return violation(conn, .malformed, "\(error)", now: now)
+            }
+            return handle(.ihave(announcements), conn, now: now)
 
         case .ack(let batch, let vector):
             var freed = 0
@@ -1262,7 +1335,40 @@ public final class SyncEngine {
             vector = tell(s)
             if !vector.isEmpty { s.lastTold = now }
         }
-        send(s.id, .ack(batch: batch, vector: vector), .stream, &out, session: s)
+        if s.readsAuthorTables, s.authorTableHasRoom(vector.count) {
+            send(s.id, .ackCompact(batch: batch, vector: compact(vector, s)), .stream, &out, session: s)
+        } else {
+            send(s.id, .ack(batch: batch, vector: vector), .stream, &out, session: s)
+        }
+    }
+
+    // MARK: Author tables
+
+    /// A vector as compact entries (naming new replicas in full, which adds them to the table).
+    private func compact(_ vector: VersionVector, _ s: Session) -> [AuthorEntry] {
+        vector.entries.map { AuthorEntry(s.authorRef($0.replica), $0.counter) }
+    }
+
+    /// An announcement with its context's replicas named through the table.
+    private func compact(_ a: Announcement, _ s: Session) -> CompactAnnouncement {
+        CompactAnnouncement(
+            sequence: a.sequence, vector: compact(a.context.vector, s),
+            cloud: a.context.cloud.sortedDots().map { AuthorEntry(s.authorRef($0.replica), $0.counter) })
+    }
+
+    /// A compact vector the peer sent, resolved through its table; refused unless every author
+    /// resolves and the replicas strictly ascend (the canonical order, as in a plain vector).
+    private func resolve(_ entries: [AuthorEntry], _ s: Session, _ what: String) throws(MessageDecodeError) -> VersionVector {
+        var counters: [ReplicaID: UInt64] = [:]
+        counters.reserveCapacity(entries.count)
+        var previous: ReplicaID?
+        for e in entries {
+            guard let replica = s.peerAuthor(e.author) else { throw MessageDecodeError("\(what): author \(e.author) is not in the session's table") }
+            if let previous, !(previous < replica) { throw MessageDecodeError("\(what): vector replicas not strictly ascending") }
+            previous = replica
+            counters[replica] = e.counter
+        }
+        return VersionVector(counters)
     }
 
     // MARK: Observation

@@ -372,10 +372,10 @@ struct EngineTests {
         net.deliver()
 
         // B flushed before it acknowledged.
-        let reply = net.traces.first { t in t.node == 1 && Self.sends(t.actions).contains { if case .ack = $0.message { true } else { false } } }
+        let reply = net.traces.first { t in t.node == 1 && Self.sends(t.actions).contains { if case .ackCompact = $0.message { true } else { false } } }
         let actions = reply?.actions ?? []
         let flush = actions.firstIndex(of: .flush)
-        let ack = actions.firstIndex { if case .send(cb, let bytes, _) = $0, bytes.first == 4 { true } else { false } }
+        let ack = actions.firstIndex { if case .send(cb, let bytes, _) = $0, bytes.first == 14 { true } else { false } }
         #expect(flush != nil && ack != nil)
         if let flush, let ack { #expect(flush < ack) }
         #expect(net.storage(1).pendingRecords == 0)
@@ -638,7 +638,7 @@ struct EngineTests {
         func measure() {
             var acked: UInt64 = 0
             for r in net.received where r.from == 1 && r.to == 0 {
-                if case .ack(let batch, _) = r.message { acked = max(acked, batch) }
+                if case .ackCompact(let batch, _) = r.message { acked = max(acked, batch) }
             }
             var outstanding = 0
             for s in net.sent where s.from == 0 && s.to == 1 {

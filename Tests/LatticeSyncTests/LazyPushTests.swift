@@ -18,7 +18,7 @@ struct LazyPushTests {
     }
 
     static func isDeltas(_ m: Message) -> Bool { if case .deltas = m { true } else { false } }
-    static func isAnnouncement(_ m: Message) -> Bool { if case .ihave = m { true } else { false } }
+    static func isAnnouncement(_ m: Message) -> Bool { if case .ihaveCompact = m { true } else { false } }
     static func isGraft(_ m: Message) -> Bool { if case .graft = m { true } else { false } }
 
     /// A — B, and B — C, D, E: what A writes, B forwards.

@@ -50,6 +50,13 @@ struct MessageTests {
             Announcement(sequence: 0, context: CausalContext(vector: VersionVector(), cloud: [Dot(author, 3)])),
         ]))
         out.append(.graft([0])); out.append(.graft([1, .max, 300]))
+        out.append(.ackCompact(batch: 0, vector: []))
+        out.append(.ackCompact(batch: .max, vector: [AuthorEntry(.index(0), 1), AuthorEntry(.new(ReplicaID(.max)), Dot.maxCounter), AuthorEntry(.index(70_000), 300)]))
+        out.append(.ihaveCompact([CompactAnnouncement(sequence: 1, vector: [], cloud: [AuthorEntry(.index(3), 5)])]))
+        out.append(.ihaveCompact([
+            CompactAnnouncement(sequence: .max, vector: [AuthorEntry(.new(author), 2)], cloud: [AuthorEntry(.index(0), 4), AuthorEntry(.index(1), 9)]),
+            CompactAnnouncement(sequence: 0, vector: [AuthorEntry(.index(2), 1)], cloud: []),
+        ]))
         for reason: UInt8 in 1...7 { out.append(.goodbye(reason: GoodbyeReason(rawValue: reason)!)) }
         for code: UInt16 in 1...6 { out.append(.error(code: ProtocolErrorCode(rawValue: code)!, message: "x")) }
         return out
@@ -84,7 +91,7 @@ struct MessageTests {
 
     @Test func everyTypeRoundTrips() throws {
         let samples = try Self.samples()
-        #expect(Set(samples.map(\.type)) == Set(1...13))
+        #expect(Set(samples.map(\.type)) == Set(1...15))
         for m in samples {
             let bytes = m.encoded()
             #expect(bytes.first == m.type)
@@ -122,7 +129,7 @@ struct MessageTests {
         let a = VersionVector([author: 1])
         return [
             ("hello", .hello(Hello(node: node, vector: a, watermark: VersionVector())),
-             "01 01 01 00 00 00 00 00 00 00 07 01 78 06 89 9a 08 7b 6f ff 01 00"),
+             "01 01 01 00 00 00 00 00 00 00 0f 01 78 06 89 9a 08 7b 6f ff 01 00"),
             ("deltas", .deltas(batch: 1, changes: [delta]),
              "02 01 01 29 4c 01 02 01 78 06 89 9a 08 7b 6f ff 01 00 01 05 6e 6f 74 65 73 01 02 6e 31 01 00 05 74 69 74 6c 65 11 02 fe ff 07 82 68 69"),
             ("catch-up", .catchUp(batch: 2, stateDelta: catchUp),
@@ -138,6 +145,10 @@ struct MessageTests {
             ("ihave", .ihave([Announcement(sequence: 1, context: try Delta(decoding: delta).context)]),
              "0c 01 01 01 78 06 89 9a 08 7b 6f ff 01 00"),
             ("graft", .graft([1]), "0d 01 01"),
+            ("ack-compact", .ackCompact(batch: 1, vector: [AuthorEntry(.index(0), 2), AuthorEntry(.new(author), 1)]),
+             "0e 01 02 00 02 01 78 06 89 9a 08 7b 6f ff 01"),
+            ("ihave-compact", .ihaveCompact([CompactAnnouncement(sequence: 7, vector: [], cloud: [AuthorEntry(.index(1), 4), AuthorEntry(.index(1), 5)])]),
+             "0f 01 07 00 02 02 04 02 05"),
         ]
     }
 
@@ -186,7 +197,7 @@ struct MessageTests {
     }
 
     @Test func unknownTypesReasonsAndCodesAreRefused() {
-        for type: UInt8 in [0, 11, 12, 13, 14, 0x4C, 0x80, 0xFF] {
+        for type: UInt8 in [0, 11, 12, 13, 14, 15, 16, 0x4C, 0x80, 0xFF] {
             #expect(Self.refuses([type]))
             #expect(Self.refuses([type, 0x00]))
         }
@@ -225,6 +236,24 @@ struct MessageTests {
         let many = Message.graft(Array(repeating: 1, count: Message.maxAnnouncements + 1)).encoded()
         #expect(Self.refuses(many))
         #expect(!Self.refuses(Message.graft(Array(repeating: 1, count: Message.maxAnnouncements)).encoded()))
+    }
+
+    /// Compact entries: an author is an even varint (2 × index) or exactly 1 (a replica in
+    /// full follows); counters are 1 … 2⁶²; an announcement's context is not empty. (Which
+    /// indices exist, and the order of the replicas they name, the engine checks against the
+    /// session's table: `AuthorTableTests`.)
+    @Test func compactEntriesMustBeCanonicalAndBounded() {
+        #expect(!Self.refuses([0x0e, 0x01, 0x01, 0x04, 0x02]))  // ack-compact: index 2, counter 2
+        #expect(Self.refuses([0x0e, 0x01, 0x01, 0x03, 0x02]))  // author tag 3: neither an index nor 1
+        #expect(Self.refuses([0x0e, 0x01, 0x01, 0x04, 0x00]))  // counter 0
+        #expect(Self.refuses([0x0e, 0x01, 0x01, 0x80, 0x80, 0x10, 0x01]))  // index 2¹⁷: beyond any table
+        #expect(!Self.refuses([0x0e, 0x01, 0x01, 0xfe, 0xff, 0x0f, 0x01]))  // index 2¹⁷ − 1
+        #expect(Self.refuses([0x0e, 0x01, 0x01, 0x01, 1, 0, 0, 0, 0, 0, 0]))  // a replica cut short
+        #expect(Self.refuses([0x0f, 0x01, 0x01, 0x00, 0x00]))  // ihave-compact: an empty context
+        #expect(Self.refuses([0x0f, 0x00]))  // no announcement
+        let tooMany = [UInt8](Message.ihaveCompact([CompactAnnouncement(
+            sequence: 1, vector: [], cloud: Array(repeating: AuthorEntry(.index(0), 1), count: Message.maxAnnouncedDots + 1))]).encoded())
+        #expect(Self.refuses(tooMany))
     }
 
     @Test func vectorsMustBeStrictlyAscending() {

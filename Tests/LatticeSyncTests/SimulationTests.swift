@@ -40,7 +40,7 @@ struct SimulationTests {
             c.engine.eagerFanout = 2
             let r = Cluster(c).run()
             #expect(r.ok, "LATTICE_SEED=\(seed) (8 nodes, fan-out 2) — \(r.violations)")
-            announced += r.bytesByType[12] ?? 0
+            announced += r.bytesByType[15] ?? 0  // ihave-compact (both ends read author tables)
             grafted += r.bytesByType[13] ?? 0
         }
         #expect(announced > 0 && grafted > 0, "ihave bytes \(announced), graft bytes \(grafted)")

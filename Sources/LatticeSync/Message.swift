@@ -131,7 +131,7 @@ public enum Capabilities {
     /// Understands `ihave` and `graft` (lazy push).
     public static let lazyPush: UInt64 = 1 << 2
     /// Understands `ack-compact` and `ihave-compact` (vectors and contexts whose replicas are
-    /// named through the session's author tables, Docs/PROTOCOL.md §2).
+    /// named through the session's author tables, Docs/PROTOCOL.md §3).
     public static let authorTables: UInt64 = 1 << 3
     /// Everything this build supports.
     public static let all: UInt64 = datagramPings | digests | lazyPush | authorTables

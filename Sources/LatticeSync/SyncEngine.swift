@@ -219,7 +219,7 @@ public final class SyncEngine {
         /// known held there: a change later sent on this session must not overtake one of
         /// these it depends on (see ``SyncEngine/enqueueWithDependencies(_:_:_:)``).
         var announced: [(sequence: UInt64, context: CausalContext)] = []
-        /// Author tables (Docs/PROTOCOL.md §2, compact vectors): the replicas this node names by
+        /// Author tables (Docs/PROTOCOL.md §3, `ack-compact`): the replicas this node names by
         /// index in what it sends — its hello vector's, ascending, then each it named in full —
         /// and the replicas the peer names the same way.
         var helloAuthors: [ReplicaID] = []

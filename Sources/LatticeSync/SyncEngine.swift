@@ -484,14 +484,28 @@ public final class SyncEngine {
         // Lazy sessions: all but `eagerFanout` random ones of those that understand `ihave`.
         var lazy: Set<ConnectionID> = []
         if except != nil, config.eagerFanout > 0, changes.count <= min(config.lazyBatchLimit, Message.maxAnnouncements) {
-            var capable = targets.filter { $0.capabilities & Capabilities.lazyPush != 0 }.map(\.id)
-            var eager = config.eagerFanout - (targets.count - capable.count)
-            while eager > 0, !capable.isEmpty {
-                capable.swapAt(Int(rng.next() % UInt64(capable.count)), capable.count - 1)
-                capable.removeLast()
+            // Eager ones are drawn first among sessions heard from lately: a live session
+            // hears a ping at least every ping interval, so one silent longer is likely a dead
+            // link (a partition, a crashed peer) that the session timeout has not closed yet,
+            // and a whole change sent there would wait with it.
+            let quiet = config.pingInterval + config.pingInterval / 2
+            var heard: [ConnectionID] = []
+            var silent: [ConnectionID] = []
+            for s in targets where s.capabilities & Capabilities.lazyPush != 0 {
+                if now < s.lastHeard + quiet { heard.append(s.id) } else { silent.append(s.id) }
+            }
+            var eager = config.eagerFanout - (targets.count - heard.count - silent.count)
+            while eager > 0, !heard.isEmpty || !silent.isEmpty {
+                if heard.isEmpty {
+                    silent.swapAt(Int(rng.next() % UInt64(silent.count)), silent.count - 1)
+                    silent.removeLast()
+                } else {
+                    heard.swapAt(Int(rng.next() % UInt64(heard.count)), heard.count - 1)
+                    heard.removeLast()
+                }
                 eager -= 1
             }
-            lazy = Set(capable)
+            lazy = Set(heard).union(silent)
         }
         for s in targets {
             let everything = policy.sendsEverything(to: s.peer)

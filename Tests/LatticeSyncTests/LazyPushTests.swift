@@ -70,6 +70,34 @@ struct LazyPushTests {
         }
     }
 
+    /// A session silent for longer than a live peer ever is (it pings at least every ping
+    /// interval) is likely a dead link not yet timed out: forwards go whole to sessions heard
+    /// from lately, and the silent one only gets announcements while others can take them.
+    @Test func aSilentSessionIsNotChosenToCarryAWholeForward() throws {
+        let net = try Self.star(fanout: 1)
+        // C (node 2) goes silent: whatever it sends is lost; B still reaches it.
+        guard let (toC, _) = net.ends.first(where: { $0.value.node == 1 && net.ends[$0.value.remote]?.node == 2 }) else {
+            Issue.record("no B–C link")
+            return
+        }
+        guard let fromC = net.ends[toC]?.remote else { return }
+        net.closedEnds.insert(fromC)
+        // Three seconds with ticks every 100 ms: D and E ping and answer pings, C's are lost.
+        for _ in 0..<30 {
+            net.now += 100
+            for j in 0...4 { net.tick(j) }
+        }
+        var wholeTo: [Int: Int] = [:]
+        for i in 1...12 {
+            let before = net.sent.count
+            try net.write(0, EngineTests.path(i), .int(Int64(i)))
+            for m in net.sent[before...] where m.from == 1 && m.to >= 2 && Self.isDeltas(m.message) { wholeTo[m.to, default: 0] += 1 }
+        }
+        #expect(wholeTo[2] == nil, "whole forwards to the silent C: \(wholeTo)")
+        #expect((wholeTo[3] ?? 0) + (wholeTo[4] ?? 0) == 12, "\(wholeTo)")
+        #expect((wholeTo[3] ?? 0) > 0 && (wholeTo[4] ?? 0) > 0, "still drawn at random among the live ones: \(wholeTo)")
+    }
+
     @Test func withoutFanoutEveryForwardIsWhole() throws {
         let net = try Self.star(fanout: 0)
         try net.write(0, EngineTests.path(1), .int(1))

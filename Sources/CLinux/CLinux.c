@@ -8,6 +8,8 @@ int clinux_accept_nonblocking(int fd, struct sockaddr *address, socklen_t *lengt
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -188,4 +190,14 @@ int clinux_scoped_sockaddr6(const char *host, uint16_t port, struct sockaddr_in6
 int clinux_exit_with_parent(int sig, pid_t expected_parent) {
     if (prctl(PR_SET_PDEATHSIG, sig) != 0) return -1;
     return getppid() == expected_parent ? 0 : 1;
+}
+
+int clinux_tcp_progress(int fd, uint32_t *unacked, uint32_t *since_ack_ms) {
+    struct tcp_info info;
+    socklen_t length = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0) return -1;
+    *unacked = info.tcpi_unacked;
+    *since_ack_ms = info.tcpi_last_ack_recv;
+    return 0;
 }

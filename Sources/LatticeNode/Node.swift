@@ -52,6 +52,11 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         var writeOffset = 0
         var closeAfterWrite = false
         var wantedPeer: ReplicaID?
+        /// Since when bytes written to the socket may be unacknowledged (nil: none were written
+        /// since the kernel last said everything was acknowledged), and whether the engine was
+        /// last told the stream is stalled (``Node/reportStalls(now:)``).
+        var outstandingSince: UInt64?
+        var reportedStalled = false
         init(fd: Int32, id: ConnectionID, outbound: Bool, channel: SecureChannel, connecting: Bool) {
             self.fd = fd
             self.id = id
@@ -291,7 +296,9 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
     private func scheduleTick() {
         loop.schedule(after: options.tickInterval) { [weak self] in
             guard let self else { return }
-            self.execute(self.engine.tick(now: EventLoop.now()))
+            let now = EventLoop.now()
+            self.reportStalls(now: now)
+            self.execute(self.engine.tick(now: now))
             self.scheduleTick()
         }
     }
@@ -636,6 +643,36 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         }
     }
 
+    /// How long sent bytes may wait for the peer's acknowledgement, with none arriving, before
+    /// the engine is told the stream is stalled (a healthy LAN link acknowledges in well under
+    /// a millisecond; a lost segment waits at least one retransmission timeout, 200 ms on Linux).
+    static let stallNotice: UInt64 = 50
+
+    /// Tells the engine which session streams are stalled (Docs/PROTOCOL.md §5.4): bytes the
+    /// kernel could not take yet, or bytes sent `stallNotice` ago or more that the peer has not
+    /// acknowledged, with no acknowledgement for as long (TCP_INFO). Lazy push then sends whole
+    /// forwards over the other sessions. Checked every tick; one `getsockopt` per session.
+    private func reportStalls(now: UInt64) {
+        for c in connections.values where c.peer != nil && !c.connecting {
+            var stalled = c.writeOffset < c.pendingWrite.count
+            if !stalled, let since = c.outstandingSince {
+                var unacked: UInt32 = 0
+                var sinceAck: UInt32 = 0
+                if clinux_tcp_progress(c.fd, &unacked, &sinceAck) == 0 {
+                    if unacked == 0 {
+                        c.outstandingSince = nil
+                    } else {
+                        stalled = now >= since + Self.stallNotice && UInt64(sinceAck) >= Self.stallNotice
+                    }
+                }
+            }
+            if stalled != c.reportedStalled {
+                c.reportedStalled = stalled
+                engine.transportStalled(c.id, stalled)
+            }
+        }
+    }
+
     private func flushWrites(_ c: Connection) {
         guard connections[c.id] != nil, !c.connecting else { return }
         while c.writeOffset < c.pendingWrite.count {
@@ -652,6 +689,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                 return
             }
             c.writeOffset += n
+            if n > 0, c.outstandingSince == nil { c.outstandingSince = EventLoop.now() }
         }
         c.pendingWrite.removeAll(keepingCapacity: true)
         c.writeOffset = 0

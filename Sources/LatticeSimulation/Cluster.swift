@@ -129,6 +129,7 @@ public final class Cluster {
         case deliver(from: Int, to: Int, conn: ConnectionID, bytes: [UInt8], channel: Channel, epoch: Int)
         case resume(Int, epoch: Int, actions: ArraySlice<SyncAction>)
         case streamReady(ConnectionID, towardsB: Bool)
+        case stallCheck(ConnectionID, towardsB: Bool)
         case connectAttempt(from: Int, to: Int, epoch: Int)
         case dialFailed(from: Int, to: Int, epoch: Int)
         case closed(node: Int, conn: ConnectionID, reason: String, epoch: Int)
@@ -156,7 +157,18 @@ public final class Cluster {
         /// Stream bytes in flight per direction, in order.
         var toB = Inbox()
         var toA = Inbox()
+        /// Whether the sender was told its stream is stalled, per direction, and whether a
+        /// check is scheduled (one at a time: a stalled stream's sends schedule none).
+        var stalledToB = false
+        var stalledToA = false
+        var checkingToB = false
+        var checkingToA = false
     }
+
+    /// How long sent stream bytes wait undelivered before the sender's driver reports the stream
+    /// stalled (as the node does when the oldest unacknowledged byte waits this long; a healthy
+    /// link delivers within its latency and jitter).
+    static let stallNotice: UInt64 = 50
 
     public let config: SimulationConfig
     private var rng: SyncRandom
@@ -361,7 +373,14 @@ public final class Cluster {
             deliveringFrom = from
             run(to, engine.receive(bytes, on: conn, channel: channel, now: now))
             deliveringFrom = nil
+        case .stallCheck(let key, let towardsB):
+            if towardsB { linkTable[key]?.checkingToB = false } else { linkTable[key]?.checkingToA = false }
+            checkStall(key, towardsB: towardsB)
         case .streamReady(let key, let towardsB):
+            defer {
+                // Delivered what was due: a stalled stream may flow again.
+                if let link = linkTable[key], towardsB ? link.stalledToB : link.stalledToA { checkStall(key, towardsB: towardsB) }
+            }
             // TCP: deliver in order whatever is due; across a partition it keeps retransmitting,
             // so the head (and everything behind it) waits.
             while let open = linkTable[key]?.open, open {
@@ -606,9 +625,38 @@ public final class Cluster {
             }
             report.retransmissions += Int(retries)
             at = max(at, (aToB ? linkTable[key]?.toB.lastAt : linkTable[key]?.toA.lastAt) ?? 0)
-            let item = Inbox.Item(at: at, bytes: bytes, epoch: epoch)
+            let item = Inbox.Item(at: at, sent: now, bytes: bytes, epoch: epoch)
             if aToB { linkTable[key]?.toB.append(item) } else { linkTable[key]?.toA.append(item) }
             queue.push(at, .streamReady(key, towardsB: aToB))
+            if at >= now + Self.stallNotice || !reachable(i, to.node), let link = linkTable[key],
+                !(aToB ? link.checkingToB || link.stalledToB : link.checkingToA || link.stalledToA)
+            {
+                if aToB { linkTable[key]?.checkingToB = true } else { linkTable[key]?.checkingToA = true }
+                queue.push(now + Self.stallNotice, .stallCheck(key, towardsB: aToB))
+            }
+        }
+    }
+
+    /// Tells the sending engine whether its stream in this direction is stalled: its oldest
+    /// undelivered bytes were sent ``stallNotice`` ago or more. Every send that will wait that
+    /// long schedules a check; while stalled, the next check is when the head is due (or,
+    /// across a partition, a notice later), and each delivery checks too.
+    private func checkStall(_ key: ConnectionID, towardsB: Bool) {
+        guard let link = linkTable[key], link.open else { return }
+        let head = towardsB ? link.toB.first : link.toA.first
+        let stalled = head.map { $0.sent + Self.stallNotice <= now } ?? false
+        let sender = towardsB ? link.a : link.b
+        if stalled != (towardsB ? link.stalledToB : link.stalledToA) {
+            if towardsB { linkTable[key]?.stalledToB = stalled } else { linkTable[key]?.stalledToA = stalled }
+            nodes[sender.node].engine?.transportStalled(sender.conn, stalled)
+        }
+        // Stalled: look again when the head is due. Not yet, but the head will wait long
+        // enough (a send made while another check was pending): look when it has.
+        guard let head, !(towardsB ? link.checkingToB : link.checkingToA) else { return }
+        let next = stalled ? max(head.at, now + Self.stallNotice) : head.at >= head.sent + Self.stallNotice ? head.sent + Self.stallNotice : nil
+        if let next {
+            if towardsB { linkTable[key]?.checkingToB = true } else { linkTable[key]?.checkingToA = true }
+            queue.push(next, .stallCheck(key, towardsB: towardsB))
         }
     }
 
@@ -686,6 +734,8 @@ public final class Cluster {
 struct Inbox {
     struct Item {
         var at: UInt64
+        /// When it was sent.
+        var sent: UInt64
         var bytes: [UInt8]
         var epoch: Int
     }

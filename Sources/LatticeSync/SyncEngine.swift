@@ -191,6 +191,9 @@ public final class SyncEngine {
         var inFlightBytes = 0
         var syncPending = false
         var lastHeard: UInt64
+        /// The driver reports the stream stalled: what was sent on it has waited for the peer's
+        /// transport acknowledgement for a while (``SyncEngine/transportStalled(_:_:)``).
+        var stalled = false
         /// When this node last sent on the session (as of the tick after the send): a
         /// keep-alive ping goes only on a session idle for ``SyncConfig/pingInterval``.
         var lastSent: UInt64
@@ -395,6 +398,14 @@ public final class SyncEngine {
         return out
     }
 
+    /// The driver's view of a session's stream: stalled when what was sent on it has waited
+    /// for the peer's transport acknowledgement longer than a healthy link takes (a
+    /// retransmission under loss, a link that went dead), flowing again when it drained. Lazy
+    /// push then sends whole forwards over other sessions (announcing to this one), so a change
+    /// does not wait behind the stall. Never required: a driver that never calls it loses only
+    /// that preference.
+    public func transportStalled(_ conn: ConnectionID, _ stalled: Bool) { sessions[conn]?.stalled = stalled }
+
     /// A connection closed (by the peer, the network or after a ``SyncAction/close(_:reason:)``).
     public func disconnected(_ conn: ConnectionID, now: UInt64, reason: String) -> [SyncAction] {
         guard let s = sessions.removeValue(forKey: conn) else { return [] }
@@ -484,15 +495,16 @@ public final class SyncEngine {
         // Lazy sessions: all but `eagerFanout` random ones of those that understand `ihave`.
         var lazy: Set<ConnectionID> = []
         if except != nil, config.eagerFanout > 0, changes.count <= min(config.lazyBatchLimit, Message.maxAnnouncements) {
-            // Eager ones are drawn first among sessions heard from lately: a live session
-            // hears a ping at least every ping interval, so one silent longer is likely a dead
-            // link (a partition, a crashed peer) that the session timeout has not closed yet,
-            // and a whole change sent there would wait with it.
+            // Eager ones are drawn first among sessions heard from lately and not stalled: a
+            // live session hears a ping at least every ping interval, so one silent longer is
+            // likely a dead link (a partition, a crashed peer) that the session timeout has not
+            // closed yet; and a stream the driver reports stalled is waiting out a
+            // retransmission. A whole change sent on either would wait with it.
             let quiet = config.pingInterval + config.pingInterval / 2
             var heard: [ConnectionID] = []
             var silent: [ConnectionID] = []
             for s in targets where s.capabilities & Capabilities.lazyPush != 0 {
-                if now < s.lastHeard + quiet { heard.append(s.id) } else { silent.append(s.id) }
+                if now < s.lastHeard + quiet && !s.stalled { heard.append(s.id) } else { silent.append(s.id) }
             }
             var eager = config.eagerFanout - (targets.count - heard.count - silent.count)
             while eager > 0, !heard.isEmpty || !silent.isEmpty {

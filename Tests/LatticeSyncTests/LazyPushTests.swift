@@ -98,6 +98,34 @@ struct LazyPushTests {
         #expect((wholeTo[3] ?? 0) > 0 && (wholeTo[4] ?? 0) > 0, "still drawn at random among the live ones: \(wholeTo)")
     }
 
+    /// A stream the driver reports stalled (a retransmission under way) gets announcements,
+    /// not whole forwards, until it flows again.
+    @Test func aStalledStreamIsNotChosenToCarryAWholeForwardUntilItFlows() throws {
+        let net = try Self.star(fanout: 1)
+        guard let (toC, _) = net.ends.first(where: { $0.value.node == 1 && net.ends[$0.value.remote]?.node == 2 }) else {
+            Issue.record("no B–C link")
+            return
+        }
+        func forwards(_ writes: ClosedRange<Int>) throws -> [Int: Int] {
+            var wholeTo: [Int: Int] = [:]
+            for i in writes {
+                let before = net.sent.count
+                try net.write(0, EngineTests.path(i), .int(Int64(i)))
+                for m in net.sent[before...] where m.from == 1 && m.to >= 2 && Self.isDeltas(m.message) { wholeTo[m.to, default: 0] += 1 }
+            }
+            return wholeTo
+        }
+        net.engine(1).transportStalled(toC, true)
+        let stalled = try forwards(1...12)
+        #expect(stalled[2] == nil && (stalled[3] ?? 0) + (stalled[4] ?? 0) == 12, "whole forwards while C's stream stalls: \(stalled)")
+        net.engine(1).transportStalled(toC, false)
+        let flowing = try forwards(13...36)
+        #expect((flowing[2] ?? 0) > 0, "C is drawn again once its stream flows: \(flowing)")
+        net.now += SyncConfig().graftDelay
+        for j in 0...4 { net.tick(j) }
+        #expect(net.storage(2).state == net.storage(0).state, "C got every change (announced, then grafted or sent)")
+    }
+
     @Test func withoutFanoutEveryForwardIsWhole() throws {
         let net = try Self.star(fanout: 0)
         try net.write(0, EngineTests.path(1), .int(1))

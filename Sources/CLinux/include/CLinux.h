@@ -20,6 +20,9 @@
 /// is locked by libc per call).
 static inline FILE *clinux_stdout(void) { return stdout; }
 
+/// A TCP socket's progress (TCP_INFO): the segments sent and not yet acknowledged, and the
+/// milliseconds since an acknowledgement last arrived. 0, or -1 and errno (not a TCP socket).
+int clinux_tcp_progress(int fd, uint32_t *unacked, uint32_t *since_ack_ms);
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int clinux_accept_nonblocking(int fd, struct sockaddr *address, socklen_t *length);
 /// The fd stored in an epoll event (the union is not visible to Swift as a plain field).

@@ -9,6 +9,13 @@ the packets of host 1 in both directions (this kernel has no netem), one TCP con
 sender writing a MSG-byte message every INTERVAL ms (as a gossip session does), and the
 receiver timing each message from its send (both namespaces share CLOCK_MONOTONIC).
 
+It also checks the node's stall signal (Docs/PROTOCOL.md §5.4, `Node.reportStalls`): every
+100 ms the sender applies the node's rule to its socket — TCP_INFO shows unacknowledged
+segments, no acknowledgement for 50 ms, and bytes outstanding for 50 ms — and each message
+records whether the stream was reported stalled when it was sent. The second table compares
+the messages sent while stalled with the others: a whole change sent on a stalled stream is
+what lazy push avoids.
+
 Usage (root): python3 Tests/Campaign/tcp-loss.py [LOSS_PERCENT=20] [SECONDS=30] [INTERVAL_MS=20,100]
 Prints the delivery-time distribution per interval. Needs iproute2 and nftables.
 """
@@ -73,9 +80,9 @@ while True:
     if not d: break
     buf += d
     while len(buf) >= size:
-        sent = struct.unpack("<d", buf[:8])[0]; buf = buf[size:]
-        out.append(time.clock_gettime(time.CLOCK_MONOTONIC) - sent)
-print(" ".join("%.6f" % x for x in out))
+        sent, stalled = struct.unpack("<dB", buf[:9]); buf = buf[size:]
+        out.append("%.6f:%d" % (time.clock_gettime(time.CLOCK_MONOTONIC) - sent, stalled))
+print(" ".join(out))
 """
 
 SENDER = r"""
@@ -83,9 +90,22 @@ import socket, struct, sys, time
 size, interval, seconds = int(sys.argv[1]), float(sys.argv[2]) / 1000, float(sys.argv[3])
 c = socket.create_connection(("10.78.0.2", 7777), timeout=10)
 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+# The node's rule, checked at its 100 ms tick (Node.reportStalls).
+NOTICE = 0.050
+outstanding_since = None; stalled = 0; next_tick = time.monotonic() + 0.1
+def tick(now):
+    global outstanding_since, stalled
+    info = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    unacked, since_ack_ms = struct.unpack_from("<I", info, 24)[0], struct.unpack_from("<I", info, 56)[0]
+    if outstanding_since is None: stalled = 0; return
+    if unacked == 0: outstanding_since = None; stalled = 0; return
+    stalled = int(now - outstanding_since >= NOTICE and since_ack_ms / 1000 >= NOTICE)
 end = time.monotonic() + seconds; nxt = time.monotonic()
 while time.monotonic() < end:
-    c.sendall(struct.pack("<d", time.clock_gettime(time.CLOCK_MONOTONIC)) + b"x" * (size - 8))
+    now = time.monotonic()
+    while now >= next_tick: tick(now); next_tick += 0.1
+    c.sendall(struct.pack("<dB", time.clock_gettime(time.CLOCK_MONOTONIC), stalled) + b"x" * (size - 9))
+    if outstanding_since is None: outstanding_since = time.monotonic()
     nxt += interval; time.sleep(max(0, nxt - time.monotonic()))
 time.sleep(5); c.close()
 """
@@ -97,7 +117,8 @@ def run(interval):
     assert recv.stdout.readline().strip() == "ready"
     ns(f"{P}-h1", sys.executable, "-c", SENDER, str(MSG), str(interval), str(SECONDS))
     out, _ = recv.communicate(timeout=120)
-    times = sorted(float(x) * 1000 for x in out.split())
+    pairs = [(float(t) * 1000, int(f)) for t, f in (x.split(":") for x in out.split())]
+    times = sorted(t for t, _ in pairs)
     n = len(times)
 
     def q(p):
@@ -105,6 +126,17 @@ def run(interval):
     over = lambda ms: sum(1 for t in times if t > ms) / n * 100
     print(f"| {interval} ms | {n} | {q(0.5):.2f} | {q(0.9):.2f} | {q(0.99):.1f} | {times[-1]:.0f} | "
           f"{over(10):.1f} % | {over(100):.1f} % | {over(200):.1f} % |")
+    return interval, pairs
+
+
+def stall_row(interval, pairs):
+    def part(flag):
+        ts = sorted(t for t, f in pairs if f == flag)
+        if not ts:
+            return "— | — | —"
+        late = sum(1 for t in ts if t > 100) / len(ts) * 100
+        return f"{len(ts)} | {ts[len(ts) // 2]:.1f} | {late:.0f} %"
+    print(f"| {interval} ms | {part(1)} | {part(0)} |")
 
 
 def main():
@@ -116,8 +148,12 @@ def main():
               f"kernel {os.uname().release}")
         print("| a message every | messages | p50 ms | p90 ms | p99 ms | max ms | > 10 ms | > 100 ms | > 200 ms |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for interval in INTERVALS:
-            run(interval)
+        rows = [run(interval) for interval in INTERVALS]
+        print()
+        print("| a message every | sent while reported stalled | p50 ms | > 100 ms | sent while flowing | p50 ms | > 100 ms |")
+        print("|---|---|---|---|---|---|---|")
+        for interval, pairs in rows:
+            stall_row(interval, pairs)
     finally:
         down()
 

@@ -31,7 +31,8 @@ import LatticeSync
 /// | 15 | time advances, every node ticks | advance |
 ///
 /// Transport model: one TCP-like stream per connection, FIFO per direction, held across a
-/// partition. An engine's `close` lets the other end receive what was sent before it, then the
+/// partition; before every step each sender is told whether its stream is stalled (two or more
+/// messages waiting in its direction). An engine's `close` lets the other end receive what was sent before it, then the
 /// close; a crash or a network drop discards the bytes in flight (a crash's other end learns of it
 /// as a delivery; a drop tells both at once). `flush` holds the rest of the node's actions until
 /// an fsync-completes step (all fsyncs complete at once while settling).
@@ -257,8 +258,26 @@ private final class FuzzDriver {
 
     // MARK: Steps
 
+    /// Stream ends whose engine was last told its stream is stalled.
+    var reportedStalled: Set<ConnectionID> = []
+
+    /// Reports stalls as a node's driver does (`SyncEngine.transportStalled`): here, a stream
+    /// with two or more messages waiting towards the other end is stalled, one with fewer flows.
+    func reportStalls() {
+        for key in links.keys.sorted() {
+            guard let link = links[key] else { continue }
+            for e in 0..<2 where link.open[e] {
+                let stalled = link.queue[1 - e].count >= 2
+                guard stalled != reportedStalled.contains(link.conn[e]) else { continue }
+                if stalled { reportedStalled.insert(link.conn[e]) } else { reportedStalled.remove(link.conn[e]) }
+                nodes[link.node[e]].engine?.transportStalled(link.conn[e], stalled)
+            }
+        }
+    }
+
     func step(_ op: UInt8) {
         let n = nodes.count
+        reportStalls()
         switch op % 16 {
         case 0...3:
             let k = input.byte() % n

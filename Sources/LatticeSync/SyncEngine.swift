@@ -104,6 +104,8 @@ public struct SyncStats: Equatable, Sendable {
     /// Lazy push: changes announced (`ihave`) instead of sent, changes asked for (`graft`) after
     /// an announcement, and announced changes sent because a peer asked for them.
     public var announced = 0, graftsSent = 0, graftsServed = 0
+    /// Streams the driver reported stalled (each time one went from flowing to stalled).
+    public var stalls = 0
     /// The longest per-peer send queue and the most bytes in flight to one peer seen.
     public var peakQueue = 0, peakInFlight = 0
 }
@@ -404,7 +406,11 @@ public final class SyncEngine {
     /// push then sends whole forwards over other sessions (announcing to this one), so a change
     /// does not wait behind the stall. Never required: a driver that never calls it loses only
     /// that preference.
-    public func transportStalled(_ conn: ConnectionID, _ stalled: Bool) { sessions[conn]?.stalled = stalled }
+    public func transportStalled(_ conn: ConnectionID, _ stalled: Bool) {
+        guard let s = sessions[conn], s.stalled != stalled else { return }
+        s.stalled = stalled
+        if stalled { stats.stalls += 1 }
+    }
 
     /// A connection closed (by the peer, the network or after a ``SyncAction/close(_:reason:)``).
     public func disconnected(_ conn: ConnectionID, now: UInt64, reason: String) -> [SyncAction] {

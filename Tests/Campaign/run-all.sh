@@ -30,6 +30,7 @@ run long-offline-compacted env COMPACT=1 python3 Tests/Campaign/long-offline.py 
 run gossip-scale python3 Tests/Campaign/gossip-scale.py 16 64 256 512
 run gossip-scale-no-faults env FAULTS=0 python3 Tests/Campaign/gossip-scale.py 16 64 256 512
 run tcp-loss python3 Tests/Campaign/tcp-loss.py 20 30 20,100
+run lan-loss python3 Tests/Campaign/lan-loss.py 16 10 40
 for harness in $(ls Fuzz/Sources); do
     run "fuzz-$harness" env SWIFT_BACKTRACE=enable=no Fuzz/run.sh "$harness" "$fuzz_seconds"
 done

@@ -173,6 +173,7 @@ struct APIProcessTests {
         #expect(metrics.contains("lattice_fsync_duration_seconds_bucket{le=\"+Inf\"}"))
         #expect(metrics.contains("lattice_packets_dropped_total{transport=\"udp\",reason=\"auth\"} 0"))
         #expect(metrics.contains("lattice_lazy_push_total{event=\"announced\"} 0"))
+        #expect(metrics.contains("lattice_stream_stalls_total "))
     }
 
     @Test func isolationAndRevocationTakeEffectAtRuntime() throws {

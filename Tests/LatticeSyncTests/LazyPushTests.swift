@@ -116,6 +116,8 @@ struct LazyPushTests {
             return wholeTo
         }
         net.engine(1).transportStalled(toC, true)
+        net.engine(1).transportStalled(toC, true)  // told twice: one stall
+        #expect(net.engine(1).stats.stalls == 1)
         let stalled = try forwards(1...12)
         #expect(stalled[2] == nil && (stalled[3] ?? 0) + (stalled[4] ?? 0) == 12, "whole forwards while C's stream stalls: \(stalled)")
         net.engine(1).transportStalled(toC, false)

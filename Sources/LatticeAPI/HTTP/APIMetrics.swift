@@ -41,6 +41,7 @@ package enum APIMetrics {
             ("event=\"announced\"", Double(stats.announced)), ("event=\"grafted\"", Double(stats.graftsSent)),
             ("event=\"graft_served\"", Double(stats.graftsServed)),
         ])
+        metric("stream_stalls_total", "counter", "Session streams reported stalled (sent bytes waiting on the peer's acknowledgement); whole forwards avoid them.", [("", Double(stats.stalls))])
         metric("protocol_violations_total", "counter", "Peers' protocol violations (each quarantines the peer).", [("", Double(stats.violations))])
         metric("conflicts", "gauge", "Fields holding concurrent values now.", [("", Double(store.state.conflicts().count))])
         metric("documents", "gauge", "Documents in the replica.", [("", Double(store.state.applicationDocumentCount))])

@@ -507,23 +507,23 @@ public final class SyncEngine {
             // closed yet; and a stream the driver reports stalled is waiting out a
             // retransmission. A whole change sent on either would wait with it.
             let quiet = config.pingInterval + config.pingInterval / 2
-            var heard: [ConnectionID] = []
-            var silent: [ConnectionID] = []
+            var healthy: [ConnectionID] = []
+            var doubtful: [ConnectionID] = []
             for s in targets where s.capabilities & Capabilities.lazyPush != 0 {
-                if now < s.lastHeard + quiet && !s.stalled { heard.append(s.id) } else { silent.append(s.id) }
+                if now < s.lastHeard + quiet && !s.stalled { healthy.append(s.id) } else { doubtful.append(s.id) }
             }
-            var eager = config.eagerFanout - (targets.count - heard.count - silent.count)
-            while eager > 0, !heard.isEmpty || !silent.isEmpty {
-                if heard.isEmpty {
-                    silent.swapAt(Int(rng.next() % UInt64(silent.count)), silent.count - 1)
-                    silent.removeLast()
+            var eager = config.eagerFanout - (targets.count - healthy.count - doubtful.count)
+            while eager > 0, !healthy.isEmpty || !doubtful.isEmpty {
+                if healthy.isEmpty {
+                    doubtful.swapAt(Int(rng.next() % UInt64(doubtful.count)), doubtful.count - 1)
+                    doubtful.removeLast()
                 } else {
-                    heard.swapAt(Int(rng.next() % UInt64(heard.count)), heard.count - 1)
-                    heard.removeLast()
+                    healthy.swapAt(Int(rng.next() % UInt64(healthy.count)), healthy.count - 1)
+                    healthy.removeLast()
                 }
                 eager -= 1
             }
-            lazy = Set(heard).union(silent)
+            lazy = Set(healthy).union(doubtful)
         }
         for s in targets {
             let everything = policy.sendsEverything(to: s.peer)

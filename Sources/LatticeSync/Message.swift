@@ -474,49 +474,32 @@ extension Message {
         case 11:
             return .digest(try r.u64le())
         case 12:
-            let count = try r.count(minimumItemSize: 3)
-            guard count > 0, count <= maxAnnouncements else { throw MessageDecodeError("ihave: \(count) announcements (1…\(maxAnnouncements))") }
-            var list: [Announcement] = []
-            list.reserveCapacity(count)
-            for _ in 0..<count {
-                let sequence = try r.varint()
-                let vector = try readVector(&r)
-                let n = try r.count(minimumItemSize: 9)
-                guard n <= maxAnnouncedDots else { throw MessageDecodeError("ihave: \(n) cloud dots exceed \(maxAnnouncedDots)") }
-                var dots: [Dot] = []
-                dots.reserveCapacity(n)
-                for _ in 0..<n {
-                    let replica = try r.u64le()
-                    let counter = try r.varint()
-                    guard counter >= 1, counter <= Dot.maxCounter else { throw MessageDecodeError("ihave: dot counter \(counter) out of range") }
-                    dots.append(Dot(ReplicaID(replica), counter))
-                }
-                list.append(try Announcement(sequence: sequence, vector: vector, cloud: dots, "ihave"))
-            }
-            return .ihave(list)
+            return .ihave(
+                try readAnnouncementList(&r, minimumItemSize: 3, "ihave", "announcements") { r in
+                    let sequence = try r.varint()
+                    let vector = try readVector(&r)
+                    let dots = try readList(&r, minimumItemSize: 9, nonEmpty: false, limit: maxAnnouncedDots, { "ihave: \($0) cloud dots exceed \(maxAnnouncedDots)" }) { r in
+                        let replica = try r.u64le()
+                        let counter = try r.varint()
+                        guard counter >= 1, counter <= Dot.maxCounter else { throw MessageDecodeError("ihave: dot counter \(counter) out of range") }
+                        return Dot(ReplicaID(replica), counter)
+                    }
+                    return try Announcement(sequence: sequence, vector: vector, cloud: dots, "ihave")
+                })
         case 13:
-            let count = try r.count(minimumItemSize: 1)
-            guard count > 0, count <= maxAnnouncements else { throw MessageDecodeError("graft: \(count) sequences (1…\(maxAnnouncements))") }
-            var sequences: [UInt64] = []
-            sequences.reserveCapacity(count)
-            for _ in 0..<count { sequences.append(try r.varint()) }
-            return .graft(sequences)
+            return .graft(try readAnnouncementList(&r, minimumItemSize: 1, "graft", "sequences") { r in try r.varint() })
         case 14:
             let batch = try r.varint()
             return .ackCompact(batch: batch, vector: try readEntries(&r, limit: maxVectorEntries, "ack-compact vector"))
         case 15:
-            let count = try r.count(minimumItemSize: 3)
-            guard count > 0, count <= maxAnnouncements else { throw MessageDecodeError("ihave-compact: \(count) announcements (1…\(maxAnnouncements))") }
-            var list: [CompactAnnouncement] = []
-            list.reserveCapacity(count)
-            for _ in 0..<count {
-                let sequence = try r.varint()
-                let vector = try readEntries(&r, limit: maxVectorEntries, "ihave-compact vector")
-                let cloud = try readEntries(&r, limit: maxAnnouncedDots, "ihave-compact cloud")
-                guard !vector.isEmpty || !cloud.isEmpty else { throw MessageDecodeError("ihave-compact: an empty context") }
-                list.append(CompactAnnouncement(sequence: sequence, vector: vector, cloud: cloud))
-            }
-            return .ihaveCompact(list)
+            return .ihaveCompact(
+                try readAnnouncementList(&r, minimumItemSize: 3, "ihave-compact", "announcements") { r in
+                    let sequence = try r.varint()
+                    let vector = try readEntries(&r, limit: maxVectorEntries, "ihave-compact vector")
+                    let cloud = try readEntries(&r, limit: maxAnnouncedDots, "ihave-compact cloud")
+                    guard !vector.isEmpty || !cloud.isEmpty else { throw MessageDecodeError("ihave-compact: an empty context") }
+                    return CompactAnnouncement(sequence: sequence, vector: vector, cloud: cloud)
+                })
         default:
             throw MessageDecodeError("unknown message type \(type)")
         }
@@ -531,6 +514,28 @@ extension Message {
             w.u64le(e.replica.rawValue)
             w.varint(e.counter)
         }
+    }
+
+    /// A counted list: `varint count` (at most what the bytes left can hold at
+    /// `minimumItemSize` each, at most `limit`, and not 0 when `nonEmpty`), then each item.
+    /// `refused` words the error for a count out of range.
+    static func readList<T>(
+        _ r: inout ByteReader, minimumItemSize: Int, nonEmpty: Bool, limit: Int, _ refused: (Int) -> String,
+        _ item: (inout ByteReader) throws -> T
+    ) throws -> [T] {
+        let count = try r.count(minimumItemSize: minimumItemSize)
+        guard count <= limit, count > 0 || !nonEmpty else { throw MessageDecodeError(refused(count)) }
+        var list: [T] = []
+        list.reserveCapacity(count)
+        for _ in 0..<count { list.append(try item(&r)) }
+        return list
+    }
+
+    /// The list of an `ihave`, `graft` or `ihave-compact`: 1 … ``maxAnnouncements`` items.
+    static func readAnnouncementList<T>(
+        _ r: inout ByteReader, minimumItemSize: Int, _ what: String, _ items: String, _ item: (inout ByteReader) throws -> T
+    ) throws -> [T] {
+        try readList(&r, minimumItemSize: minimumItemSize, nonEmpty: true, limit: maxAnnouncements, { "\(what): \($0) \(items) (1…\(maxAnnouncements))" }, item)
     }
 
     /// Compact entries: count, then per entry the author (varint: `2 × index`, or `1` followed
@@ -549,11 +554,7 @@ extension Message {
     }
 
     static func readEntries(_ r: inout ByteReader, limit: Int, _ what: String) throws -> [AuthorEntry] {
-        let count = try r.count(minimumItemSize: 2)
-        guard count <= limit else { throw MessageDecodeError("\(what) of \(count) entries exceeds \(limit)") }
-        var out: [AuthorEntry] = []
-        out.reserveCapacity(count)
-        for _ in 0..<count {
+        try readList(&r, minimumItemSize: 2, nonEmpty: false, limit: limit, { "\(what) of \($0) entries exceeds \(limit)" }) { r in
             let tag = try r.varint()
             let author: AuthorRef
             if tag & 1 == 0 {
@@ -565,9 +566,8 @@ extension Message {
             }
             let counter = try r.varint()
             guard counter >= 1, counter <= Dot.maxCounter else { throw MessageDecodeError("\(what): counter \(counter) out of range") }
-            out.append(AuthorEntry(author, counter))
+            return AuthorEntry(author, counter)
         }
-        return out
     }
 
     static func readVector(_ r: inout ByteReader) throws -> VersionVector {

@@ -53,10 +53,8 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
         var closeAfterWrite = false
         var wantedPeer: ReplicaID?
         /// Since when bytes written to the socket may be unacknowledged (nil: none were written
-        /// since the kernel last said everything was acknowledged), and whether the engine was
-        /// last told the stream is stalled (``Node/reportStalls(now:)``).
+        /// since the kernel last said everything was acknowledged; ``Node/reportStalls(now:)``).
         var outstandingSince: UInt64?
-        var reportedStalled = false
         init(fd: Int32, id: ConnectionID, outbound: Bool, channel: SecureChannel, connecting: Bool) {
             self.fd = fd
             self.id = id
@@ -666,10 +664,7 @@ public final class Node: @unchecked Sendable {  // confined to the loop thread; 
                     }
                 }
             }
-            if stalled != c.reportedStalled {
-                c.reportedStalled = stalled
-                engine.transportStalled(c.id, stalled)
-            }
+            engine.transportStalled(c.id, stalled)  // a no-op unless it changed
         }
     }
 

@@ -258,19 +258,13 @@ private final class FuzzDriver {
 
     // MARK: Steps
 
-    /// Stream ends whose engine was last told its stream is stalled.
-    var reportedStalled: Set<ConnectionID> = []
-
     /// Reports stalls as a node's driver does (`SyncEngine.transportStalled`): here, a stream
     /// with two or more messages waiting towards the other end is stalled, one with fewer flows.
     func reportStalls() {
         for key in links.keys.sorted() {
             guard let link = links[key] else { continue }
             for e in 0..<2 where link.open[e] {
-                let stalled = link.queue[1 - e].count >= 2
-                guard stalled != reportedStalled.contains(link.conn[e]) else { continue }
-                if stalled { reportedStalled.insert(link.conn[e]) } else { reportedStalled.remove(link.conn[e]) }
-                nodes[link.node[e]].engine?.transportStalled(link.conn[e], stalled)
+                nodes[link.node[e]].engine?.transportStalled(link.conn[e], link.queue[1 - e].count >= 2)
             }
         }
     }

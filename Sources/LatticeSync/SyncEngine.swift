@@ -404,8 +404,9 @@ public final class SyncEngine {
     /// for the peer's transport acknowledgement longer than a healthy link takes (a
     /// retransmission under loss, a link that went dead), flowing again when it drained. Lazy
     /// push then sends whole forwards over other sessions (announcing to this one), so a change
-    /// does not wait behind the stall. Never required: a driver that never calls it loses only
-    /// that preference.
+    /// does not wait behind the stall. Telling it what it already knows is a no-op (a driver
+    /// may report every session at every tick). Never required: a driver that never calls it
+    /// loses only that preference.
     public func transportStalled(_ conn: ConnectionID, _ stalled: Bool) {
         guard let s = sessions[conn], s.stalled != stalled else { return }
         s.stalled = stalled

@@ -4,41 +4,74 @@ import LatticeCRDT
 /// equality, ranges and order; and its set elements → documents.
 ///
 /// Documents are named by their slot in the collection's ``DocumentSlots``: the value of a
-/// slot is `keyOf[slot]`, and the sorted values are a ``PackedOrder`` of slots, by value then
-/// by slot. Ties go by slot, not by document ID, so that a search among equal values reads
-/// nothing but the order's own arrays (a value's summary is usually exact); the few readers
-/// that need equal values in ID order sort them (``QueryIndexes``).
+/// slot is `current[slot]`. The sorted values are kept as a small log-structured merge tree
+/// of ``SortedRun``s — entries `(summary, slot)` ordered by value, then slot (ties go by slot,
+/// not by document ID, so that a search among equal values reads nothing but the run's own
+/// arrays; the few readers that need equal values in ID order sort them):
 ///
-/// Changes to the order are deferred and merged in batches (as PostgreSQL's GIN indexes keep
-/// a pending list): an update records the document's new value at once — so every check of a
-/// value is exact — and lists the slot as *pending*; ``flush()`` moves the pending slots in
-/// the order in one sorted sweep, whose searches start where the previous one ended, instead
-/// of two independent searches of a million-entry order per change, each a chain of cache
-/// misses. Everything that reads the order (a query, a listing by value) flushes first; an
-/// update flushes when ``defaultPendingLimit`` slots are pending, which bounds both the list
-/// and what the next query pays.
+/// - the *base* run, the bulk, rebuilt only when the delta has grown large;
+/// - the *delta* run, the documents moved since the base was built, merged with the buffer
+///   when the buffer fills;
+/// - the *buffer*: the slots changed since the delta was merged, unsorted.
+///
+/// An update writes the document's new value at once (so every check of a value is exact) and
+/// appends the slot to the buffer. Nothing is ever searched for or moved in place: an entry a
+/// later update made stale stays in its run, skipped by every reader (a slot's live entry is in
+/// the run `level[slot]` names), until the next merge of that run drops it. Each merge is one
+/// sequential pass, so a change costs a sort of the buffer and its share of two merges — about
+/// √(N × buffer) entries copied per buffer of changes, and N per delta — instead of searches of a
+/// million-entry order, each a chain of cache misses. A reader first merges the buffer into the
+/// delta (at most ``defaultBufferLimit`` changes to sort) and then reads two sorted runs.
+///
+/// While a stale entry stays in a run, a search of that run may have to compare it: its value
+/// *as placed* is kept (`baseRetired`, `deltaRetired`) until the merge that drops it.
+///
+/// Its state is checked for exclusive access statically only (`@exclusivity(unchecked)` on the
+/// hot tables): the index is used by one thread, and the dynamic checks cost a tenth of an update.
 final class FieldIndex {
+    /// Where a slot's live entry is.
+    enum Level: UInt8 {
+        /// Nowhere: the document holds no value here.
+        case none
+        /// In the base run.
+        case base
+        /// In the delta run.
+        case delta
+        /// Only in the buffer (its value may be nil: then it has no entry once merged).
+        case buffer
+    }
+
     /// The collection's document slots (shared with its other field indexes).
     let slots: DocumentSlots
-    /// By slot: the value the slot's entry in `order` was placed with, nil when the order
-    /// holds no entry for it. The same as the document's value except for pending slots.
-    private var keyOf: [IndexKey?] = []
-    /// Slots whose value changed since the order was last brought up to date → the value now
-    /// (nil: none). Their entries in `order` are still where `keyOf` placed them.
-    private var pending: [UInt32: IndexKey?] = [:]
-    /// Slots this index stopped holding since the last flush: given back to `slots` by the
-    /// flush, once their entries are gone from `order` (a slot given back may be reused for
-    /// another document, which must not find the old document's entry or value there).
+    /// By slot: the document's value now (nil: none).
+    @exclusivity(unchecked) private var current: [IndexKey?] = []
+    /// By slot: where its live entry is (two bits a slot: the merges look every entry's up,
+    /// at random, and a quarter of a megabyte per million documents stays in the cache).
+    @exclusivity(unchecked) private var level = Levels()
+    /// The bulk of the entries.
+    @exclusivity(unchecked) private var base = SortedRun()
+    /// The entries placed since the base was built.
+    @exclusivity(unchecked) private var delta = SortedRun()
+    /// Slots changed since the delta was last merged, each once (their level is `.buffer`).
+    @exclusivity(unchecked) private var buffered: [UInt32] = []
+    /// Slots whose base entry is stale and has an inexact summary → the value it was placed
+    /// with (until the base is rebuilt).
+    @exclusivity(unchecked) private var baseRetired: [UInt32: IndexKey] = [:]
+    /// The number of stale entries in the base run.
+    @exclusivity(unchecked) private var staleInBase = 0
+    /// The same for the delta (until the delta is merged).
+    @exclusivity(unchecked) private var deltaRetired: [UInt32: IndexKey] = [:]
+    /// Slots this index stopped holding: given back to `slots` once no run holds an entry of
+    /// theirs (after the base is rebuilt), since a slot given back may be reused for another
+    /// document, which must not meet the old document's stale entries.
     private var releasing: [UInt32] = []
-    /// Pending slots (or slots to give back) that make an update flush: the most one query
-    /// may have to merge first.
-    static let defaultPendingLimit = 4_096
-    /// This index's limit (tests make it small).
-    let pendingLimit: Int
+    /// Changes buffered before they are sorted and merged into the delta: the most a reader
+    /// sorts first.
+    static let defaultBufferLimit = 1_024
+    /// This index's buffer limit (tests make it small).
+    let bufferLimit: Int
     /// How many documents hold a value.
     private(set) var valueCount = 0
-    /// The slots with a value, in value-then-slot order, as of the last flush.
-    private var placed = PackedOrder()
     /// Set element → the slots of the documents whose field holds it.
     private(set) var elementDocuments: [Value: Set<UInt32>] = [:]
     /// By slot: the indexed elements, ascending.
@@ -47,10 +80,10 @@ final class FieldIndex {
     let field: Key
 
     /// Builds the index of `field` over a collection's documents.
-    init(field: Key, documents: [Key: Document], slots: DocumentSlots, pendingLimit: Int = FieldIndex.defaultPendingLimit) {
+    init(field: Key, documents: [Key: Document], slots: DocumentSlots, bufferLimit: Int = FieldIndex.defaultBufferLimit) {
         self.field = field
         self.slots = slots
-        self.pendingLimit = max(1, pendingLimit)
+        self.bufferLimit = max(1, bufferLimit)
         var entries: [(key: IndexKey, slot: UInt32)] = []
         entries.reserveCapacity(documents.count)
         for (id, doc) in documents {
@@ -61,7 +94,8 @@ final class FieldIndex {
             let slot = slots.hold(id)
             grow(to: slots.capacity)
             if let key {
-                keyOf[Int(slot)] = key
+                current[Int(slot)] = key
+                level[Int(slot)] = .base
                 entries.append((key, slot))
             }
             if !elements.isEmpty {
@@ -74,13 +108,15 @@ final class FieldIndex {
             return c != 0 ? c < 0 : a.slot < b.slot
         }
         valueCount = entries.count
-        placed = PackedOrder(sorted: entries.map { ($0.key.summary, $0.slot) })
+        base = SortedRun(sums: entries.map(\.key.summary), slots: entries.map(\.slot))
     }
 
-    /// Makes `keyOf` cover every slot.
+    /// Makes the side tables cover every slot.
     @inline(__always)
     private func grow(to count: Int) {
-        if keyOf.count < count { keyOf.append(contentsOf: repeatElement(nil, count: count - keyOf.count)) }
+        guard current.count < count else { return }
+        current.append(contentsOf: repeatElement(nil, count: count - current.count))
+        level.grow(to: count)
     }
 
     /// Whether no document holds the field as a register, counter or set.
@@ -89,120 +125,125 @@ final class FieldIndex {
     /// Whether some document holds the field as a register or counter value (one to order by).
     var hasValues: Bool { valueCount > 0 }
 
-    /// The value of a slot here (nil: none), pending or not.
+    /// The value of a slot here (nil: none).
     @inline(__always)
-    func key(_ slot: UInt32) -> IndexKey? {
-        if !pending.isEmpty, let now = pending[slot] { return now }
-        return Int(slot) < keyOf.count ? keyOf[Int(slot)] : nil
-    }
-
-    /// The order, up to date (flushed).
-    var order: PackedOrder {
-        flush()
-        return placed
-    }
+    func key(_ slot: UInt32) -> IndexKey? { Int(slot) < current.count ? current[Int(slot)] : nil }
 
     /// The value document `id` is indexed with (nil: it holds none).
     func key(of id: Key) -> IndexKey? { slots.slot(id).flatMap(key) }
 
-    /// An entry of a flush: its value's summary and its slot (16 bytes, sorted without
-    /// retains). Its value is `keyOf[slot]` while the flush sorts and searches it: the placed
-    /// value for a removal, the new one for an insertion.
-    private typealias Entry = (sum: UInt64, slot: UInt32)
+    /// The number of changes waiting in the buffer.
+    var pendingCount: Int { buffered.count }
 
-    /// The position of an entry in the placed order: where it is, or where it goes; `from` as
-    /// for ``PackedOrder/partition(_:from:_:)``. With an exact summary, entries of equal
-    /// summary are equal values and only slots are compared.
-    private func position(_ e: Entry, from: PackedOrder.Position) -> PackedOrder.Position {
-        if IndexKey.summaryIsExact(e.sum) {
-            return placed.partition(e.sum, from: from) { s in s < e.slot }
-        }
-        // The entry's own value is read only where summaries tie (rare for numbers), and not at
-        // all at the entry itself (a removal's search meets it: it is not below itself).
-        return placed.partition(e.sum, from: from) { s in
-            if s == e.slot { return false }
-            let c = IndexKey.compare(keyOf[Int(s)] ?? .null, keyOf[Int(e.slot)] ?? .null)
-            return c != 0 ? c < 0 : s < e.slot
-        }
+    /// The number of entries in the runs, stale ones included (for tests).
+    var entryCount: Int { base.count + delta.count }
+
+    /// The delta's size that makes a merge into the base: √(N × buffer limit), which balances
+    /// the two merges' copying (each change pays about 2·√(N / buffer limit) entries).
+    private var deltaLimit: Int {
+        max(4 * bufferLimit, Int(Double(base.count * bufferLimit).squareRoot()))
     }
 
-    /// Whether entry `a` goes before entry `b` in the order (value, then slot).
-    private func precedes(_ a: Entry, _ b: Entry) -> Bool {
-        if a.sum != b.sum { return a.sum < b.sum }
-        if !IndexKey.summaryIsExact(a.sum) {
-            let c = IndexKey.compare(keyOf[Int(a.slot)] ?? .null, keyOf[Int(b.slot)] ?? .null)
+    /// Whether live entry `a` goes before live entry `b` (value, then slot).
+    @inline(__always)
+    private static func precedes(_ a: (UInt64, UInt32), _ b: (UInt64, UInt32), _ current: [IndexKey?]) -> Bool {
+        if a.0 != b.0 { return a.0 < b.0 }
+        if !IndexKey.summaryIsExact(a.0) {
+            let c = IndexKey.compare(current[Int(a.1)] ?? .null, current[Int(b.1)] ?? .null)
             if c != 0 { return c < 0 }
         }
-        return a.slot < b.slot
+        return a.1 < b.1
     }
 
-    /// The number of slots whose place in the order waits for a flush.
-    var pendingCount: Int { pending.count }
+    /// Records slot `s`'s new value: the entry it had becomes stale (its value kept for the
+    /// searches of its run, which compare values only where inexact summaries tie), and the
+    /// slot joins the buffer.
+    @inline(__always)
+    private func place(_ s: UInt32, _ key: IndexKey?) {
+        let i = Int(s)
+        if level[i] == .base { staleInBase += 1 }
+        if level[i] == .base || level[i] == .delta, let was = current[i], !IndexKey.summaryIsExact(was.summary) {
+            if level[i] == .base { baseRetired[s] = was } else { deltaRetired[s] = was }
+        }
+        current[i] = key
+        if level[i] != .buffer {
+            level[i] = .buffer
+            buffered.append(s)
+        }
+    }
 
-    /// Merges the pending changes into the order: the entries of pending slots are found in
-    /// one forward sweep (sorted by their placed value and slot) and removed, then the new
-    /// entries are found the same way and inserted; then slots this index let go of are given
-    /// back. O(pending × log(distance between neighbours)) searches over memory that the sweep
-    /// walks forward, instead of O(pending × log N) independent ones.
-    func flush() {
-        if !pending.isEmpty {
-            var removals: [Entry] = []
-            var insertions: [Entry] = []
-            removals.reserveCapacity(pending.count)
-            insertions.reserveCapacity(pending.count)
-            for (slot, now) in pending {
-                let was = keyOf[Int(slot)]
-                if was == now { continue }
-                if let was { removals.append((was.summary, slot)) }
-                if let now { insertions.append((now.summary, slot)) }
-            }
-            removals.sort(by: precedes)
-            var positions: [PackedOrder.Position] = []
-            positions.reserveCapacity(removals.count)
-            var from = PackedOrder.Position.start
-            for r in removals {
-                from = position(r, from: from)
-                assert(from < placed.end && placed.slot(at: from) == r.slot, "a pending slot's entry is where its placed value says")
-                positions.append(from)
-            }
-            placed.remove(positions)
-            for (slot, now) in pending { keyOf[Int(slot)] = now }
-            pending.removeAll(keepingCapacity: true)
-            insertions.sort(by: precedes)
-            var batch: [(sum: UInt64, slot: UInt32, at: PackedOrder.Position)] = []
-            batch.reserveCapacity(insertions.count)
-            from = .start
-            for e in insertions {
-                from = position(e, from: from)
-                batch.append((e.sum, e.slot, from))
-            }
-            placed.insert(batch)
+    /// Sorts the buffer and merges it into the delta (dropping the delta's stale entries).
+    /// With `rebuilding`, a delta grown past its limit is merged into the base as well.
+    /// - Returns: whether the base was rebuilt (and slots given back).
+    @discardableResult
+    private func mergeBuffer(rebuilding: Bool) -> Bool {
+        if !buffered.isEmpty {
+            let now = current
+            var fresh: [(UInt64, UInt32)] = []
+            fresh.reserveCapacity(buffered.count)
+            for s in buffered { if let k = now[Int(s)] { fresh.append((k.summary, s)) } }
+            fresh.sort { Self.precedes($0, $1, now) }
+            let run = SortedRun(sums: fresh.map(\.0), slots: fresh.map(\.1))
+            let levels = level
+            delta = SortedRun.merged(
+                delta, run,
+                keepLeft: { levels[Int($0)] == .delta },
+                keepRight: { _ in true },
+                precedes: { Self.precedes($0, $1, now) })
+            for s in buffered { level[Int(s)] = now[Int(s)] == nil ? .none : .delta }
+            buffered.removeAll(keepingCapacity: true)
+            deltaRetired.removeAll(keepingCapacity: true)
+        }
+        let limit = deltaLimit
+        guard rebuilding && (delta.count >= limit || staleInBase >= limit || releasing.count >= limit) else { return false }
+        mergeDelta()
+        return true
+    }
+
+    /// Merges the delta into the base (dropping the base's stale entries), then gives back the
+    /// slots this index let go of: no run holds an entry of theirs any more.
+    private func mergeDelta() {
+        if delta.count > 0 || staleInBase > 0 {
+            let now = current
+            let levels = level
+            base = SortedRun.merged(
+                base, delta,
+                keepLeft: { levels[Int($0)] == .base },
+                keepRight: { _ in true },
+                precedes: { Self.precedes($0, $1, now) })
+            for s in delta.slots { level[Int(s)] = .base }
+            delta = SortedRun()
+            baseRetired.removeAll(keepingCapacity: true)
+            staleInBase = 0
         }
         for slot in releasing { slots.release(slot) }
         releasing.removeAll(keepingCapacity: true)
     }
 
-    /// The first position whose value is not below `key` (`inclusive`: not above it either —
-    /// the first entry past every entry of `key`).
-    func bound(_ key: IndexKey, after inclusive: Bool) -> PackedOrder.Position {
-        flush()
-        let sum = key.summary
-        let exact = IndexKey.summaryIsExact(sum)
-        return placed.partition(sum) { s in
-            if exact { return inclusive }
-            let c = IndexKey.compare(keyOf[Int(s)] ?? .null, key)
-            return inclusive ? c <= 0 : c < 0
-        }
+    /// Brings everything into the base run and gives back the slots let go of (a quiet moment,
+    /// or a benchmark that must count the deferred work).
+    func flush() {
+        mergeBuffer(rebuilding: false)
+        mergeDelta()
     }
 
-    /// The first position whose value's kind ranks at least `rank` (numbers: 2, strings: 3).
-    func kindBound(_ rank: UInt64) -> PackedOrder.Position { order.partition(rank << 61) { _ in false } }
+    /// Prepares the runs for a reader: the buffer merged into the delta, so that two sorted
+    /// runs hold every live entry.
+    func settle() { mergeBuffer(rebuilding: false) }
+
+    /// The value an entry of run `run` (base or delta) at slot `s` was placed with, when its
+    /// summary is inexact (the only entries whose values a search compares).
+    @inline(__always)
+    private func placed(_ s: UInt32, in run: Level) -> IndexKey {
+        if level[Int(s)] == run { return current[Int(s)] ?? .null }
+        return (run == .base ? baseRetired[s] : deltaRetired[s]) ?? .null
+    }
 
     /// Brings the index up to date for one document (`field` nil: the document or field is
     /// gone). `slot` is the document's slot if it has one; the index takes a slot for a
-    /// document it starts to hold and gives it back when it stops (at the next flush). The
-    /// document's value and set elements are current at once; its place in the order is
-    /// pending until a flush.
+    /// document it starts to hold and gives it back when it stops (once the base is rebuilt).
+    /// The document's value and set elements are current at once; its entry waits in the
+    /// buffer until the next merge.
     /// - Returns: whether the index held the document before (then the document was not
     ///   blank: it showed this field), and the document's slot now (nil: it has none).
     @discardableResult
@@ -210,7 +251,7 @@ final class FieldIndex {
         let newKey = field.flatMap(IndexKey.read)
         let newElements = field?.liveElements ?? []
         let oldKey = known.flatMap(key)
-        let oldElements = known.flatMap { elementsOf[$0] } ?? []
+        let oldElements = elementsOf.isEmpty ? [] : known.flatMap { elementsOf[$0] } ?? []
         let held = oldKey != nil || !oldElements.isEmpty
         let holds = newKey != nil || !newElements.isEmpty
         guard held || holds else { return (false, known) }
@@ -224,7 +265,7 @@ final class FieldIndex {
         if newKey != oldKey {
             if oldKey != nil { valueCount -= 1 }
             if newKey != nil { valueCount += 1 }
-            pending[slot] = newKey
+            place(slot, newKey)
         }
         if newElements != oldElements {
             for e in oldElements where !newElements.contains(e) {
@@ -235,9 +276,10 @@ final class FieldIndex {
             elementsOf[slot] = newElements.isEmpty ? nil : newElements
         }
         if held && !holds { releasing.append(slot) }
-        if pending.count >= pendingLimit || releasing.count >= pendingLimit {
-            flush()
-            return (held, slots.slot(id))  // given back by the flush if no index holds it now
+        if buffered.count >= bufferLimit || releasing.count >= bufferLimit {
+            if mergeBuffer(rebuilding: true) {
+                return (held, slots.slot(id))  // given back by the merge if no index holds it now
+            }
         }
         return (held, slot)
     }
@@ -254,32 +296,45 @@ final class FieldIndex {
 
     // MARK: Ranges
 
-    /// Where the entries satisfying a register test lie (a superset for NaNs: check `accepts`).
-    func range(_ test: QueryCondition.Test) -> (PackedOrder.Position, PackedOrder.Position) {
-        func bound(_ d: Double) -> IndexKey { .number(d == 0 ? 0 : d) }
-        switch test {
-        case .equals(let v):
-            let k = IndexKey(v)
-            return (self.bound(k, after: false), self.bound(k, after: true))
-        case .greater(let b): return (self.bound(bound(b), after: true), kindBound(3))
-        case .greaterOrEqual(let b): return (self.bound(bound(b), after: false), kindBound(3))
-        case .less(let b): return (kindBound(2), self.bound(bound(b), after: false))
-        case .lessOrEqual(let b): return (kindBound(2), self.bound(bound(b), after: true))
-        case .containsAny: return (order.end, order.end)
+    /// The bounds of a run (base or delta) for a key: the first index whose value is not below
+    /// `key` (`inclusive`: not above it either — past every entry of `key`).
+    private func bound(_ run: SortedRun, _ which: Level, _ key: IndexKey, after inclusive: Bool) -> Int {
+        let sum = key.summary
+        let exact = IndexKey.summaryIsExact(sum)
+        return run.partition(sum) { s in
+            if exact { return inclusive }
+            let c = IndexKey.compare(placed(s, in: which), key)
+            return inclusive ? c <= 0 : c < 0
         }
     }
 
-    /// Where the entries satisfying every one of several register tests lie: the intersection
-    /// of their ranges (so `x>=0.5` with `x<0.501` walks only what both allow).
-    func range(_ conditions: [QueryCondition]) -> (PackedOrder.Position, PackedOrder.Position) {
-        var lower = PackedOrder.Position.start
-        var upper = order.end
-        for c in conditions {
-            let (a, b) = range(c.test)
-            lower = max(lower, a)
-            upper = min(upper, b)
+    /// The first index of a run whose value's kind ranks at least `rank` (numbers: 2, strings: 3).
+    private func kindBound(_ run: SortedRun, _ rank: UInt64) -> Int { run.partition(rank << 61) { _ in false } }
+
+    /// Where the entries of a run satisfying a register test lie (a superset for NaNs: check
+    /// `accepts`; stale entries included: check the level).
+    private func range(_ run: SortedRun, _ which: Level, _ test: QueryCondition.Test) -> Range<Int> {
+        func number(_ d: Double) -> IndexKey { .number(d == 0 ? 0 : d) }
+        let (a, b): (Int, Int)
+        switch test {
+        case .equals(let v):
+            let k = IndexKey(v)
+            (a, b) = (bound(run, which, k, after: false), bound(run, which, k, after: true))
+        case .greater(let x): (a, b) = (bound(run, which, number(x), after: true), kindBound(run, 3))
+        case .greaterOrEqual(let x): (a, b) = (bound(run, which, number(x), after: false), kindBound(run, 3))
+        case .less(let x): (a, b) = (kindBound(run, 2), bound(run, which, number(x), after: false))
+        case .lessOrEqual(let x): (a, b) = (kindBound(run, 2), bound(run, which, number(x), after: true))
+        case .containsAny: return run.count..<run.count
         }
-        return (lower, upper)
+        return a < b ? a..<b : a..<a
+    }
+
+    /// Where the entries of a run satisfying every one of several register tests lie: the
+    /// intersection of their ranges (so `x>=0.5` with `x<0.501` walks only what both allow).
+    private func range(_ run: SortedRun, _ which: Level, _ conditions: [QueryCondition]) -> Range<Int> {
+        var r = 0..<run.count
+        for c in conditions { r = r.clamped(to: range(run, which, c.test)) }
+        return r
     }
 
     /// How many documents the conditions on this field can match (an upper bound): register
@@ -288,8 +343,8 @@ final class FieldIndex {
         if conditions.count == 1, case .containsAny(let wanted) = conditions[0].test {
             return wanted.reduce(0) { $0 + (elementDocuments[$1]?.count ?? 0) }
         }
-        let (a, b) = range(conditions)
-        return placed.distance(from: a, to: b)
+        settle()
+        return range(base, .base, conditions).count + range(delta, .delta, conditions).count
     }
 
     /// The documents satisfying the conditions on this field (as for ``estimate(_:)``), by
@@ -301,17 +356,82 @@ final class FieldIndex {
             for w in wanted { if let docs = elementDocuments[w] { all.formUnion(docs) } }
             return Array(all)
         }
-        let (a, b) = range(conditions)
-        var remaining = placed.distance(from: a, to: b)
+        settle()
         var out: [UInt32] = []
-        out.reserveCapacity(remaining)
-        placed.forEach(from: a) { slot in
-            guard remaining > 0 else { return false }
-            remaining -= 1
-            guard let key = keyOf[Int(slot)] else { return true }
-            if conditions.allSatisfy({ $0.accepts(key) }) { out.append(slot) }
-            return true
+        for (run, which) in [(base, Level.base), (delta, .delta)] {
+            let r = range(run, which, conditions)
+            out.reserveCapacity(out.count + r.count)
+            for i in r {
+                let slot = run.slots[i]
+                guard level[Int(slot)] == which, let key = current[Int(slot)] else { continue }
+                if conditions.allSatisfy({ $0.accepts(key) }) { out.append(slot) }
+            }
         }
         return out
+    }
+
+    /// Visits the slots holding a value in the order of their values (ties by slot), descending
+    /// with `descending`, until `body` returns false: the two runs' live entries merged.
+    func forEachInOrder(descending: Bool = false, _ body: (UInt32) -> Bool) {
+        settle()
+        let now = current
+        let levels = level
+        let b = base, d = delta
+        if !descending {
+            var i = 0
+            var j = 0
+            while true {
+                while i < b.count && levels[Int(b.slots[i])] != .base { i += 1 }
+                while j < d.count && levels[Int(d.slots[j])] != .delta { j += 1 }
+                let slot: UInt32
+                if i == b.count && j == d.count { return }
+                if j == d.count || (i < b.count && Self.precedes((b.sums[i], b.slots[i]), (d.sums[j], d.slots[j]), now)) {
+                    slot = b.slots[i]
+                    i += 1
+                } else {
+                    slot = d.slots[j]
+                    j += 1
+                }
+                if !body(slot) { return }
+            }
+        } else {
+            var i = b.count - 1
+            var j = d.count - 1
+            while true {
+                while i >= 0 && levels[Int(b.slots[i])] != .base { i -= 1 }
+                while j >= 0 && levels[Int(d.slots[j])] != .delta { j -= 1 }
+                let slot: UInt32
+                if i < 0 && j < 0 { return }
+                if j < 0 || (i >= 0 && Self.precedes((d.sums[j], d.slots[j]), (b.sums[i], b.slots[i]), now)) {
+                    slot = b.slots[i]
+                    i -= 1
+                } else {
+                    slot = d.slots[j]
+                    j -= 1
+                }
+                if !body(slot) { return }
+            }
+        }
+    }
+}
+
+/// A ``FieldIndex/Level`` per slot, packed two bits each.
+struct Levels {
+    private var words: [UInt64] = []
+
+    /// Makes room for `count` slots (new ones at `.none`).
+    mutating func grow(to count: Int) {
+        let needed = (count + 31) / 32
+        if words.count < needed { words.append(contentsOf: repeatElement(0, count: needed - words.count)) }
+    }
+
+    subscript(_ i: Int) -> FieldIndex.Level {
+        @inline(__always) get {
+            FieldIndex.Level(rawValue: UInt8(truncatingIfNeeded: words[i >> 5] >> UInt64((i & 31) << 1)) & 3) ?? .none
+        }
+        @inline(__always) set {
+            let shift = UInt64((i & 31) << 1)
+            words[i >> 5] = words[i >> 5] & ~(3 << shift) | UInt64(newValue.rawValue) << shift
+        }
     }
 }

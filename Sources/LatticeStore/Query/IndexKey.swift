@@ -135,3 +135,47 @@ extension Field {
         return elements.compactMap { $0.value.isEmpty ? nil : $0.key }.sorted()
     }
 }
+
+extension IndexKey {
+    /// A 64-bit summary monotone in the order: the kind's rank in the top 3 bits, then the
+    /// value's order-preserving bits — a number's IEEE 754 total-order bits (all but the last
+    /// 4), the first 7 bytes of a string or bytes (zero-padded) — and in the lowest bit whether
+    /// the summary leaves anything out (``summaryIsExact(_:)``). Different summaries order as
+    /// their keys; equal exact summaries are equal keys; equal inexact ones need the full
+    /// comparison.
+    ///
+    /// Monotone with the flag too: an exact key is the smallest of the keys sharing its value
+    /// bits (a number whose dropped bits are zero; a string of at most 7 bytes without a zero
+    /// byte, which every other string with the same first 7 bytes, zero-padded, extends).
+    var summary: UInt64 {
+        switch self {
+        case .null: return 0
+        case .bool(let b): return 1 << 61 | (b ? 2 : 0)
+        case .number(let d):
+            let bits = Self.orderedBits(d)
+            return 2 << 61 | (bits >> 4) << 1 | (bits & 0xF == 0 ? 0 : 1)
+        case .string(let k):
+            var s = k.string
+            return 3 << 61 | s.withUTF8 { Self.prefixBits(UnsafeRawBufferPointer($0)) }
+        case .bytes(let b): return 4 << 61 | b.withUnsafeBytes { Self.prefixBits($0) }
+        }
+    }
+
+    /// Whether a summary determines its key (see ``summary``).
+    @inline(__always)
+    static func summaryIsExact(_ summary: UInt64) -> Bool { summary & 1 == 0 }
+
+    /// The first 7 bytes, big-endian, zero-padded, shifted left by one, with the inexact flag:
+    /// set when there are more than 7 bytes or a zero byte among them.
+    @inline(__always)
+    static func prefixBits(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var v: UInt64 = 0
+        var inexact = bytes.count > 7
+        for i in 0..<7 {
+            let b = i < bytes.count ? bytes[i] : 0
+            if b == 0 && i < bytes.count { inexact = true }
+            v = v << 8 | UInt64(b)
+        }
+        return v << 1 | (inexact ? 1 : 0)
+    }
+}

@@ -89,14 +89,23 @@ public final class QueryIndexes {
         }
     }
 
-    /// The pending changes of one field index that make a write merge them (so the most a
-    /// query may merge first, for its fields, is one fewer).
-    public static var pendingLimit: Int { FieldIndex.defaultPendingLimit }
+    /// The buffered changes of one field index that make a write sort and merge them (so the
+    /// most a query sorts first, for its fields, is one fewer).
+    public static var pendingLimit: Int { FieldIndex.defaultBufferLimit }
 
-    /// Merges every field index's pending changes into its order (queries do this for the
-    /// fields they read; this is for a quiet moment, and for benchmarks that must count it).
+    /// Merges every field index's deferred changes into its base run (queries need not: they
+    /// read the runs as they are; this is for a quiet moment, and for benchmarks that must
+    /// count the deferred work).
     public func flush() {
         for c in collections.values { for f in c.fields.values { f.flush() } }
+    }
+
+    /// Sorts every field index's buffered changes into its delta run: what the next query of
+    /// the field would do first. The merges of the deltas into the base runs are left to the
+    /// write path, where they fall at their own rate (one per √(N × buffer limit) changes of a
+    /// field), so that a benchmark ending with this counts every cost at its steady rate.
+    public func settle() {
+        for c in collections.values { for f in c.fields.values { f.settle() } }
     }
 
     private func update(_ collection: Key, _ id: Key, _ state: ReplicaState) {
@@ -328,12 +337,7 @@ public final class QueryIndexes {
             if query.prefix.isEmpty || id.hasBytePrefix(query.prefix), docs[id]?.isBlank == false { run.append(id) }
             return true
         }
-        let order = index.order
-        if query.descending {
-            order.forEachDescending(before: order.end, take)
-        } else {
-            order.forEach(from: .start, take)
-        }
+        index.forEachInOrder(descending: query.descending, take)
         takeRun()
         guard out.count < query.limit else { return out }
         forEachDocument(in: query.collection, of: state, prefix: query.prefix) { id, _ in

@@ -244,11 +244,11 @@ import Testing
         var r = Replica(id: Self.me)
         var model: [Key: IndexKey] = [:]
         var now: UInt64 = 1_000
-        func write(_ d: Int) -> (Key, Field?) {
+        func write(_ d: Int, deleting: Bool = true) -> (Key, Field?) {
             let id = Key("d\(d)")
             now += 1
             var delta = Delta()
-            if Int.random(in: 0..<8, using: &rng) == 0 {
+            if deleting && Int.random(in: 0..<8, using: &rng) == 0 {
                 r.deleteDocument("c", id, now: now, into: &delta)
                 model[id] = nil
             } else {
@@ -316,6 +316,21 @@ import Testing
             if step % 500 == 0 || Int.random(in: 0..<300, using: &rng) == 0 { check(step) }
         }
         #expect(model.count > 200, "seed \(seed): the index should stay large")
+        // A reader after every write merges the buffer before it fills: the delta must still
+        // be merged into the base by the writes, not grow toward every document changed (no
+        // deletes here: slots given up make a merge of their own).
+        let bound = max(4 * limit, Int(Double(2_000 * limit).squareRoot())) + 1
+        for step in 1...1_000 {
+            let (id, field) = write(Int.random(in: 0..<400, using: &rng), deleting: false)
+            index.update(id, slot: slots.slot(id), field)
+            _ = index.candidates([QueryCondition("f", .greaterOrEqual(0))])
+            #expect(index.deltaCount <= bound, "seed \(seed) step \(step): delta \(index.deltaCount) > \(bound)")
+            if index.deltaCount > bound { break }
+        }
+        check(5_000)
+        // Brought into the base, nothing stale is left.
+        index.flush()
+        #expect(index.entryCount == model.count && index.deltaCount == 0, "seed \(seed): after flush")
     }
 
     @Test(arguments: 0..<4) func sortedChunksMatchASortedArray(seed: UInt64) {

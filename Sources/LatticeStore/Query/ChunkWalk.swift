@@ -1,4 +1,4 @@
-/// A place in storage kept as ordered chunks (``SortedChunks``, ``PackedOrder``): chunk and
+/// A place in storage kept as ordered chunks (``SortedChunks``): chunk and
 /// index in it (`chunk == chunk count` is the end).
 struct ChunkPosition: Comparable {
     var chunk: Int

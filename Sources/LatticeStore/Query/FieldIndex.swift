@@ -109,6 +109,7 @@ final class FieldIndex {
         }
         valueCount = entries.count
         base = SortedRun(sums: entries.map(\.key.summary), slots: entries.map(\.slot))
+        mergeLimit = mergeLimit(base: base.count)
     }
 
     /// Makes the side tables cover every slot.
@@ -138,10 +139,17 @@ final class FieldIndex {
     /// The number of entries in the runs, stale ones included (for tests).
     var entryCount: Int { base.count + delta.count }
 
+    /// The number of entries in the delta run (for tests).
+    var deltaCount: Int { delta.count }
+
     /// The delta's size that makes a merge into the base: √(N × buffer limit), which balances
-    /// the two merges' copying (each change pays about 2·√(N / buffer limit) entries).
-    private var deltaLimit: Int {
-        max(4 * bufferLimit, Int(Double(base.count * bufferLimit).squareRoot()))
+    /// the two merges' copying (each change pays about 2·√(N / buffer limit) entries);
+    /// computed when the base is built.
+    private var mergeLimit = 0
+
+    /// √(N × buffer limit), at least four buffers, for a base of `count` entries.
+    private func mergeLimit(base count: Int) -> Int {
+        max(4 * bufferLimit, Int(Double(count * bufferLimit).squareRoot()))
     }
 
     /// Whether live entry `a` goes before live entry `b` (value, then slot).
@@ -194,7 +202,7 @@ final class FieldIndex {
             buffered.removeAll(keepingCapacity: true)
             deltaRetired.removeAll(keepingCapacity: true)
         }
-        let limit = deltaLimit
+        let limit = mergeLimit
         guard rebuilding && (delta.count >= limit || staleInBase >= limit || releasing.count >= limit) else { return false }
         mergeDelta()
         return true
@@ -215,6 +223,7 @@ final class FieldIndex {
             delta = SortedRun()
             baseRetired.removeAll(keepingCapacity: true)
             staleInBase = 0
+            mergeLimit = mergeLimit(base: base.count)
         }
         for slot in releasing { slots.release(slot) }
         releasing.removeAll(keepingCapacity: true)
@@ -276,7 +285,9 @@ final class FieldIndex {
             elementsOf[slot] = newElements.isEmpty ? nil : newElements
         }
         if held && !holds { releasing.append(slot) }
-        if buffered.count >= bufferLimit || releasing.count >= bufferLimit {
+        // Readers merge the buffer into the delta too, so a delta that has grown past its
+        // limit is merged into the base by the next write even when the buffer is not full.
+        if buffered.count >= bufferLimit || releasing.count >= bufferLimit || delta.count >= mergeLimit || staleInBase >= mergeLimit {
             if mergeBuffer(rebuilding: true) {
                 return (held, slots.slot(id))  // given back by the merge if no index holds it now
             }

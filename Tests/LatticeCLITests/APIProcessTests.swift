@@ -174,6 +174,7 @@ struct APIProcessTests {
         #expect(metrics.contains("lattice_packets_dropped_total{transport=\"udp\",reason=\"auth\"} 0"))
         #expect(metrics.contains("lattice_lazy_push_total{event=\"announced\"} 0"))
         #expect(metrics.contains("lattice_stream_stalls_total "))
+        #expect(metrics.contains("lattice_index_upkeep_seconds_total "))
     }
 
     @Test func isolationAndRevocationTakeEffectAtRuntime() throws {

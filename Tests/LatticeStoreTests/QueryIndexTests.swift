@@ -144,6 +144,24 @@ import Testing
         }
     }
 
+    /// The upkeep time (`lattice_index_upkeep_seconds_total`) counts changes only once an index
+    /// exists: a node nobody queries pays nothing.
+    @Test func upkeepIsTimedOnlyOnceAnIndexExists() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let s = try ReplicaStore.open(at: dir.path, replicaID: Self.me, options: options(.none))
+        defer { try? s.close() }
+        try s.commit { r, d in try r.set(FieldPath("memories", "m1", "topic"), .string("cats"), now: 1, into: &d) }
+        #expect(s.indexes.upkeepChanges == 0 && s.indexes.upkeepSeconds == 0)
+        var q = Query(collection: "memories")
+        q.conditions = [QueryCondition("topic", .equals(.string("cats")))]
+        #expect(try s.query(q) == ["m1"])
+        for i in 0..<3 {
+            try s.commit { r, d in try r.set(FieldPath("memories", Key("m\(i + 2)"), "topic"), .string("dogs"), now: 2, into: &d) }
+        }
+        #expect(s.indexes.upkeepChanges == 3 && s.indexes.upkeepSeconds > 0)
+    }
+
     /// A peer's catch-up (anti-entropy after time apart) updates the indexes by the documents it
     /// changed — those it carries and those here that lost entries to removals the peer had
     /// seen — instead of dropping them for a rebuild; queries still answer as a scan does.

@@ -49,6 +49,7 @@ package enum APIMetrics {
         if let purge = store.lastPurge {
             metric("last_purge_rewritten_records", "gauge", "Log records the last erase purge rewrote.", [("", Double(purge.log.records))])
         }
+        metric("index_upkeep_seconds_total", "counter", "Time spent keeping the query indexes up to date after changes (local, from peers, catch-ups, erases).", [("", store.indexes.upkeepSeconds)])
         metric("log_bytes", "gauge", "Bytes in the log's segments.", [("", Double(store.store.log.byteCount))])
         metric("log_syncs_total", "counter", "Group commits (fsyncs) requested by the node.", [("", Double(node.syncs))])
         let pending = Dictionary(((try? store.pending()) ?? []).map { ($0.peer, $0.pending) }, uniquingKeysWith: { a, _ in a })

@@ -1,4 +1,5 @@
 public import LatticeCRDT
+import Glibc
 
 /// Which documents changed, for ``QueryIndexes/update(_:in:)``.
 public enum IndexChange {
@@ -30,6 +31,12 @@ public final class QueryIndexes {
 
     private var collections: [Key: CollectionIndex] = [:]
 
+    /// Seconds spent bringing the indexes up to date after changes (`/metrics`:
+    /// `lattice_index_upkeep_seconds_total`): what the indexes add to the write path.
+    public private(set) var upkeepSeconds = 0.0
+    /// The changes that found an index to bring up to date.
+    public private(set) var upkeepChanges = 0
+
     /// No indexes yet.
     public init() {}
 
@@ -50,6 +57,14 @@ public final class QueryIndexes {
     ///   - state: the state after the change.
     public func update(_ change: IndexChange, in state: ReplicaState) {
         guard !collections.isEmpty else { return }
+        var start = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &start)
+        defer {
+            var end = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &end)
+            upkeepSeconds += Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+            upkeepChanges += 1
+        }
         switch change {
         case .everything:
             collections.removeAll()

@@ -25,7 +25,7 @@ struct APIWriteBench {
     ///   loop and log threads, the kernel's fsyncs and this client) and the node's loop thread's
     ///   CPU seconds per write (parsing, the command, the commit, index upkeep, the answer:
     ///   what bounds a node's write rate), or nil when the node could not start.
-    func round(writes: Int, window: Int, indexed: Bool, seed: UInt64) -> (wall: Double, cpu: Double, loop: Double)? {
+    func round(writes: Int, window: Int, indexed: Bool, seed: UInt64) -> (wall: Double, cpu: Double, loop: Double, upkeep: Double)? {
         guard let identity = try? NodeIdentity.generate(),
             let store = try? ReplicaStore.open(at: directory, replicaID: ReplicaID(0x0B_E4C4)),
             let key = try? NetworkKey.generate()
@@ -75,6 +75,7 @@ struct APIWriteBench {
         }
         var g = BenchRandom(seed: seed)
         let loop0 = Self.loopCPU(node)
+        let upkeep0 = Self.upkeepSeconds(node)
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let cpu0 = Self.seconds(usage)
@@ -96,7 +97,20 @@ struct APIWriteBench {
         let wall = benchSeconds(since: start)
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let loopSeconds = Self.loopCPU(node) - loop0
-        return (wall / Double(writes), (Self.seconds(usage) - cpu0) / Double(writes), loopSeconds / Double(writes))
+        let upkeep = Self.upkeepSeconds(node) - upkeep0
+        return (wall / Double(writes), (Self.seconds(usage) - cpu0) / Double(writes), loopSeconds / Double(writes), upkeep / Double(writes))
+    }
+
+    /// The node's index upkeep time so far (`lattice_index_upkeep_seconds_total`, read on the loop).
+    static func upkeepSeconds(_ node: Node) -> Double {
+        let box = CPUBox()
+        let done = DispatchSemaphore(value: 0)
+        node.loop.post {
+            box.seconds = node.store.indexes.upkeepSeconds
+            done.signal()
+        }
+        done.wait()
+        return box.seconds
     }
 
     /// The CPU time of `node`'s loop thread so far (read on the loop).

@@ -144,6 +144,42 @@ import Testing
         }
     }
 
+    /// Documents an index lets go of wait to be given back until its base is rebuilt; while
+    /// they wait, updates must not merge the buffer one change at a time (each merge is a pass
+    /// over the delta), and a document deleted and written again many times must not overflow
+    /// its slot's count of holds.
+    @Test func slotsLetGoOfNeitherMakeEveryUpdateMergeNorOverflow() {
+        var r = Replica(id: Self.me)
+        var delta = Delta()
+        for d in 0..<200 { try? r.set(FieldPath("c", Key("d\(d)"), "f"), .int(Int64(d)), now: 1, into: &delta) }
+        let slots = DocumentSlots()
+        let index = FieldIndex(field: "f", documents: r.state.store["c"] ?? [:], slots: slots, bufferLimit: 8)
+        var now: UInt64 = 2
+        func write(_ d: Int, _ value: Int64?) {
+            now += 1
+            var delta = Delta()
+            let id = Key("d\(d)")
+            if let value { try? r.set(FieldPath("c", id, "f"), .int(value), now: now, into: &delta) } else { r.deleteDocument("c", id, now: now, into: &delta) }
+            index.update(id, slot: slots.slot(id), r.state.document("c", id)?.fields["f"])
+        }
+        for d in 0..<20 { write(d, nil) }  // 20 let go of: more than a buffer, fewer than a rebuild's worth
+        index.settle()
+        let merges = index.bufferMerges
+        for d in 100..<105 { write(d, 1_000) }  // 5 updates: fewer than a buffer
+        #expect(index.bufferMerges == merges, "each update merged the buffer")
+        // One document deleted and written again 70,000 times, with a rebuild only every
+        // √(N × 20,000) let-gos or more: its slot is held again each time before it is given back.
+        let big = FieldIndex(field: "f", documents: r.state.store["c"] ?? [:], slots: slots, bufferLimit: 20_000)
+        for i in 0..<140_000 {
+            now += 1
+            var delta = Delta()
+            if i % 2 == 0 { r.deleteDocument("c", "d150", now: now, into: &delta) } else { try? r.set(FieldPath("c", "d150", "f"), .int(7), now: now, into: &delta) }
+            big.update("d150", slot: slots.slot("d150"), r.state.document("c", "d150")?.fields["f"])
+        }
+        big.flush()
+        #expect(big.key(of: "d150") == .number(7) && big.key(of: "d151") == .number(151))
+    }
+
     /// The upkeep time (`lattice_index_upkeep_seconds_total`) counts changes only once an index
     /// exists: a node nobody queries pays nothing.
     @Test func upkeepIsTimedOnlyOnceAnIndexExists() throws {

@@ -12,8 +12,10 @@ final class DocumentSlots {
     private(set) var slotOf: [Key: UInt32] = [:]
     /// By slot: the document (meaningless for a free slot).
     private(set) var idOf: [Key] = []
-    /// By slot: how many field indexes hold it.
-    private var holders: [UInt16] = []
+    /// By slot: how many field indexes hold it, counting holds an index has let go of but not
+    /// given back yet (a document deleted and written again before the index's next rebuild
+    /// holds once more: up to √(N × 1,024) per index, so 16 bits would not do).
+    private var holders: [UInt32] = []
     /// Slots given back, reused first.
     private var free: [UInt32] = []
 

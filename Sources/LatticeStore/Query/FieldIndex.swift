@@ -9,7 +9,9 @@ import LatticeCRDT
 /// not by document ID, so that a search among equal values reads nothing but the run's own
 /// arrays; the few readers that need equal values in ID order sort them):
 ///
-/// - the *base* run, the bulk, rebuilt only when the delta has grown large;
+/// - the *base* run, the bulk, rebuilt only when the delta, the base's stale entries or the
+///   slots waiting to be given back reach √(N × buffer limit) (a rebuild is one O(N) pass: a few
+///   milliseconds at a million documents, on the write that triggers it);
 /// - the *delta* run, the documents moved since the base was built, merged with the buffer
 ///   when the buffer fills;
 /// - the *buffer*: the slots changed since the delta was merged, unsorted.
@@ -21,10 +23,14 @@ import LatticeCRDT
 /// sequential pass, so a change costs a sort of the buffer and its share of two merges — about
 /// √(N × buffer) entries copied per buffer of changes, and N per delta — instead of searches of a
 /// million-entry order, each a chain of cache misses. A reader first merges the buffer into the
-/// delta (at most ``defaultBufferLimit`` changes to sort) and then reads two sorted runs.
+/// delta (at most ``defaultBufferLimit`` changes to sort, and a pass over the delta) and then
+/// reads two sorted runs; when readers come between single writes, each write's share is that
+/// pass, not the amortised one.
 ///
 /// While a stale entry stays in a run, a search of that run may have to compare it: its value
-/// *as placed* is kept (`baseRetired`, `deltaRetired`) until the merge that drops it.
+/// *as placed* is kept (`baseRetired`) until the rebuild that drops it. The delta needs no such
+/// table: every reader merges the buffer into it first, which drops its stale entries, so a
+/// search of the delta meets live entries only.
 ///
 /// Its state is checked for exclusive access statically only (`@exclusivity(unchecked)` on the
 /// hot tables): the index is used by one thread, and the dynamic checks cost a tenth of an update.
@@ -59,8 +65,6 @@ final class FieldIndex {
     @exclusivity(unchecked) private var baseRetired: [UInt32: IndexKey] = [:]
     /// The number of stale entries in the base run.
     @exclusivity(unchecked) private var staleInBase = 0
-    /// The same for the delta (until the delta is merged).
-    @exclusivity(unchecked) private var deltaRetired: [UInt32: IndexKey] = [:]
     /// Slots this index stopped holding: given back to `slots` once no run holds an entry of
     /// theirs (after the base is rebuilt), since a slot given back may be reused for another
     /// document, which must not meet the old document's stale entries.
@@ -142,6 +146,9 @@ final class FieldIndex {
     /// The number of entries in the delta run (for tests).
     var deltaCount: Int { delta.count }
 
+    /// How many times the buffer was merged into the delta (for tests).
+    private(set) var bufferMerges = 0
+
     /// The delta's size that makes a merge into the base: √(N × buffer limit), which balances
     /// the two merges' copying (each change pays about 2·√(N / buffer limit) entries);
     /// computed when the base is built.
@@ -169,9 +176,9 @@ final class FieldIndex {
     @inline(__always)
     private func place(_ s: UInt32, _ key: IndexKey?) {
         let i = Int(s)
-        if level[i] == .base { staleInBase += 1 }
-        if level[i] == .base || level[i] == .delta, let was = current[i], !IndexKey.summaryIsExact(was.summary) {
-            if level[i] == .base { baseRetired[s] = was } else { deltaRetired[s] = was }
+        if level[i] == .base {
+            staleInBase += 1
+            if let was = current[i], !IndexKey.summaryIsExact(was.summary) { baseRetired[s] = was }
         }
         current[i] = key
         if level[i] != .buffer {
@@ -192,15 +199,18 @@ final class FieldIndex {
             for s in buffered { if let k = now[Int(s)] { fresh.append((k.summary, s)) } }
             fresh.sort { Self.precedes($0, $1, now) }
             let run = SortedRun(sums: fresh.map(\.0), slots: fresh.map(\.1))
-            let levels = level
-            delta = SortedRun.merged(
-                delta, run,
-                keepLeft: { levels[Int($0)] == .delta },
-                keepRight: { _ in true },
-                precedes: { Self.precedes($0, $1, now) })
+            // The levels are read through a snapshot whose life ends with the merge, before they
+            // are written (a snapshot still alive would make the write copy the whole table).
+            delta = { levels in
+                SortedRun.merged(
+                    delta, run,
+                    keepLeft: { levels[Int($0)] == .delta },
+                    keepRight: { _ in true },
+                    precedes: { Self.precedes($0, $1, now) })
+            }(level)
             for s in buffered { level[Int(s)] = now[Int(s)] == nil ? .none : .delta }
             buffered.removeAll(keepingCapacity: true)
-            deltaRetired.removeAll(keepingCapacity: true)
+            bufferMerges += 1
         }
         let limit = mergeLimit
         guard rebuilding && (delta.count >= limit || staleInBase >= limit || releasing.count >= limit) else { return false }
@@ -213,12 +223,13 @@ final class FieldIndex {
     private func mergeDelta() {
         if delta.count > 0 || staleInBase > 0 {
             let now = current
-            let levels = level
-            base = SortedRun.merged(
-                base, delta,
-                keepLeft: { levels[Int($0)] == .base },
-                keepRight: { _ in true },
-                precedes: { Self.precedes($0, $1, now) })
+            base = { levels in
+                SortedRun.merged(
+                    base, delta,
+                    keepLeft: { levels[Int($0)] == .base },
+                    keepRight: { _ in true },
+                    precedes: { Self.precedes($0, $1, now) })
+            }(level)
             for s in delta.slots { level[Int(s)] = .base }
             delta = SortedRun()
             baseRetired.removeAll(keepingCapacity: true)
@@ -241,11 +252,12 @@ final class FieldIndex {
     func settle() { mergeBuffer(rebuilding: false) }
 
     /// The value an entry of run `run` (base or delta) at slot `s` was placed with, when its
-    /// summary is inexact (the only entries whose values a search compares).
+    /// summary is inexact (the only entries whose values a search compares). The delta is
+    /// searched only settled, when all its entries are live.
     @inline(__always)
     private func placed(_ s: UInt32, in run: Level) -> IndexKey {
-        if level[Int(s)] == run { return current[Int(s)] ?? .null }
-        return (run == .base ? baseRetired[s] : deltaRetired[s]) ?? .null
+        if level[Int(s)] == run || run == .delta { return current[Int(s)] ?? .null }
+        return baseRetired[s] ?? .null
     }
 
     /// Brings the index up to date for one document (`field` nil: the document or field is
@@ -287,7 +299,7 @@ final class FieldIndex {
         if held && !holds { releasing.append(slot) }
         // Readers merge the buffer into the delta too, so a delta that has grown past its
         // limit is merged into the base by the next write even when the buffer is not full.
-        if buffered.count >= bufferLimit || releasing.count >= bufferLimit || delta.count >= mergeLimit || staleInBase >= mergeLimit {
+        if buffered.count >= bufferLimit || releasing.count >= mergeLimit || delta.count >= mergeLimit || staleInBase >= mergeLimit {
             if mergeBuffer(rebuilding: true) {
                 return (held, slots.slot(id))  // given back by the merge if no index holds it now
             }

@@ -51,7 +51,8 @@ public final class QueryIndexes {
     public func listsFromIndex(_ collection: Key) -> Bool { collections[collection]?.ids != nil }
 
     /// Brings every built index up to date after a change that is already in `state`.
-    /// O(indexes of the touched collections) per touched document; nothing when no index exists.
+    /// O(indexes of the touched collections) per touched document, plus, now and then, a field
+    /// index's merges (amortised; a base rebuild is one O(N) pass); nothing when no index exists.
     /// - Parameters:
     ///   - change: what changed.
     ///   - state: the state after the change.

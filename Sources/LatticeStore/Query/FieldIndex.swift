@@ -120,6 +120,10 @@ final class FieldIndex {
     @inline(__always)
     private func grow(to count: Int) {
         guard current.count < count else { return }
+        // Room for half as many again: an index built over a collection whose slots another
+        // index made first would otherwise be allocated to the slot, and the next document
+        // added would copy the whole table (24 MB per million documents) there and then.
+        if current.capacity < count { current.reserveCapacity(count + count / 2) }
         current.append(contentsOf: repeatElement(nil, count: count - current.count))
         level.grow(to: count)
     }
@@ -445,7 +449,9 @@ struct Levels {
     /// Makes room for `count` slots (new ones at `.none`).
     mutating func grow(to count: Int) {
         let needed = (count + 31) / 32
-        if words.count < needed { words.append(contentsOf: repeatElement(0, count: needed - words.count)) }
+        guard words.count < needed else { return }
+        if words.capacity < needed { words.reserveCapacity(needed + needed / 2) }
+        words.append(contentsOf: repeatElement(0, count: needed - words.count))
     }
 
     subscript(_ i: Int) -> FieldIndex.Level {

@@ -222,8 +222,9 @@ struct QueryBench {
             indexedAdd.append(addRound())
             upkeepAdd.append(lastUpkeep)
         }
-        // What a query pays right after a burst of writes: the merge of what its field's index
-        // holds pending, at most `defaultPendingLimit - 1` changes (one more merges on the write).
+        // What a query pays right after a burst of writes: the sort and merge of what its
+        // field's index holds in its buffer, at most `defaultBufferLimit - 1` changes (one more
+        // merges on the write).
         var afterBurst: [Double] = []
         do {
             var g = BenchRandom(seed: 900)

@@ -203,15 +203,7 @@ final class FieldIndex {
             for s in buffered { if let k = now[Int(s)] { fresh.append((k.summary, s)) } }
             fresh.sort { Self.precedes($0, $1, now) }
             let run = SortedRun(sums: fresh.map(\.0), slots: fresh.map(\.1))
-            // The levels are read through a snapshot whose life ends with the merge, before they
-            // are written (a snapshot still alive would make the write copy the whole table).
-            delta = { levels in
-                SortedRun.merged(
-                    delta, run,
-                    keepLeft: { levels[Int($0)] == .delta },
-                    keepRight: { _ in true },
-                    precedes: { Self.precedes($0, $1, now) })
-            }(level)
+            delta = merging(delta, live: .delta, with: run)
             for s in buffered { level[Int(s)] = now[Int(s)] == nil ? .none : .delta }
             buffered.removeAll(keepingCapacity: true)
             bufferMerges += 1
@@ -222,18 +214,21 @@ final class FieldIndex {
         return true
     }
 
+    /// `older`'s live entries (those whose slot's level is `live`) merged with every entry of
+    /// `newer` (all live), in order. The levels and values are read through snapshots whose
+    /// life ends with the merge, before the caller writes them (a snapshot still alive would
+    /// make that write copy the whole table).
+    private func merging(_ older: SortedRun, live: Level, with newer: SortedRun) -> SortedRun {
+        { levels, now in
+            SortedRun.merged(older, newer, keepingOlder: { levels[Int($0)] == live }, precedes: { Self.precedes($0, $1, now) })
+        }(level, current)
+    }
+
     /// Merges the delta into the base (dropping the base's stale entries), then gives back the
     /// slots this index let go of: no run holds an entry of theirs any more.
     private func mergeDelta() {
         if delta.count > 0 || staleInBase > 0 {
-            let now = current
-            base = { levels in
-                SortedRun.merged(
-                    base, delta,
-                    keepLeft: { levels[Int($0)] == .base },
-                    keepRight: { _ in true },
-                    precedes: { Self.precedes($0, $1, now) })
-            }(level)
+            base = merging(base, live: .base, with: delta)
             for s in delta.slots { level[Int(s)] = .base }
             delta = SortedRun()
             baseRetired.removeAll(keepingCapacity: true)

@@ -1,7 +1,7 @@
 /// One sorted run of a field index's `(value, document)` entries: a 64-bit *summary* of each
 /// value and the document's *slot*, in two flat parallel arrays (12 bytes an entry), ordered by
 /// value then slot. A run is never changed in place: ``FieldIndex`` builds a new one by merging
-/// (``merged(_:_:keepLeft:keepRight:precedes:)``), a sequential pass over memory.
+/// (``merged(_:_:keepingOlder:precedes:)``), a sequential pass over memory.
 ///
 /// A summary is monotone in the order (`a < b` implies `summary(a) <= summary(b)`; see
 /// ``IndexKey/summary``), so a search compares summaries and asks the caller's full comparison
@@ -54,15 +54,14 @@ struct SortedRun {
         }
     }
 
-    /// The run holding the entries of `left` that `keepLeft` keeps and those of `right` that
-    /// `keepRight` keeps, in order: one sequential merge. `precedes(a, b)` compares two kept
+    /// The run holding the entries of `left` (the older run) that `keepLeft` keeps and every
+    /// entry of `right`, in order: one sequential merge. `precedes(a, b)` compares two kept
     /// entries of different runs (summaries first, then the caller's values and slots).
     @inline(__always)
     static func merged(
         _ left: SortedRun,
         _ right: SortedRun,
-        keepLeft: (UInt32) -> Bool,
-        keepRight: (UInt32) -> Bool,
+        keepingOlder keepLeft: (UInt32) -> Bool,
         precedes: (_ a: (UInt64, UInt32), _ b: (UInt64, UInt32)) -> Bool
     ) -> SortedRun {
         let capacity = left.count + right.count
@@ -84,7 +83,6 @@ struct SortedRun {
                                 }
                                 while true {
                                     while i < ls.count && !keepLeft(lt[i]) { i += 1 }
-                                    while j < rs.count && !keepRight(rt[j]) { j += 1 }
                                     if i == ls.count || j == rs.count { break }
                                     if precedes((rs[j], rt[j]), (ls[i], lt[i])) {
                                         put(rs[j], rt[j])
@@ -99,7 +97,7 @@ struct SortedRun {
                                     i += 1
                                 }
                                 while j < rs.count {
-                                    if keepRight(rt[j]) { put(rs[j], rt[j]) }
+                                    put(rs[j], rt[j])
                                     j += 1
                                 }
                                 written = w
